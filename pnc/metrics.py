@@ -1,0 +1,598 @@
+r"""Layerwise collapse metrics: compression, discrimination, NC1–NC4, CDNV, ranks and coding rates.
+
+Notation (theory reference §1–2): features $z\in\mathbb R^d$ of $N$ samples in $K$ classes, class means
+$\mu_k$, global mean $\mu=\frac1K\sum_k\mu_k$ (the mean of the class means, *not* the sample mean),
+
+$$\Sigma_W=\frac1N\sum_{k,i}(z_{k,i}-\mu_k)(z_{k,i}-\mu_k)^\top,\qquad
+\Sigma_B=\frac1K\sum_k(\mu_k-\mu)(\mu_k-\mu)^\top .$$
+
+All statistics are accumulated in float64 by :class:`ClassStats`, which streams over batches and merges
+partial results with the pairwise formula of Chan, Golub & LeVeque (1979): for two partial results $a, b$ of
+the same class with $\delta=\mu_b-\mu_a$,
+
+$$M2_{ab}=M2_a+M2_b+\frac{n_an_b}{n_a+n_b}\,\delta\delta^\top .$$
+
+The centred sums of squares are never formed as $E[zz^\top]-\mu\mu^\top$, which loses every significant digit
+when the features carry a large common offset.
+
+Every metric function accepts either a :class:`ClassStats`, a ``(features, labels)`` pair as two arguments,
+or a ``(features, labels)`` tuple; features may be numpy arrays or torch tensors on any device and dtype.
+Degenerate inputs raise :class:`ValueError`; no function returns NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._checks import as_features, as_labels, check_classes, to_numpy
+
+__all__ = [
+    "ClassStats",
+    "NC2",
+    "compression",
+    "discrimination",
+    "nc1",
+    "nc2",
+    "equinorm",
+    "nc3",
+    "nc4",
+    "cdnv",
+    "singular_values",
+    "rank_from_singular_values",
+    "numerical_rank",
+    "effective_rank",
+    "coding_rate",
+    "class_coding_rate",
+    "rate_reduction",
+]
+
+_EPS = np.finfo(np.float64).eps
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Streaming class statistics
+# ----------------------------------------------------------------------------------------------------------
+
+
+class ClassStats:
+    """Streaming per-class statistics (counts, means, centred scatter) in float64.
+
+    Args:
+        dim: expected feature dimension; ``None`` infers it from the first batch.
+        track_covariance: also keep the total within-class scatter $\\sum_k M2_k$ ($d\\times d$), needed for
+            :func:`nc1`, :meth:`sigma_w` and :meth:`gram`. Traces (compression, CDNV) never need it.
+
+    Per class it keeps the count $n_k$, the mean $\\mu_k$ and the centred sum of squares
+    $\\mathrm{tr}\\,M2_k=\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$. Batches are reduced with one GEMM and merged
+    with Chan's pairwise formula, so ``update`` order and :meth:`merge` order do not matter (up to rounding).
+    """
+
+    def __init__(self, dim: int | None = None, track_covariance: bool = True) -> None:
+        if dim is not None and (int(dim) != dim or dim <= 0):
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        self._dim0 = None if dim is None else int(dim)
+        self.track_covariance = bool(track_covariance)
+        self.reset()
+
+    # -- state -------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all data (the constructor's ``dim`` is kept)."""
+        self._dim = self._dim0
+        self._classes = np.zeros(0, dtype=np.int64)
+        self._counts = np.zeros(0, dtype=np.int64)
+        self._means = np.zeros((0, self._dim or 0))
+        self._ss = np.zeros(0)
+        self._scatter: np.ndarray | None = None
+
+    def copy(self) -> ClassStats:
+        """Return an independent copy."""
+        new = ClassStats(self._dim0, self.track_covariance)
+        new._dim = self._dim
+        new._classes = self._classes.copy()
+        new._counts = self._counts.copy()
+        new._means = self._means.copy()
+        new._ss = self._ss.copy()
+        new._scatter = None if self._scatter is None else self._scatter.copy()
+        return new
+
+    def _check_dim(self, d: int) -> None:
+        if self._dim is not None and d != self._dim:
+            raise ValueError(f"feature dimension changed: expected {self._dim}, got {d}")
+
+    def update(self, features: Any, labels: Any) -> ClassStats:
+        """Add a batch of ``features`` (N×d, numpy or torch) with integer ``labels`` (N,). Returns self."""
+        x = as_features(features)
+        y = as_labels(labels, x.shape[0])
+        self._check_dim(x.shape[1])
+        classes, inv = np.unique(y, return_inverse=True)
+        counts = np.bincount(inv, minlength=classes.size)
+        order = np.argsort(inv, kind="stable")
+        xs = x[order]
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        nk = counts.astype(np.float64)[:, None]
+        means = np.add.reduceat(xs, starts, axis=0) / nk
+        centred = xs - np.repeat(means, counts, axis=0)
+        # corrected two-pass: remove the rounding error of the first mean (matters for large offsets)
+        corr = np.add.reduceat(centred, starts, axis=0) / nk
+        means += corr
+        centred -= np.repeat(corr, counts, axis=0)
+        ss = np.add.reduceat(np.einsum("ij,ij->i", centred, centred), starts)
+        scatter = centred.T @ centred if self.track_covariance else None
+        self._combine(classes, counts, means, ss, scatter, x.shape[1], self.track_covariance)
+        return self
+
+    def _combine(self, cb, nb, mb, ssb, sb, d, tracked_b) -> None:
+        self._check_dim(d)
+        if self._classes.size == 0:
+            self._dim = d
+            self._classes, self._counts, self._means, self._ss = cb.copy(), nb.copy(), mb.copy(), ssb.copy()
+            self._scatter = sb.copy() if (self.track_covariance and tracked_b) else None
+            if not tracked_b:
+                self.track_covariance = False
+            return
+        allc = np.union1d(self._classes, cb)
+        ia = np.searchsorted(allc, self._classes)
+        ib = np.searchsorted(allc, cb)
+        k = allc.size
+        na = np.zeros(k)
+        nbf = np.zeros(k)
+        na[ia] = self._counts
+        nbf[ib] = nb
+        ma = np.zeros((k, d))
+        mbf = np.zeros((k, d))
+        ma[ia] = self._means
+        mbf[ib] = mb
+        n = na + nbf
+        delta = mbf - ma
+        coef = na * nbf / n
+        means = ma + delta * (nbf / n)[:, None]
+        ss = np.zeros(k)
+        ss[ia] += self._ss
+        ss[ib] += ssb
+        ss += coef * np.einsum("ij,ij->i", delta, delta)
+        if self.track_covariance and tracked_b:
+            self._scatter = self._scatter + sb + (delta * coef[:, None]).T @ delta
+        else:
+            self._scatter = None
+            self.track_covariance = False
+        self._classes = allc
+        self._counts = n.astype(np.int64)
+        self._means = means
+        self._ss = ss
+
+    def merge(self, other: ClassStats) -> ClassStats:
+        """Return a new :class:`ClassStats` holding the data of both ``self`` and ``other``."""
+        if not isinstance(other, ClassStats):
+            raise TypeError(f"can only merge ClassStats, got {type(other).__name__}")
+        out = self.copy()
+        if other._classes.size == 0:
+            if other._dim is not None:
+                out._check_dim(other._dim)
+            return out
+        out._combine(
+            other._classes, other._counts, other._means, other._ss, other._scatter, other._dim,
+            other.track_covariance,
+        )
+        return out
+
+    __add__ = merge
+
+    # -- accessors ---------------------------------------------------------------------------------------
+    def _require(self) -> None:
+        if self._classes.size == 0:
+            raise ValueError("ClassStats is empty: call update() with some data first")
+
+    def _require_cov(self) -> np.ndarray:
+        self._require()
+        if self._scatter is None:
+            raise ValueError(
+                "this ClassStats was built with track_covariance=False; the d×d scatter is needed"
+            )
+        return self._scatter
+
+    @property
+    def dim(self) -> int | None:
+        """Feature dimension d (None before the first update)."""
+        return self._dim
+
+    @property
+    def classes(self) -> np.ndarray:
+        """Sorted distinct label values seen so far (need not be contiguous)."""
+        return self._classes.copy()
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes K."""
+        return int(self._classes.size)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Samples per class, ordered like :attr:`classes`."""
+        return self._counts.copy()
+
+    @property
+    def n_samples(self) -> int:
+        """Total number of samples N."""
+        return int(self._counts.sum())
+
+    @property
+    def means(self) -> np.ndarray:
+        """Class means, K×d, rows ordered like :attr:`classes`."""
+        self._require()
+        return self._means.copy()
+
+    @property
+    def global_mean(self) -> np.ndarray:
+        """Mean of the class means, $\\frac1K\\sum_k\\mu_k$ (equals the sample mean only when balanced)."""
+        self._require()
+        return self._means.mean(axis=0)
+
+    def centred_means(self) -> np.ndarray:
+        """Rows $\\mu_k-\\mu$ (K×d)."""
+        self._require()
+        return self._means - self._means.mean(axis=0)
+
+    @property
+    def class_sum_squares(self) -> np.ndarray:
+        """Per class $\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$."""
+        return self._ss.copy()
+
+    @property
+    def class_variances(self) -> np.ndarray:
+        """Per class $V_k=\\frac1{n_k}\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$."""
+        self._require()
+        return self._ss / self._counts
+
+    @property
+    def within_scatter(self) -> np.ndarray:
+        """$\\Sigma_W$ (d×d); same as :meth:`sigma_w`."""
+        return self.sigma_w()
+
+    def sigma_w(self) -> np.ndarray:
+        """Within-class covariance $\\Sigma_W=\\frac1N\\sum_k M2_k$ (d×d)."""
+        return self._require_cov() / self.n_samples
+
+    def sigma_b(self) -> np.ndarray:
+        """Between-class covariance $\\Sigma_B=\\frac1K\\sum_k(\\mu_k-\\mu)(\\mu_k-\\mu)^\\top$ (d×d)."""
+        mc = self.centred_means()
+        return mc.T @ mc / mc.shape[0]
+
+    def trace_sigma_w(self) -> float:
+        """$\\operatorname{Tr}\\Sigma_W$, computed from per-class sums of squares (no d×d matrix)."""
+        self._require()
+        return float(self._ss.sum() / self.n_samples)
+
+    def trace_sigma_b(self) -> float:
+        """$\\operatorname{Tr}\\Sigma_B$ (no d×d matrix)."""
+        mc = self.centred_means()
+        return float(np.einsum("ij,ij->", mc, mc) / mc.shape[0])
+
+    def gram(self) -> np.ndarray:
+        """Uncentred Gram matrix of all features, $X^\\top X=\\sum_k(M2_k+n_k\\mu_k\\mu_k^\\top)$ (d×d)."""
+        scatter = self._require_cov()
+        return scatter + (self._means * self._counts[:, None]).T @ self._means
+
+    def __repr__(self) -> str:
+        if self._classes.size == 0:
+            return f"ClassStats(empty, dim={self._dim})"
+        return (
+            f"ClassStats(K={self.num_classes}, N={self.n_samples}, dim={self._dim}, "
+            f"track_covariance={self.track_covariance})"
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _stats(obj: Any, labels: Any = None, *, covariance: bool = False) -> ClassStats:
+    """Turn a ClassStats / (features, labels) input into a ClassStats with at least two classes."""
+    if isinstance(obj, ClassStats):
+        if labels is not None:
+            raise ValueError("labels must not be given together with a ClassStats")
+        st = obj
+        if covariance:
+            st._require_cov()
+    elif isinstance(obj, tuple) and labels is None:
+        if len(obj) != 2:
+            raise ValueError("expected a (features, labels) pair")
+        return _stats(obj[0], obj[1], covariance=covariance)
+    else:
+        if labels is None:
+            raise ValueError("labels are required when passing raw features")
+        st = ClassStats(track_covariance=covariance)
+        st.update(obj, labels)
+    st._require()
+    check_classes(st._classes)
+    return st
+
+
+def _check_between(st: ClassStats) -> float:
+    """Return Tr Σ_B, raising if it is zero (to rounding) relative to the size of the class means."""
+    tr_b = st.trace_sigma_b()
+    scale = float(np.max(np.einsum("ij,ij->i", st._means, st._means)))
+    if tr_b <= 0.0 or tr_b <= (16 * _EPS) ** 2 * scale:
+        raise ValueError("between-class scatter is zero (all class means coincide)")
+    return tr_b
+
+
+# ----------------------------------------------------------------------------------------------------------
+# compression / discrimination (theory §2)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def compression(stats_or_features: Any, labels: Any = None) -> float:
+    """Within-class compression $C=\\operatorname{Tr}\\Sigma_W/\\operatorname{Tr}\\Sigma_B$ (inverse-free)."""
+    st = _stats(stats_or_features, labels)
+    tr_b = _check_between(st)
+    return st.trace_sigma_w() / tr_b
+
+
+def discrimination(stats_or_features: Any, labels: Any = None) -> float:
+    """Between-class discrimination $D=1-\\max_{k<k'}\\cos(\\mu_k,\\mu_{k'})$.
+
+    Uses the **uncentred** class means and the **signed** cosine (as the authors' code), so $D\\in[0,2]$.
+    A zero class mean makes the cosine undefined and raises :class:`ValueError`.
+    """
+    st = _stats(stats_or_features, labels)
+    m = st._means
+    norms = np.sqrt(np.einsum("ij,ij->i", m, m))
+    if np.any(norms == 0.0):
+        bad = st._classes[norms == 0.0].tolist()
+        raise ValueError(f"class mean is zero for class(es) {bad}: cosine undefined")
+    u = m / norms[:, None]
+    cos = np.clip(u @ u.T, -1.0, 1.0)
+    iu = np.triu_indices(m.shape[0], k=1)
+    return float(1.0 - cos[iu].max())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# neural-collapse metrics NC1–NC4, CDNV
+# ----------------------------------------------------------------------------------------------------------
+
+
+def nc1(
+    stats_or_features: Any, labels: Any = None, rcond: float = 1e-10, return_rank: bool = False
+) -> float | tuple[float, int]:
+    """NC1 $=\\frac1K\\operatorname{Tr}(\\Sigma_W\\Sigma_B^+)$ with a Moore–Penrose pseudo-inverse.
+
+    $\\Sigma_B=\\frac1K\\tilde M^\\top\\tilde M$ is eigendecomposed through the thin SVD of the K×d matrix of
+    centred means (same eigenvectors, eigenvalues $s_i^2/K$); eigenvalues below ``rcond`` times the largest
+    are dropped. ``return_rank=True`` also returns the number of eigen-directions kept (at most K−1).
+    """
+    st = _stats(stats_or_features, labels, covariance=True)
+    _check_between(st)
+    mc = st.centred_means()
+    k = mc.shape[0]
+    _, s, vt = np.linalg.svd(mc, full_matrices=False)
+    lam = s**2 / k
+    keep = lam > rcond * lam.max()
+    v = vt[keep]
+    sw = st.sigma_w()
+    proj = np.einsum("ij,jk,ik->i", v, sw, v)
+    value = float(np.sum(proj / lam[keep]) / k)
+    if return_rank:
+        return value, int(keep.sum())
+    return value
+
+
+class NC2(NamedTuple):
+    """NC2 diagnostics: distance of the centred-mean Gram to a simplex ETF, and the spread of their norms."""
+
+    etf_error: float
+    equinorm: float
+
+
+def nc2(stats_or_features: Any, labels: Any = None) -> NC2:
+    """NC2 as ``NC2(etf_error, equinorm)``.
+
+    ``etf_error`` = ||G/||G||_F - (I_K - 11ᵀ/K)/sqrt(K-1)||_F with G the Gram matrix of the centred class
+    means; ``equinorm`` = std_k ||μ_k - μ|| / mean_k ||μ_k - μ||.
+    """
+    st = _stats(stats_or_features, labels)
+    _check_between(st)
+    mc = st.centred_means()
+    k = mc.shape[0]
+    g = mc @ mc.T
+    target = (np.eye(k) - np.full((k, k), 1.0 / k)) / np.sqrt(k - 1)
+    etf = float(np.linalg.norm(g / np.linalg.norm(g) - target))
+    norms = np.sqrt(np.einsum("ij,ij->i", mc, mc))
+    return NC2(etf_error=etf, equinorm=float(norms.std() / norms.mean()))
+
+
+def equinorm(stats_or_features: Any, labels: Any = None) -> float:
+    """Coefficient of variation of the centred class-mean norms (the equinorm part of NC2)."""
+    return nc2(stats_or_features, labels).equinorm
+
+
+def nc3(stats: Any, classifier_weight: Any) -> float:
+    """NC3 self-duality $\\lVert W^\\top/\\lVert W\\rVert_F-\\tilde M/\\lVert\\tilde M\\rVert_F\\rVert_F$.
+
+    ``stats`` is a :class:`ClassStats` or a ``(features, labels)`` tuple; ``classifier_weight`` is K×d with
+    rows ordered like the sorted classes (for non-contiguous labels select rows, e.g. ``W[stats.classes]``).
+    """
+    st = _stats(stats)
+    _check_between(st)
+    w = to_numpy(classifier_weight, np.float64)
+    k, d = st.num_classes, st.dim
+    if w.shape != (k, d):
+        raise ValueError(f"classifier_weight must have shape (K, d) = ({k}, {d}), got {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError("classifier_weight contains NaN or inf values")
+    wn = np.linalg.norm(w)
+    if wn == 0.0:
+        raise ValueError("classifier_weight is zero")
+    mc = st.centred_means()
+    return float(np.linalg.norm(w / wn - mc / np.linalg.norm(mc)))
+
+
+def nc4(features: Any, labels: Any, logits: Any) -> float:
+    """NC4: fraction of samples whose arg-max logit differs from the nearest-class-centre prediction.
+
+    With K logit columns, column j means the j-th sorted class; with more columns (e.g. 10 outputs but only
+    some classes present), column j means label value j.
+    """
+    x = as_features(features)
+    y = as_labels(labels, x.shape[0])
+    z = as_features(logits, name="logits")
+    if z.shape[0] != x.shape[0]:
+        raise ValueError(f"length mismatch: {x.shape[0]} features but {z.shape[0]} logits")
+    st = _stats(x, y)
+    classes = st._classes
+    if z.shape[1] == classes.size:
+        pred = classes[np.argmax(z, axis=1)]
+    elif classes.min() >= 0 and z.shape[1] > classes.max():
+        pred = np.argmax(z, axis=1)
+    else:
+        raise ValueError(
+            f"logits have {z.shape[1]} columns, which matches neither the {classes.size} classes nor the "
+            f"largest label {classes.max()}"
+        )
+    gm = st.global_mean
+    mc = st._means - gm
+    xc = x - gm
+    d2 = np.einsum("ij,ij->i", mc, mc)[None, :] - 2.0 * xc @ mc.T
+    ncc = classes[np.argmin(d2, axis=1)]
+    return float(np.mean(pred != ncc))
+
+
+def cdnv(stats_or_features: Any, labels: Any = None) -> float:
+    """Class-distance normalised variance, mean over i≠j of (V_i + V_j) / (2 ||μ_i - μ_j||²).
+
+    $V_k=\\frac1{n_k}\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$ (Galanti et al. 2022); squared distance.
+    """
+    st = _stats(stats_or_features, labels)
+    m = st.centred_means()
+    k = m.shape[0]
+    dist = np.empty((k, k))
+    for i in range(k):  # loop over classes, not samples
+        diff = m - m[i]
+        dist[i] = np.einsum("ij,ij->i", diff, diff)
+    off = ~np.eye(k, dtype=bool)
+    if np.any(dist[off] == 0.0):
+        i, j = np.argwhere((dist == 0.0) & off)[0]
+        raise ValueError(f"class means of classes {st._classes[i]} and {st._classes[j]} coincide")
+    v = st.class_variances
+    ratio = (v[:, None] + v[None, :]) / (2.0 * np.where(off, dist, 1.0))
+    return float(ratio[off].mean())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# ranks
+# ----------------------------------------------------------------------------------------------------------
+
+
+def singular_values(features: Any) -> np.ndarray:
+    """Singular values (descending) of the **uncentred** N×d feature matrix.
+
+    For a :class:`ClassStats` they come from the eigenvalues of the accumulated Gram $X^\\top X$,
+    $\\sigma_i=\\sqrt{\\lambda_i}$. Squaring loses relative accuracy in singular values below about
+    $10^{-8}\\sigma_{\\max}$, which does not affect the 95 %-of-nuclear-norm rank.
+    """
+    if isinstance(features, ClassStats):
+        lam = np.linalg.eigvalsh(features.gram())[::-1]
+        return np.sqrt(np.clip(lam, 0.0, None))
+    x = as_features(features)
+    return np.linalg.svd(x, compute_uv=False)
+
+
+def rank_from_singular_values(s: Any, threshold: float = 0.95, squared: bool = False) -> int:
+    """Smallest r with sum_{i≤r} σ_i ≥ ``threshold`` · sum_i σ_i (σ² instead of σ if ``squared``)."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    s = np.sort(np.asarray(s, dtype=np.float64))[::-1]
+    if squared:
+        s = s**2
+    total = s.sum()
+    if total <= 0.0:
+        return 0
+    csum = np.cumsum(s)
+    r = int(np.searchsorted(csum, threshold * total * (1.0 - 1e-12))) + 1
+    return min(r, s.size)
+
+
+def numerical_rank(features: Any, threshold: float = 0.95, squared: bool = False) -> int:
+    """Numerical rank of the uncentred N×d features: smallest r holding ``threshold`` of $\\sum_i\\sigma_i$.
+
+    ``squared=False`` (the authors' choice) uses the nuclear-norm share; ``squared=True`` the energy share
+    $\\sum\\sigma_i^2$. ``features`` may also be a :class:`ClassStats` (tracked covariance needed).
+    """
+    return rank_from_singular_values(singular_values(features), threshold, squared)
+
+
+def effective_rank(features: Any) -> float:
+    """Effective rank (Roy & Vetterli 2007): exp(-sum_i p_i log p_i) with p_i = σ_i / sum_j σ_j."""
+    s = singular_values(features)
+    total = s.sum()
+    if total <= 0.0:
+        raise ValueError("effective rank undefined: features are all zero")
+    p = s / total
+    p = p[p > 0]
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# coding rates (MCR²)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _eps_sq(eps: float | None, eps_sq: float | None) -> float:
+    if (eps is None) == (eps_sq is None):
+        raise ValueError("give exactly one of eps or eps_sq")
+    e2 = float(eps) ** 2 if eps is not None else float(eps_sq)
+    if not np.isfinite(e2) or e2 <= 0.0:
+        raise ValueError(f"eps must be positive and finite, got eps²={e2}")
+    return e2
+
+
+def _logdet_rate(x: np.ndarray, a: float) -> float:
+    """½ logdet(I + a XᵀX) via the smaller of the d×d and N×N Gram matrices (Sylvester)."""
+    n, d = x.shape
+    g = x.T @ x if d <= n else x @ x.T
+    lam = np.clip(np.linalg.eigvalsh(g), 0.0, None)
+    return float(0.5 * np.sum(np.log1p(a * lam)))
+
+
+def coding_rate(features: Any, eps: float | None = None, eps_sq: float | None = None) -> float:
+    """Coding rate R = ½ logdet(I + d/(N ε²) Z Zᵀ) in **nats**, with Z = featuresᵀ (d×N).
+
+    Give exactly one of ``eps`` (ε) or ``eps_sq`` (ε²). Note that the MCR² reference code's ``--eps`` and
+    CRATE's coding-rate utility pass ε², i.e. correspond to ``eps_sq`` here.
+    """
+    x = as_features(features)
+    e2 = _eps_sq(eps, eps_sq)
+    n, d = x.shape
+    return _logdet_rate(x, d / (n * e2))
+
+
+def class_coding_rate(
+    features: Any, labels: Any, eps: float | None = None, eps_sq: float | None = None
+) -> float:
+    """Class-conditional rate R^c = sum_k N_k/(2N) logdet(I + d/(N_k ε²) Z_k Z_kᵀ) in nats."""
+    x = as_features(features)
+    y = as_labels(labels, x.shape[0])
+    e2 = _eps_sq(eps, eps_sq)
+    n, d = x.shape
+    classes, inv = np.unique(y, return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    counts = np.bincount(inv)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    xs = x[order]
+    total = 0.0
+    for j in range(classes.size):  # loop over classes
+        xk = xs[bounds[j] : bounds[j + 1]]
+        nk = xk.shape[0]
+        total += (nk / n) * _logdet_rate(xk, d / (nk * e2))
+    return total
+
+
+def rate_reduction(
+    features: Any, labels: Any, eps: float | None = None, eps_sq: float | None = None
+) -> float:
+    """Rate reduction $\\Delta R=R-R^c$ (nats). It grows with the scale of the features: normalise first."""
+    x = as_features(features)
+    y = as_labels(labels, x.shape[0])
+    return coding_rate(x, eps, eps_sq) - class_coding_rate(x, y, eps, eps_sq)

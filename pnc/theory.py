@@ -1,0 +1,294 @@
+"""Closed forms and exact constructions for deep linear networks (theory.md sections 2, 5, 7.1).
+
+These formulas are **our derivation** (idealised case: orthonormal data, exact minimum-norm
+product, exactly balanced hidden layers, every non-signal singular value equal to ``eps``), not a
+quotation of the paper.
+
+Convention: data matrices are ``(N, d)`` with one sample per row (the theory's ``X`` is ``X.T``);
+weight lists are ``[W_1, ..., W_L]`` with ``W_l`` acting on column vectors (``W_1`` is ``m x d``), i.e.
+exactly ``[lin.weight for lin in model.linear_layers()]``. Arrays may be NumPy or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "balanced_min_norm_network",
+    "class_gram_deviation",
+    "compression_ratio",
+    "discrimination_first_order",
+    "end_to_end",
+    "imbalance",
+    "layer_features",
+    "layerwise_compression",
+    "min_norm_residual",
+    "min_norm_solution",
+    "one_hot",
+    "singular_value_spread",
+]
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def _np(a: ArrayLike | Sequence[float]) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu().to(torch.float64).numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def _pos(name: str, value: float) -> float:
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+
+def _int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _weights(weights: Sequence[ArrayLike]) -> list[np.ndarray]:
+    ws = [_np(w) for w in weights]
+    if not ws:
+        raise ValueError("weights must be a non-empty list [W_1, ..., W_L]")
+    for i, w in enumerate(ws):
+        if w.ndim != 2:
+            raise ValueError(f"W_{i + 1} must be a 2-d matrix, got shape {w.shape}")
+    for i in range(len(ws) - 1):
+        if ws[i + 1].shape[1] != ws[i].shape[0]:
+            raise ValueError(
+                f"W_{i + 2} (shape {ws[i + 1].shape}) cannot follow W_{i + 1} (shape {ws[i].shape})"
+            )
+    return ws
+
+
+def _data(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    x = _np(X)
+    labels = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y)
+    if x.ndim != 2:
+        raise ValueError(f"X must be 2-d (N, d), got shape {x.shape}")
+    if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
+        raise ValueError(f"y must be 1-d with N={x.shape[0]} labels, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ValueError("y must hold non-negative integer class labels")
+    return x, labels.astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------------
+# Closed forms (theory.md section 5)
+# ------------------------------------------------------------------------------------------------
+def compression_ratio(eps: float, n: int, L: int, alpha: float = 1.0) -> float:
+    """Per-layer compression ``kappa = eps^2 (alpha^2 / n)^(1/L)`` = (init scale / signal gain)^2.
+
+    ``n`` is the number of samples per class and ``L`` the number of weight matrices.
+    """
+    eps = _pos("eps", eps)
+    n = _int("n", n, 2)
+    L = _int("L", L, 1)
+    alpha = _pos("alpha", alpha)
+    return eps**2 * (alpha**2 / n) ** (1.0 / L)
+
+
+def layerwise_compression(
+    l: int | ArrayLike, eps: float, n: int, K: int, L: int, alpha: float = 1.0
+) -> float | np.ndarray:
+    """Idealised ``C_l = K (n - 1) / (K - 1) * kappa^l`` for ``0 <= l <= L - 1`` (vectorised over ``l``)."""
+    kappa = compression_ratio(eps, n, L, alpha)
+    K = _int("K", K, 2)
+    ls = _np(l)
+    if np.any(ls < 0) or np.any(ls > L - 1) or np.any(ls != np.round(ls)):
+        raise ValueError(f"l must be an integer layer index in [0, L-1] = [0, {L - 1}], got {l}")
+    out = K * (n - 1) / (K - 1) * kappa**ls
+    return float(out) if out.ndim == 0 else out
+
+
+def discrimination_first_order(l: int | ArrayLike, L: int, max_E: float) -> float | np.ndarray:
+    """First-order ``D_l ~ 1 - (1 - l/L) max_E`` (vectorised over ``l``).
+
+    ``max_E`` is the largest off-diagonal entry of ``E`` from :func:`class_gram_deviation`
+    (theory.md section 5.2); it may be negative, in which case ``D_l`` decreases towards 1.
+    """
+    L = _int("L", L, 1)
+    max_E = float(max_E)
+    if not np.isfinite(max_E):
+        raise ValueError(f"max_E must be finite, got {max_E}")
+    ls = _np(l)
+    if np.any(ls < 0) or np.any(ls > L):
+        raise ValueError(f"l must lie in [0, L] = [0, {L}], got {l}")
+    out = 1.0 - (1.0 - ls / L) * max_E
+    return float(out) if out.ndim == 0 else out
+
+
+def class_gram_deviation(X: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """``E = I - H / n`` with ``H = Y (X^T X)^{-1} Y^T`` (theory.md section 5.2), for balanced classes.
+
+    ``E = 0`` for orthonormal data; to first order ``E_{kk'}`` is the cosine between the input class
+    means, and ``max_{k != k'} E_{kk'}`` is the ``max_E`` of :func:`discrimination_first_order`.
+    """
+    x, labels = _data(X, y)
+    counts = np.bincount(labels)
+    if counts.shape[0] < 2 or np.any(counts != counts[0]):
+        raise ValueError(f"class_gram_deviation needs >= 2 balanced classes, got sizes {counts.tolist()}")
+    Y = one_hot(labels)
+    H = Y @ np.linalg.solve(x @ x.T, Y.T)
+    return np.eye(Y.shape[0]) - H / counts[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Exact construction (theory.md sections 5.1 and 7.1)
+# ------------------------------------------------------------------------------------------------
+def one_hot(y: ArrayLike, n_classes: int | None = None) -> np.ndarray:
+    """One-hot targets ``Y`` of shape ``(K, N)`` (the theory's layout)."""
+    labels = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y, dtype=np.int64)
+    k = int(labels.max()) + 1 if n_classes is None else n_classes
+    out = np.zeros((k, labels.shape[0]))
+    out[labels, np.arange(labels.shape[0])] = 1.0
+    return out
+
+
+def min_norm_solution(X: ArrayLike, y: ArrayLike, alpha: float = 1.0) -> np.ndarray:
+    """The minimum-norm product ``W* = Y X^+ / alpha`` (shape ``(K, d)``; ``X`` given as ``(N, d)``)."""
+    x, labels = _data(X, y)
+    alpha = _pos("alpha", alpha)
+    return one_hot(labels) @ np.linalg.pinv(x.T) / alpha
+
+
+def balanced_min_norm_network(
+    X: ArrayLike, y: ArrayLike, L: int, eps: float, alpha: float = 1.0, width: int | None = None
+) -> list[np.ndarray]:
+    """Exact balanced minimum-norm factorisation ``[W_1, ..., W_L]`` of ``W* = Y X^+ / alpha``.
+
+    With the SVD ``W* = U diag(sigma) V^T`` (``K`` singular values), every factor has singular
+    values ``s_k = sigma_k^(1/L)`` on the ``K`` signal directions and ``eps`` on all others:
+
+    - ``W_1 = P diag(s, eps, ..., eps) [V, V_perp]^T`` (``m x d``, ``P = [I_d; 0]``);
+    - hidden ``W_l = diag(s, eps, ..., eps)`` (``m x m``);
+    - classifier ``W_L = U [diag(s), 0]`` (``K x m``).
+
+    The product is exactly ``W*`` (the ``eps`` directions are annihilated by the classifier) and the
+    hidden pairs are exactly balanced, ``W_{l+1}^T W_{l+1} = W_l W_l^T``. With the default
+    ``width = d`` the pair ``(W_1, W_2)`` is balanced too; for ``width > d`` it carries the imbalance
+    ``eps^2 sqrt(width - d)`` that orthogonal initialisation leaves in trained networks. The classifier
+    pair is not balanced (it cannot be, see theory.md section 3). For orthonormal ``X`` the features
+    of this network follow :func:`layerwise_compression` exactly and have ``D_l = 1``.
+    """
+    x, labels = _data(X, y)
+    L = _int("L", L, 1)
+    eps = _pos("eps", eps)
+    alpha = _pos("alpha", alpha)
+    n_samples, d = x.shape
+    k = int(labels.max()) + 1
+    if k < 2:
+        raise ValueError("y must contain at least 2 classes")
+    if np.any(np.bincount(labels, minlength=k) == 0):
+        raise ValueError("every class 0..K-1 must have at least one sample")
+    if d < k:
+        raise ValueError(f"the data dimension d={d} must be >= the number of classes K={k}")
+    m = d if width is None else _int("width", width, 1)
+    if m < d:
+        raise ValueError(f"width must be >= the data dimension d={d}, got {m}")
+
+    w_star = min_norm_solution(x, labels, alpha)  # (K, d)
+    u, sigma, vt = np.linalg.svd(w_star, full_matrices=True)  # vt: (d, d), first K rows = V^T
+    if np.any(sigma <= 0):
+        raise ValueError("Y X^+ is rank deficient; cannot build a factorisation with K signal directions")
+    if L == 1:
+        return [w_star]
+    s = sigma ** (1.0 / L)
+    gains = np.full(m, eps)
+    gains[:k] = s
+
+    w1 = np.zeros((m, d))
+    w1[:d, :] = gains[:d, None] * vt  # diag(gains[:d]) @ [V, V_perp]^T
+    weights = [w1]
+    for _ in range(L - 2):
+        weights.append(np.diag(gains))
+    w_last = np.zeros((k, m))
+    w_last[:, :k] = u * s  # U diag(s)
+    weights.append(w_last)
+    return weights
+
+
+def end_to_end(weights: Sequence[ArrayLike]) -> np.ndarray:
+    """The product ``W_{L:1} = W_L ... W_1``."""
+    ws = _weights(weights)
+    prod = ws[0]
+    for w in ws[1:]:
+        prod = w @ prod
+    return prod
+
+
+def layer_features(
+    weights: Sequence[ArrayLike], X: ArrayLike, include_output: bool = False
+) -> list[np.ndarray]:
+    """Features ``[z^0 = X, z^1, ..., z^{L-1}]`` (each ``(N, width)``) of the linear network ``weights``.
+
+    ``include_output=True`` appends the output ``W_{L:1} X`` (without the multiplier alpha). Matches
+    ``model.forward_features`` of a :class:`pnc.models.DeepLinearNetwork`.
+    """
+    ws = _weights(weights)
+    x = _np(X)
+    if x.ndim != 2 or x.shape[1] != ws[0].shape[1]:
+        raise ValueError(
+            f"X must be (N, d) with d={ws[0].shape[1]} (the columns of W_1), got shape {x.shape}"
+        )
+    feats = [x]
+    h = x
+    upto = ws if include_output else ws[:-1]
+    for w in upto:
+        h = h @ w.T
+        feats.append(h)
+    return feats
+
+
+# ------------------------------------------------------------------------------------------------
+# Assumption diagnostics (theory.md section 2, "Assumption diagnostics")
+# ------------------------------------------------------------------------------------------------
+def min_norm_residual(weights: Sequence[ArrayLike], X: ArrayLike, y: ArrayLike, alpha: float = 1.0) -> float:
+    """Unnormalised ``|| W_{L:1} - Y X^+ / alpha ||_F`` (assumption A2(a))."""
+    prod = end_to_end(weights)
+    w_star = min_norm_solution(X, y, alpha)
+    if prod.shape != w_star.shape:
+        raise ValueError(f"W_(L:1) has shape {prod.shape} but Y X^+ has shape {w_star.shape}")
+    return float(np.linalg.norm(prod - w_star))
+
+
+def imbalance(weights: Sequence[ArrayLike]) -> list[float]:
+    """Per pair ``l = 1..L-1``: ``||W_l W_l^T - W_{l+1}^T W_{l+1}||_F / ||W_l||_F`` (A2(b)).
+
+    The normaliser is the unsquared Frobenius norm and the classifier pair is the last entry; the
+    authors report the mean of this list.
+    """
+    ws = _weights(weights)
+    return [
+        float(np.linalg.norm(ws[i] @ ws[i].T - ws[i + 1].T @ ws[i + 1]) / np.linalg.norm(ws[i]))
+        for i in range(len(ws) - 1)
+    ]
+
+
+def singular_value_spread(weights: Sequence[ArrayLike], K: int, d: int) -> list[float]:
+    """Per layer ``l = 1..L-1`` (classifier excluded): the variance of ``sigma_i(W_l)`` for
+    ``K < i <= d - K`` (A2(c); the authors' slice ``[K:d-K]`` with ``d`` the data dimension).
+
+    Zero when all these singular values are equal (to ``eps``).
+    """
+    ws = _weights(weights)
+    K = _int("K", K, 1)
+    d = _int("d", d, 1)
+    if d - K <= K:
+        raise ValueError(f"need d - K > K for a non-empty slice of singular values, got K={K}, d={d}")
+    out = []
+    for w in ws[:-1]:
+        sv = np.linalg.svd(w, compute_uv=False)
+        if sv.shape[0] < d - K:
+            raise ValueError(f"a layer of shape {w.shape} has fewer than d - K = {d - K} singular values")
+        out.append(float(np.var(sv[K : d - K])))
+    return out

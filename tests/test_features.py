@@ -1,0 +1,174 @@
+"""collect_features: layer selection, data forms, hooks and mode restoration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from pnc import metrics as M
+from pnc.features import collect_features, default_layers, resolve_layers
+
+
+def mlp() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def data(n: int = 90):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, 5, generator=g)
+    y = torch.tensor([2, 7, 11])[torch.randint(0, 3, (n,), generator=g)]
+    return x, y
+
+
+def manual_features(model: nn.Sequential, x: torch.Tensor) -> list[np.ndarray]:
+    feats = [x.double().numpy()]
+    h = x
+    with torch.no_grad():
+        for m in model:
+            h = m(h)
+            feats.append(h.double().numpy())
+    return feats
+
+
+def test_sequential_matches_manual_forward():
+    model = mlp()
+    x, y = data()
+    res = collect_features(model, (x, y), batch_size=16)
+    assert res.names == ["input", "0", "1", "2"]
+    for (name, st), f in zip(res.items(), manual_features(model, x), strict=True):
+        ref = M.ClassStats().update(f, y)
+        np.testing.assert_array_equal(st.classes, [2, 7, 11])
+        np.testing.assert_allclose(st.means, ref.means, rtol=1e-6, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(st.sigma_w(), ref.sigma_w(), rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_data_forms_agree():
+    model = mlp()
+    x, y = data()
+    forms = [
+        (x, y),
+        (x.numpy(), y.numpy()),
+        DataLoader(TensorDataset(x, y), batch_size=7),
+        TensorDataset(x, y),
+        [(x[i : i + 10], y[i : i + 10]) for i in range(0, len(y), 10)],
+    ]
+    results = [collect_features(model, f, batch_size=32) for f in forms]
+    for r in results[1:]:
+        for name in results[0]:
+            np.testing.assert_allclose(r[name].sigma_w(), results[0][name].sigma_w(), rtol=1e-5, atol=1e-7)
+            np.testing.assert_array_equal(r[name].counts, results[0][name].counts)
+
+
+def test_layer_selection_by_name_and_module():
+    model = mlp()
+    x, y = data()
+    res = collect_features(model, (x, y), layers=["1"], include_input=False)
+    assert res.names == ["1"]
+    res = collect_features(model, (x, y), layers=[model[2]])
+    assert res.names == ["input", "2"] and res["2"].dim == 3
+    assert resolve_layers(model, "0")[0][1] is model[0]
+
+
+def test_unknown_layer_name():
+    with pytest.raises(ValueError, match=r"unknown layer name 'fc9'; available: '0', '1', '2'"):
+        collect_features(mlp(), data(), layers=["fc9"])
+    with pytest.raises(ValueError, match="not part of the model"):
+        resolve_layers(mlp(), [nn.Linear(2, 2)])
+
+
+class WithFeatureLayers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 6))
+        self.classifier = nn.Linear(6, 3, bias=False)
+
+    def feature_layers(self):
+        return [("hidden1", self.body[1]), ("hidden2", self.body[2])]
+
+    def forward(self, x):
+        return self.classifier(self.body(x))
+
+
+class Custom(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(5, 4)
+        self.act = nn.GELU()
+        self.drop = nn.Dropout(0.5)
+        self.out = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.out(self.drop(self.act(self.fc(x))))
+
+
+def test_default_layers():
+    assert [n for n, _ in default_layers(WithFeatureLayers())] == ["hidden1", "hidden2"]
+    assert [n for n, _ in default_layers(Custom())] == ["fc", "act", "out"]
+    res = collect_features(WithFeatureLayers(), data())
+    assert res.names == ["input", "hidden1", "hidden2"]
+
+
+def test_conv_outputs_are_flattened():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    x = torch.randn(30, 1, 6, 6)
+    y = torch.arange(30) % 3
+    res = collect_features(model, (x, y), keep=True)
+    assert [res[n].dim for n in res] == [36, 32, 32, 32, 3]
+    assert res.features["0"].shape == (30, 32)
+    assert res.outputs.shape == (30, 3)
+    np.testing.assert_array_equal(res.labels, y.numpy())
+    with torch.no_grad():
+        direct = model[0](x).reshape(30, -1).double().numpy()
+    np.testing.assert_allclose(res["0"].means, M.ClassStats().update(direct, y).means, rtol=1e-6, atol=1e-7)
+
+
+def test_eval_mode_used_and_restored():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Dropout(0.9), nn.Linear(4, 3))
+    model.train()
+    before = model[1].running_mean.clone()
+    x, y = data()
+    a = collect_features(model, (x, y))
+    b = collect_features(model, (x, y))
+    assert model.training and all(m.training for m in model)
+    assert torch.equal(model[1].running_mean, before)  # BN statistics untouched: eval mode was used
+    np.testing.assert_array_equal(a["2"].means, b["2"].means)  # dropout off: deterministic
+    model.eval()
+    collect_features(model, (x, y))
+    assert not model.training
+
+
+def test_hooks_removed_even_on_error():
+    model = mlp()
+    x, y = data()
+    bad = [(x[:10], y[:10]), (x[10:20], y[10:19])]
+    with pytest.raises(ValueError, match="length mismatch"):
+        collect_features(model, bad)
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())
+    collect_features(model, (x, y))
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())
+
+
+def test_module_called_twice_rejected():
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(5, 5)
+
+        def forward(self, x):
+            return self.fc(self.fc(x))
+
+    with pytest.raises(ValueError, match="more than once"):
+        collect_features(Twice(), data())
+
+
+def test_wide_layer_skips_covariance():
+    model = mlp()
+    res = collect_features(model, data(), max_cov_dim=6)
+    assert res["input"].track_covariance and not res["0"].track_covariance
+    assert M.compression(res["0"]) > 0

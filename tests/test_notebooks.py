@@ -1,0 +1,54 @@
+"""Notebook hygiene: committed without outputs, and the table of contents matches chapters/."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = []
+    for part in toc.get("parts", []):
+        for chapter in part.get("chapters", []):
+            files.append(chapter["file"])
+            files.extend(section["file"] for section in chapter.get("sections", []))
+    return files
+
+
+def test_there_are_chapters() -> None:
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_committed_without_outputs(path) -> None:
+    notebook = json.loads(path.read_text())
+    dirty = [
+        index
+        for index, cell in enumerate(notebook["cells"])
+        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts"
+
+
+def test_toc_and_chapters_agree() -> None:
+    listed = {f for f in _toc_files() if f.startswith("chapters/")}
+    present = {f"chapters/{p.stem}" for p in NOTEBOOKS}
+    assert listed == present, f"only in _toc.yml: {listed - present}; only in chapters/: {present - listed}"
+    for name in _toc_files():
+        assert any((ROOT / f"{name}{ext}").exists() for ext in (".ipynb", ".md")), f"_toc.yml lists missing {name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_imports_pnc_and_defines_no_models(path) -> None:
+    # Notebooks stay thin: models and metrics live in pnc, not in cells.
+    code = "\n".join(
+        "".join(cell["source"]) for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code"
+    )
+    assert "import pnc" in code or "from pnc" in code
+    assert "class " not in code and "nn.Module" not in code
