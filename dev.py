@@ -4,16 +4,27 @@
     python3 dev.py book    # create .venv, install the pinned stack, execute the chapters, build _build/html
     python3 dev.py test    # the same setup, then the whole test suite (CI runs exactly this)
 
-Other commands: ``setup`` (environment only), ``lock`` (re-resolve requirements/lock.txt from the *.in files).
-Only the standard library is used here, so this file runs before anything is installed.
+Other commands: ``setup`` (environment + vendored front-end assets only), ``bench`` (the benchmarks, see
+benchmarks/run.py --help), ``lock`` (re-resolve requirements/lock.txt from the *.in files). Only the standard
+library is used here, so this file runs before anything is installed.
+
+``setup`` also vendors the widget embed script and MathJax into ``_vendor/`` (``npm pack`` of the versions pinned in
+requirements/vendor.lock, checked against the pinned digests), so the built site makes no request to another host.
+``test`` additionally makes sure Debian's ``chromium`` is installed for the browser tests.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+import time
 import venv
 from pathlib import Path
 
@@ -23,6 +34,66 @@ LOCK = ROOT / "requirements" / "lock.txt"
 STAMP = VENV / ".pnc-installed"
 BUILD_DIR = ROOT / "_build" / "html"
 MIN_PYTHON = (3, 11)  # numpy 2.4 / scipy 1.17 in the lock need 3.11+
+VENDOR = ROOT / "_vendor"
+VENDOR_LOCK = ROOT / "requirements" / "vendor.lock"
+VENDOR_MANIFEST = "vendor-manifest.json"
+CHROMIUM = Path(os.environ.get("PNC_CHROMIUM", "/usr/bin/chromium"))
+
+# What goes where: npm package name -> [(path in the tarball, path under _vendor/)]; a trailing "/" copies a folder,
+# a "*.ext" suffix copies the matching files of that folder (toolchain.md section 3).
+VENDOR_FILES: dict[str, list[tuple[str, str]]] = {
+    "@jupyter-widgets/html-manager": [
+        ("package/dist/embed.js", "ipywidgets/embed.js"),  # standalone (no require.js), ~1.9 MB
+        ("package/dist/*.woff2", "ipywidgets/"),  # Font Awesome, referenced relative to embed.js
+        ("package/dist/embed.js.LICENSE.txt", "ipywidgets/embed.js.LICENSE.txt"),
+    ],
+    "mathjax": [
+        ("package/es5/tex-mml-chtml.js", "mathjax/tex-mml-chtml.js"),
+        ("package/es5/output/chtml/fonts/woff-v2/", "mathjax/output/chtml/fonts/woff-v2/"),
+        ("package/LICENSE", "mathjax/LICENSE"),
+    ],
+}
+
+# html-manager typesets widget labels through the MathJax 2 API (MathJax.Hub.Queue) while Sphinx loads MathJax 3.
+# This shim gives MathJax 3 a minimal Hub; MathJax 3 replaces window.MathJax when it starts, so it is re-applied on
+# DOMContentLoaded and at load. For the AMD build (embed-amd.js) it also points require.js at the
+# folder of this script, where the fonts are.
+WIDGETS_SHIM = """\
+/* pnc-book: adapter between @jupyter-widgets/html-manager (MathJax 2 API) and MathJax 3. Written by dev.py. */
+(function () {
+  'use strict';
+  var script = document.currentScript;
+  var src = script && script.src;
+  if (src && typeof window.require === 'function' && window.require.config) {
+    window.require.config({ paths: { '@jupyter-widgets/html-manager/dist': src.slice(0, src.lastIndexOf('/')) } });
+  }
+  function typeset(element) {
+    var mj = window.MathJax;
+    if (!element || !mj || typeof mj.typesetPromise !== 'function') { return; }
+    var run = function () { return mj.typesetPromise([element]); };
+    var ready = mj.startup && mj.startup.promise ? mj.startup.promise.then(run) : run();
+    ready.catch(function (err) { if (window.console) { console.warn('MathJax could not typeset a widget', err); } });
+  }
+  function installHub() {
+    var mj = window.MathJax;
+    if (!mj || mj.Hub) { return; }
+    mj.Hub = {
+      // MathJax 2 jobs look like ['Typeset', MathJax.Hub, element]; anything else is ignored.
+      Queue: function () {
+        for (var i = 0; i < arguments.length; i++) {
+          var job = arguments[i];
+          if (Array.isArray(job) && job[0] === 'Typeset') { typeset(job[2]); }
+        }
+      },
+      Config: function () {},
+      Register: { StartupHook: function () {}, MessageHook: function () {} }
+    };
+  }
+  installHub();
+  document.addEventListener('DOMContentLoaded', installHub);
+  window.addEventListener('load', installHub);
+})();
+"""
 
 
 def _venv_python() -> Path:
@@ -61,6 +132,156 @@ def setup() -> Path:
     return python
 
 
+def _read_vendor_lock() -> list[tuple[str, str, str]]:
+    """``(npm spec, sha256 hex, npm integrity)`` per pinned front-end package."""
+    entries = []
+    for number, line in enumerate(VENDOR_LOCK.read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 3 or not parts[1].startswith("sha256=") or not parts[2].startswith("sha512-"):
+            sys.exit(f"{VENDOR_LOCK}:{number}: expected '<spec> sha256=<hex> sha512-<base64>', got {line!r}")
+        entries.append((parts[0], parts[1].removeprefix("sha256="), parts[2]))
+    return entries
+
+
+def _package_name(spec: str) -> str:
+    """``@scope/name@1.2.3`` -> ``@scope/name``."""
+    return spec[: spec.rindex("@")] if spec.rindex("@") > 0 else spec
+
+
+def _vendor_stamp() -> str:
+    digest = hashlib.sha256(VENDOR_LOCK.read_bytes())
+    digest.update(WIDGETS_SHIM.encode())
+    digest.update(json.dumps(VENDOR_FILES, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _vendor_is_current() -> bool:
+    """True when ``_vendor/`` was made from the current lock/shim/layout and no file in it changed."""
+    manifest = VENDOR / VENDOR_MANIFEST
+    try:
+        recorded = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return False
+    if recorded.get("stamp") != _vendor_stamp():
+        return False
+    for name, sha in recorded.get("files", {}).items():
+        path = VENDOR / name
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+            return False
+    return bool(recorded.get("files"))
+
+
+def _extract(tarball: Path, package: str, dest: Path) -> None:
+    """Copy the files :data:`VENDOR_FILES` lists for ``package`` from ``tarball`` into ``dest`` (no extraction)."""
+    with tarfile.open(tarball, "r:gz") as archive:
+        members = {m.name: m for m in archive.getmembers() if m.isfile()}
+        for source, target in VENDOR_FILES[package]:
+            if source.endswith("/"):
+                picked = {name: target + name[len(source):] for name in members if name.startswith(source)}
+            elif "*" in source:
+                folder, suffix = source.split("*", 1)
+                picked = {name: target + name[len(folder):] for name in members
+                          if name.startswith(folder) and "/" not in name[len(folder):] and name.endswith(suffix)}
+            else:
+                picked = {source: target} if source in members else {}
+            if not picked:
+                sys.exit(f"{tarball.name}: nothing matches {source!r}; has the package layout changed?")
+            for name, relative in picked.items():
+                if ".." in Path(relative).parts:
+                    sys.exit(f"{tarball.name}: refusing to write outside _vendor/: {relative}")
+                out = dest / relative
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with archive.extractfile(members[name]) as handle:  # type: ignore[union-attr]
+                    out.write_bytes(handle.read())
+
+
+def vendor(force: bool = False) -> Path:
+    """Vendor the widget embed script and MathJax into ``_vendor/`` from npm, integrity-checked; skipped if current.
+
+    ``npm pack`` fetches the exact versions pinned in requirements/vendor.lock into a temporary folder; each tarball
+    must match both the pinned SHA-256 and the pinned npm integrity (SHA-512), and npm's own reported integrity. The
+    new ``_vendor/`` is assembled in a temporary folder and renamed into place, so an interrupted run leaves either
+    the old tree or none.
+    """
+    if not force and _vendor_is_current():
+        return VENDOR
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm was not found. The book serves its own copy of the widget and MathJax scripts, fetched with "
+                 "`npm pack`: install Node.js (which provides npm; e.g. `apt-get install npm`) and run this again.")
+    entries = _read_vendor_lock()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pnc-npm-") as scratch:
+        specs = [spec for spec, _, _ in entries]
+        print("+ npm pack", " ".join(specs), flush=True)
+        packed = subprocess.run([npm, "pack", "--json", "--pack-destination", scratch, *specs], cwd=scratch,
+                                capture_output=True, text=True)
+        if packed.returncode != 0:
+            sys.exit(f"npm pack failed ({packed.returncode}):\n{packed.stderr[-3000:]}")
+        reports = {f"{r['name']}@{r['version']}": r for r in json.loads(packed.stdout)}
+        building = Path(tempfile.mkdtemp(prefix="_vendor.tmp-", dir=ROOT))
+        building.chmod(0o755)
+        try:
+            for spec, sha256, integrity in entries:
+                report = reports.get(spec)
+                if report is None:
+                    sys.exit(f"npm pack did not report {spec} (got {sorted(reports)})")
+                tarball = Path(scratch) / report["filename"]
+                data = tarball.read_bytes()
+                ours = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+                got256 = hashlib.sha256(data).hexdigest()
+                if got256 != sha256 or ours != integrity or report.get("integrity") != integrity:
+                    sys.exit(f"integrity check failed for {spec}:\n  pinned  sha256={sha256} {integrity}\n"
+                             f"  tarball sha256={got256} {ours}\n  npm says {report.get('integrity')}\n"
+                             f"Refusing to vendor it. If the new version is intended, update {VENDOR_LOCK.name}.")
+                _extract(tarball, _package_name(spec), building)
+            (building / "ipywidgets" / "widgets-shim.js").write_text(WIDGETS_SHIM)
+            files = {path.relative_to(building).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+                     for path in sorted(building.rglob("*")) if path.is_file()}
+            manifest = {"stamp": _vendor_stamp(), "packages": [spec for spec, _, _ in entries], "files": files}
+            (building / VENDOR_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+            old = None
+            if VENDOR.exists():
+                old = ROOT / f"_vendor.old-{os.getpid()}"
+                VENDOR.rename(old)
+            building.rename(VENDOR)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if building.exists():
+                shutil.rmtree(building, ignore_errors=True)
+    size = sum(p.stat().st_size for p in VENDOR.rglob("*") if p.is_file())
+    elapsed = time.perf_counter() - started
+    print(f"Vendored {', '.join(specs)} into {VENDOR.name}/ ({size / 1e6:.1f} MB, {elapsed:.1f} s)", flush=True)
+    return VENDOR
+
+
+def ensure_chromium() -> Path:
+    """Make sure the browser the browser tests drive exists: Debian ``chromium`` (installed with apt-get as root)."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    apt = shutil.which("apt-get")
+    if apt and hasattr(os, "geteuid") and os.geteuid() == 0 and CHROMIUM == Path("/usr/bin/chromium"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        _run([apt, "update"], env=env)
+        _run([apt, "install", "-y", "chromium"], env=env)
+        if CHROMIUM.exists():
+            return CHROMIUM
+    sys.exit(f"The browser tests need Chromium at {CHROMIUM} and it is missing. On Debian/Ubuntu run "
+             "`sudo apt-get update && sudo apt-get install -y chromium`; elsewhere set PNC_CHROMIUM to a Chromium or "
+             "Chrome executable. (To skip them: python3 dev.py test -m 'not browser'.)")
+
+
+def _single_threaded() -> None:
+    # The book's networks are tiny: BLAS threads cost more than they save on 2 cores (5-30x slower steps measured
+    # under load) and one thread makes timings and results steadier. An explicit setting by the user wins.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
 def book(python: Path) -> int:
     """Execute the chapters (cached) and build the HTML site; fail on any cell error or broken reference."""
     jb = python.parent / "jupyter-book"
@@ -73,7 +294,9 @@ def book(python: Path) -> int:
 
 
 def test(python: Path, extra: list[str]) -> int:
-    """Run lint and the whole pytest suite (unit, property, notebook and book build tests)."""
+    """Run lint and the whole pytest suite (unit, property, notebook, book build and browser tests)."""
+    if "not browser" not in " ".join(extra):
+        ensure_chromium()
     lint = subprocess.run([str(python.parent / "ruff"), "check", "."], cwd=ROOT)
     if lint.returncode != 0:
         return lint.returncode
@@ -96,15 +319,21 @@ def lock(python: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"book", "test", "setup", "lock"}:
+    if not argv or argv[0] not in {"book", "test", "setup", "lock", "bench"}:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
     python = setup()
+    if command != "lock":
+        vendor()
+    if command in {"book", "test"}:
+        _single_threaded()
     if command == "book":
         return book(python)
     if command == "test":
         return test(python, extra)
+    if command == "bench":
+        return subprocess.run([str(python), str(ROOT / "benchmarks" / "run.py"), *extra], cwd=ROOT).returncode
     if command == "lock":
         return lock(python)
     return 0

@@ -21,7 +21,11 @@ from .features import LayerFeatures, collect_features
 from .metrics import ClassStats, compression, discrimination, nc1
 from .report import LayerReport, measure
 
-_SUBMODULES = ("data", "models", "train", "features", "metrics", "report", "theory", "plotting")
+_SUBMODULES = (
+    "data", "download", "models", "train", "features", "metrics", "report", "theory", "plotting", "widgets",
+    "figures", "cache", "runner", "experiments", "probes", "dynamics", "connections", "dln", "recipes", "assumptions",
+    "measuring",
+)
 
 __all__ = [
     "__version__",

@@ -21,14 +21,14 @@ def _is_torch_tensor(x: Any) -> bool:
 def to_numpy(x: Any, dtype: Any = None) -> np.ndarray:
     """Convert a numpy array, torch tensor (any device/dtype) or array-like to a numpy array.
 
-    Torch tensors are detached and moved to the CPU; with ``dtype=np.float64`` the conversion happens in torch
-    first, which is what makes bfloat16 (unknown to numpy) work.
+    Torch tensors are detached and moved to the CPU (bfloat16, unknown to numpy, is converted in torch first);
+    the cast to ``dtype`` then happens in numpy.
     """
     if _is_torch_tensor(x):
         import torch
 
         t = x.detach()
-        if dtype is not None and np.dtype(dtype) == np.float64:
+        if dtype is not None and np.dtype(dtype) == np.float64 and t.dtype == torch.bfloat16:
             t = t.to(device="cpu", dtype=torch.float64)
         else:
             t = t.cpu()
@@ -65,7 +65,10 @@ def as_features(x: Any, name: str = "features") -> np.ndarray:
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} are empty: shape {arr.shape}")
-    if not np.isfinite(arr).all():
+    # one summation pass usually suffices: a finite sum proves every entry finite; otherwise look closer
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not np.isfinite(total) and not np.isfinite(arr).all():
         raise ValueError(f"{name} contain NaN or inf values")
     return arr
 

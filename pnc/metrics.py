@@ -106,20 +106,27 @@ class ClassStats:
         x = as_features(features)
         y = as_labels(labels, x.shape[0])
         self._check_dim(x.shape[1])
+        _check_magnitude(x)
         classes, inv = np.unique(y, return_inverse=True)
+        inv = inv.reshape(-1)
         counts = np.bincount(inv, minlength=classes.size)
-        order = np.argsort(inv, kind="stable")
-        xs = x[order]
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         nk = counts.astype(np.float64)[:, None]
-        means = np.add.reduceat(xs, starts, axis=0) / nk
-        centred = xs - np.repeat(means, counts, axis=0)
-        # corrected two-pass: remove the rounding error of the first mean (matters for large offsets)
-        corr = np.add.reduceat(centred, starts, axis=0) / nk
+        sums = _ClassSummer(inv, classes.size)
+        means = sums(x) / nk
+        centred = means[inv]
+        np.subtract(x, centred, out=centred)
+        # corrected two-pass (Chan, Golub & LeVeque 1983): the centred rows of a class sum to n_k times the
+        # rounding error of the first mean; add it to the mean and remove n_k |corr|^2 from the sum of squares
+        corr = sums(centred) / nk
         means += corr
-        centred -= np.repeat(corr, counts, axis=0)
-        ss = np.add.reduceat(np.einsum("ij,ij->i", centred, centred), starts)
-        scatter = centred.T @ centred if self.track_covariance else None
+        ss = np.bincount(inv, weights=np.einsum("ij,ij->i", centred, centred), minlength=classes.size)
+        ss = np.maximum(ss - counts * np.einsum("ij,ij->i", corr, corr), 0.0)
+        scatter = None
+        if self.track_covariance:
+            scaled = corr * np.sqrt(nk)
+            scatter = centred.T @ centred - scaled.T @ scaled  # A.T @ A: numpy's symmetric (syrk) path
+        if not (np.isfinite(ss).all() and np.isfinite(means).all()):
+            raise ValueError("features too large: their second moments overflow float64; rescale them")
         self._combine(classes, counts, means, ss, scatter, x.shape[1], self.track_covariance)
         return self
 
@@ -153,7 +160,9 @@ class ClassStats:
         ss[ib] += ssb
         ss += coef * np.einsum("ij,ij->i", delta, delta)
         if self.track_covariance and tracked_b:
-            self._scatter = self._scatter + sb + (delta * coef[:, None]).T @ delta
+            scaled = delta * np.sqrt(coef)[:, None]
+            self._scatter += sb
+            self._scatter += scaled.T @ scaled  # A.T @ A: exactly symmetric
         else:
             self._scatter = None
             self.track_covariance = False
@@ -283,6 +292,54 @@ class ClassStats:
         )
 
 
+_MAX_ABS = 1e100
+_MIN_ABS = 1e-100
+
+
+def _check_magnitude(x: np.ndarray) -> None:
+    """Refuse features whose squares would overflow or underflow float64 (a clear error instead of inf/0)."""
+    amax = max(float(x.max()), -float(x.min()))
+    if amax > _MAX_ABS or 0.0 < amax < _MIN_ABS:
+        raise ValueError(
+            f"features have magnitude {amax:.1e}: their second moments would over/underflow float64 "
+            f"(supported: largest |value| in [{_MIN_ABS:g}, {_MAX_ABS:g}] or all zero); rescale the features"
+        )
+
+
+class _ClassSummer:
+    """Per-class row sums of N×d arrays sharing one labelling ``inv`` (values 0..k-1), in one pass each.
+
+    Few classes: one boolean mask per class (cheap, contiguous copies); many classes: one stable sort and
+    ``np.add.reduceat`` (O(N·d) whatever k is). Both are far faster than ``np.add.at`` or a one-hot GEMM.
+    """
+
+    _MASK_MAX = 32
+
+    def __init__(self, inv: np.ndarray, k: int) -> None:
+        self.k = k
+        if k == 1:
+            self.masks = None
+            self.order = None
+        elif k <= self._MASK_MAX:
+            self.masks = inv[None, :] == np.arange(k)[:, None]
+            self.order = None
+        else:
+            self.masks = None
+            self.order = np.argsort(inv, kind="stable")
+            counts = np.bincount(inv, minlength=k)
+            self.starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.k == 1:
+            return x.sum(axis=0, keepdims=True)
+        if self.masks is not None:
+            out = np.empty((self.k, x.shape[1]))
+            for j in range(self.k):  # loop over classes, not samples
+                out[j] = x[self.masks[j]].sum(axis=0)
+            return out
+        return np.add.reduceat(x[self.order], self.starts, axis=0)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------------------
@@ -339,6 +396,9 @@ def discrimination(stats_or_features: Any, labels: Any = None) -> float:
     """
     st = _stats(stats_or_features, labels)
     m = st._means
+    big = np.abs(m).max()
+    if big > 0.0:
+        m = m / big  # the cosine is scale-free; rescaling keeps the squared norms in range
     norms = np.sqrt(np.einsum("ij,ij->i", m, m))
     if np.any(norms == 0.0):
         bad = st._classes[norms == 0.0].tolist()

@@ -4,21 +4,32 @@ The MSE loss is the authors' ``(1/N) || alpha f(X) - Y ||_F^2``: the mean over s
 over classes of the squared error between ``alpha * output`` and the one-hot target. The learning
 rate follows one cosine cycle from ``lr`` to ``lr * final_lr_factor`` over ``epochs`` epochs
 (stepped once per epoch, as ``torch.optim.lr_scheduler.CosineAnnealingLR``), or stays constant.
+
+Long runs can be checkpointed: with ``checkpoint_path`` set, :func:`train` saves the model, the optimizer, the
+epoch, the results so far and every random state atomically every ``checkpoint_every`` epochs (and at the
+end), and resumes from an existing checkpoint; a resumed run equals an uninterrupted one bit for bit on CPU.
+Checkpoints are loaded with ``torch.load(weights_only=True)`` (no arbitrary unpickling).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["TrainConfig", "TrainResult", "cosine_lr", "train"]
+__all__ = ["CHECKPOINT_FORMAT", "TrainConfig", "TrainResult", "cosine_lr", "load_checkpoint", "train"]
+
+CHECKPOINT_FORMAT = 1
+"""Version of the checkpoint layout written by :func:`train`."""
 
 _OPTIMIZERS = ("gd", "sgd")
 _LOSSES = ("mse", "cross_entropy")
@@ -126,6 +137,8 @@ class TrainResult:
     """Seconds spent in :func:`train`."""
     lrs: list[float] = field(default_factory=list)
     """Learning rate used in each epoch."""
+    resumed_from: int | None = None
+    """Epoch at which this run resumed from a checkpoint (``None``: started from scratch)."""
 
     @property
     def final_loss(self) -> float:
@@ -172,18 +185,106 @@ def _record(model: nn.Module, X: torch.Tensor, y: torch.Tensor, epoch: int, loss
     }
 
 
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`train` onto the CPU with ``torch.load(weights_only=True)``.
+
+    Raises ``ValueError`` if the file is not such a checkpoint.
+    """
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise ValueError(f"{path} is not a readable checkpoint: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a pnc.train checkpoint (format {CHECKPOINT_FORMAT})")
+    return state
+
+
+def _save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    config: TrainConfig,
+    result: TrainResult,
+    finished: bool,
+    elapsed: float,
+) -> None:
+    from pnc.cache import atomic_write_bytes
+
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "config": dataclasses.asdict(config),
+        "epoch": result.epochs_run,
+        "finished": finished,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "losses": list(result.losses),
+        "lrs": list(result.lrs),
+        "history": list(result.history),
+        "converged": result.converged,
+        "elapsed": elapsed,
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _restore_checkpoint(
+    state: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, config: TrainConfig
+) -> TrainResult:
+    saved = state["config"]
+    current = dataclasses.asdict(config)
+    if saved != current:
+        diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        raise ValueError(f"checkpoint was written with a different TrainConfig (differs in {diff}); "
+                         "delete it or pass another checkpoint_path")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return TrainResult(
+        losses=[float(v) for v in state["losses"]],
+        epochs_run=int(state["epoch"]),
+        converged=bool(state["converged"]),
+        history=list(state["history"]),
+        lrs=[float(v) for v in state["lrs"]],
+        resumed_from=int(state["epoch"]),
+    )
+
+
 def train(
-    model: nn.Module, X: torch.Tensor, y: torch.Tensor, config: TrainConfig | None = None
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig | None = None,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 50,
+    callback: Callable[[int, float], Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``(X, y)`` and return the loss curve and recorded metrics.
 
     ``X`` is cast to the dtype and device of the model's parameters. Deterministic for a fixed model
     seed and ``config.seed`` on CPU (the shuffling uses a local ``torch.Generator``).
+
+    With ``checkpoint_path``, the state is saved atomically every ``checkpoint_every`` epochs and when
+    training ends; if the file exists, training resumes from it (its config must equal ``config``; a
+    finished checkpoint restores the trained model and returns at once). ``callback(epoch, loss)`` is
+    called after every epoch (after that epoch's checkpoint), e.g. for a progress bar.
     """
     if config is None:
         config = TrainConfig()
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable, got {callback!r}")
+    ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
     if not isinstance(X, torch.Tensor) or X.ndim != 2:
         raise ValueError(f"X must be a 2-d torch tensor (N, d), got {getattr(X, 'shape', type(X))}")
     if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.shape[0] != X.shape[0]:
@@ -209,14 +310,28 @@ def train(
 
     model.train()
     result = TrainResult(losses=[], epochs_run=0, converged=False)
-    if config.record_every > 0:
+    elapsed_before = 0.0
+    if ckpt is not None and ckpt.exists():
+        state = load_checkpoint(ckpt)
+        result = _restore_checkpoint(state, model, opt, gen, config)
+        elapsed_before = float(state["elapsed"])
+        model.train()
+        if state["finished"]:
+            result.wall_time = elapsed_before
+            return result
+    elif config.record_every > 0:
         model.eval()
         with torch.no_grad():
             init_loss = float(loss_fn(model(X), y))
         model.train()
         result.history.append(_record(model, X, y, 0, init_loss))
 
-    for epoch in range(config.epochs):
+    def save(finished: bool) -> None:
+        if ckpt is not None:
+            elapsed = elapsed_before + time.perf_counter() - start
+            _save_checkpoint(ckpt, model, opt, gen, config, result, finished, elapsed)
+
+    for epoch in range(result.epochs_run, config.epochs):
         lr = cosine_lr(epoch, config)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -253,10 +368,17 @@ def train(
             result.history.append(_record(model, X, y, epoch + 1, epoch_loss))
         if done:
             break
+        if (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
+            save(finished=False)
+        if callback is not None:
+            callback(epoch + 1, epoch_loss)
 
     if config.record_every > 0 and result.history[-1]["epoch"] != result.epochs_run:
         result.history.append(_record(model, X, y, result.epochs_run, result.final_loss))
-    result.wall_time = time.perf_counter() - start
+    save(finished=True)
+    if callback is not None and result.converged:
+        callback(result.epochs_run, result.final_loss)
+    result.wall_time = elapsed_before + time.perf_counter() - start
     return result
 
 

@@ -91,6 +91,8 @@ class Explorer:
     sliders: tuple[widgets.SelectionSlider, ...]
     stacks: list[list[widgets.Stack]] = field(default_factory=list)
     """``stacks[i]`` are the stacks switched by slider ``i``."""
+    links: list[widgets.Link] = field(default_factory=list)
+    """The browser-side links slider ``index`` -> stack ``selected_index`` (one per stack)."""
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -171,9 +173,8 @@ def explorer(
         )
         for p in params
     )
-    for slider, linked in zip(sliders, stacks, strict=True):
-        for stack in linked:
-            widgets.jslink((slider, "index"), (stack, "selected_index"))
+    links = [widgets.jslink((slider, "index"), (stack, "selected_index"))
+             for slider, linked in zip(sliders, stacks, strict=True) for stack in linked]
 
     parts: list[widgets.Widget] = []
     if title:
@@ -184,7 +185,7 @@ def explorer(
     parts.append(widgets.HTML(f"<small>{caption + ' ' if caption else ''}{note}</small>"))
     box = widgets.VBox(parts, layout=widgets.Layout(max_width="720px"))
     box.add_class("pnc-explorer")
-    return Explorer(widget=box, params=params, frames=frames, sliders=sliders, stacks=stacks)
+    return Explorer(widget=box, params=params, frames=frames, sliders=sliders, stacks=stacks, links=links)
 
 
 def live_explorer(

@@ -1,39 +1,18 @@
 """Build the whole book from scratch, executing every chapter, exactly as `python3 dev.py book` does.
 
 The build runs with -W -n --keep-going, so a failing cell (including a sympy assertion), a broken cross-reference
-or a bad citation fails this test.
+or a bad citation fails this test. The build itself is the session fixture ``built_book`` in conftest.py, shared with
+the browser tests.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    html = out / "_build" / "html"
-    if result.returncode != 0:
-        reports = html / "reports"
-        details = "\n".join(p.read_text()[-4000:] for p in reports.glob("**/*.err.log")) if reports.exists() else ""
-        pytest.fail(f"book build failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
-                    f"\n{details}")
-    yield html
-    shutil.rmtree(out, ignore_errors=True)
 
 
 @pytest.mark.book
@@ -54,3 +33,25 @@ def test_chapters_executed_and_glued_numbers(built_book: Path) -> None:
     # A glued number is rendered from the executed notebook, not typed into the prose.
     assert "0.2846" in page
     assert "<img" in page  # the glued figure
+
+
+@pytest.mark.book
+def test_site_serves_its_own_scripts(built_book: Path) -> None:
+    """Widget embed script and MathJax come from the site's _static/ (vendored), never from a CDN."""
+    static = built_book / "_static"
+    for asset in ("ipywidgets/embed.js", "ipywidgets/widgets-shim.js", "mathjax/tex-mml-chtml.js"):
+        assert (static / asset).is_file(), f"vendored asset missing from the site: {asset}"
+    for page in built_book.rglob("*.html"):
+        sources = re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", page.read_text(errors="replace"))
+        remote = [src for src in sources if re.match(r"(https?:)?//", src)]
+        assert not remote, f"{page.relative_to(built_book)} loads scripts from other hosts: {remote}"
+        links = re.findall(r"<link[^>]*rel=\"stylesheet\"[^>]*href=\"([^\"]+)\"", page.read_text(errors="replace"))
+        assert not [h for h in links if re.match(r"(https?:)?//", h)], f"{page}: remote stylesheet"
+
+
+@pytest.mark.book
+def test_chapters_have_launch_and_download_buttons(built_book: Path) -> None:
+    page = (built_book / "chapters" / "04_progressive_compression.html").read_text()
+    assert "colab.research.google.com/github/" in page
+    assert "mybinder.org/v2/gh/" in page
+    assert "_sources/chapters/04_progressive_compression.ipynb" in page  # notebook download

@@ -41,7 +41,6 @@ def test_authors_theory_recipe_matches_compression_ratio(seed):
     X, y, model, result, C, D = _recipe_run(seed)
     assert result.converged and result.final_loss < 1e-11
     assert result.epochs_run <= 200 and result.epochs_run % 10 == 0  # ~70 epochs
-    assert result.wall_time < 20
     kappa = compression_ratio(0.3, 10, 6, alpha=100)
     assert kappa == pytest.approx(0.2846, abs=1e-4)
     ratios = C[1:] / C[:-1]

@@ -1,0 +1,1 @@
+"""Benchmarks of pnc (run ``python benchmarks/run.py``); not part of the test suite."""

@@ -1,0 +1,536 @@
+"""Named real-data experiments (chapters 1, 6 and 7), each at two scales.
+
+Every :class:`Experiment` has a ``book`` configuration (offline data, small networks, seconds on a laptop
+CPU) and a ``paper`` configuration (the authors' CIFAR-10 settings, theory.md §7.3–7.5; hours on a GPU).
+``experiment.run(config, ctx)`` trains, measures and returns a JSON-friendly dict with
+
+- ``layers``: one dict per layer ``l = 0..L-1`` (``0`` is the input) with ``layer``, ``kind``
+  (``"input"``, ``"nonlinear"`` or ``"linear"``), ``compression``, ``discrimination``, ``nc1``,
+  ``rank`` (numerical rank, 95 % of the nuclear norm), and where probes ran ``probe_accuracy`` (training
+  accuracy of a linear probe, the quantity the authors report) and ``probe_test_accuracy``;
+- ``summary``: the headline numbers (loss, fitted geometric rate and its R², ...);
+- for ``transfer``: ``transfer_accuracy``, indexed by the number of projection-head layers ``1, 2, ...``;
+- optionally ``arrays``: ``{name: numpy array}``.
+
+``ctx`` is a :class:`pnc.runner.RunContext` (seed, device, progress bars, checkpoints); ``None`` runs on the
+CPU with seed 0 and no progress bar. The CLI (``python -m pnc run NAME``) and
+:func:`pnc.runner.load_or_run` are the usual entry points.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pnc.runner import RunContext
+
+__all__ = ["EXPERIMENTS", "Experiment", "class_mean_projection", "get_experiment", "layer_table"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named experiment: its two configurations and the function that runs one of them."""
+
+    name: str
+    description: str
+    book: dict
+    paper: dict
+    run: Callable[[dict, RunContext], dict]
+
+    def config(self, scale: str = "book") -> dict:
+        """A copy of the ``"book"`` or ``"paper"`` configuration."""
+        if scale not in ("book", "paper"):
+            raise ValueError(f"scale must be 'book' or 'paper', got {scale!r}")
+        return dict(self.book if scale == "book" else self.paper)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# shared pieces
+# ---------------------------------------------------------------------------------------------------------------
+
+_TRAIN_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "epochs", "batch_size", "alpha", "final_lr_factor")
+
+
+@contextmanager
+def _cpu_threads(config: dict, device: torch.device) -> Iterator[None]:
+    """Run with ``config["cpu_threads"]`` torch threads on the CPU, restoring the setting afterwards.
+
+    The book-scale networks are so small that several threads only fight over the cores (on a busy 2-core
+    machine one thread is several times faster than two); ``None`` leaves torch's setting alone.
+    """
+    n = config.get("cpu_threads")
+    if n is None or torch.device(device).type != "cpu":
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"cpu_threads must be a positive integer or None, got {n!r}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _context(ctx: Any) -> Any:
+    if ctx is None:
+        from pnc.runner import RunContext
+
+        return RunContext()
+    for attr in ("seed", "device", "progress_bar", "checkpoint_path"):
+        if not hasattr(ctx, attr):
+            raise ValueError(f"ctx must be a RunContext (missing {attr!r}), got {type(ctx).__name__}")
+    return ctx
+
+
+def _require(config: dict, keys: Iterable[str], name: str) -> None:
+    if not isinstance(config, dict):
+        raise ValueError(f"{name} config must be a dict, got {type(config).__name__}")
+    missing = [k for k in keys if k not in config]
+    if missing:
+        raise ValueError(f"{name} config is missing {missing}")
+
+
+def _load(config: dict, split: str, classes: list[int] | None = None, n_per_class: int | None = None):
+    from pnc.data import load_dataset
+
+    X, y = load_dataset(config["dataset"], split, root=config.get("data_root"), seed=int(config.get("data_seed", 0)))
+    if classes is not None:
+        keep = torch.isin(y, torch.tensor(classes))
+        X, y = X[keep], y[keep]
+        remap = torch.full((int(y.max()) + 1,), -1, dtype=torch.int64)
+        remap[torch.tensor(classes)] = torch.arange(len(classes))
+        y = remap[y]
+    if n_per_class is not None:
+        from pnc.data import subsample_per_class
+
+        X, y = subsample_per_class(X, y, int(n_per_class), seed=int(config.get("data_seed", 0)))
+    return X, y
+
+
+def _model(config: dict, in_dim: int, n_classes: int, seed: int, n_linear: int | None = None) -> torch.nn.Module:
+    from pnc import models
+
+    net = config.get("network", "hybrid")
+    common = dict(init=config.get("init", "orthogonal"), xi=float(config.get("xi", 0.1)), seed=seed)
+    if net == "hybrid":
+        return models.HybridNetwork(
+            in_dim, int(config["width"]), n_classes, n_nonlinear=int(config["n_nonlinear"]),
+            n_linear=int(config["n_linear"] if n_linear is None else n_linear), **common,
+        )
+    if net == "mlp":
+        return models.MLP(in_dim, int(config["width"]), n_classes, depth=int(config["depth"]), **common)
+    raise ValueError(f"config 'network' must be 'hybrid' or 'mlp', got {net!r}")
+
+
+def _train(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, config: dict, ctx: Any, seed: int, tag: str):
+    from pnc import train as T
+
+    options = {k: config[k] for k in _TRAIN_KEYS if k in config}
+    cfg = T.TrainConfig(loss="mse", seed=seed, **options)
+    bar: Iterator[Any] = iter(ctx.progress_bar(range(cfg.epochs), total=cfg.epochs, desc=tag))
+
+    def tick(epoch: int, loss: float) -> None:
+        next(bar, None)
+
+    result = T.train(model, X, y, cfg, checkpoint_path=ctx.checkpoint_path(tag), callback=tick)
+    for _ in bar:  # finish (and close) the bar when training stopped early or resumed
+        pass
+    return result
+
+
+def _check_finite(result: Any, config: dict) -> None:
+    if not math.isfinite(result.final_loss):
+        raise ValueError(f"training diverged (loss {result.final_loss}) with lr={config['lr']}; lower the lr")
+
+
+@torch.no_grad()
+def _features(model: torch.nn.Module, X: torch.Tensor, device: torch.device, batch: int = 2048) -> list[np.ndarray]:
+    """``[z^0, ..., z^{L-1}]`` in eval mode, as float32 numpy arrays on the CPU."""
+    model.eval()
+    dtype = next(model.parameters()).dtype
+    chunks: list[list[np.ndarray]] = []
+    for i in range(0, X.shape[0], batch):
+        feats = model.forward_features(X[i : i + batch].to(device=device, dtype=dtype))
+        chunks.append([f.float().cpu().numpy() for f in feats])
+    return [np.concatenate([c[j] for c in chunks]) for j in range(len(chunks[0]))]
+
+
+def _kinds(model: torch.nn.Module) -> list[str]:
+    kinds = ["input"]
+    for block in model.features:
+        kinds.append("linear" if isinstance(block, torch.nn.Linear) else "nonlinear")
+    return kinds
+
+
+def _float(v: Any) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _safe(metric: Callable[..., float], f: np.ndarray, y: np.ndarray) -> float | None:
+    """A metric's value, or ``None`` where it is undefined (e.g. a class mean of dead ReLUs is zero)."""
+    try:
+        return _float(metric(f, y))
+    except ValueError:
+        return None
+
+
+def _rank(features: np.ndarray, threshold: float = 0.95) -> int:
+    """Numerical rank of the uncentred features (95 % of the nuclear norm), from the d×d Gram (cheap for N >> d)."""
+    from pnc.metrics import rank_from_singular_values
+
+    f = np.asarray(features, dtype=np.float64)
+    gram = f.T @ f if f.shape[0] >= f.shape[1] else f @ f.T
+    s = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
+    return int(rank_from_singular_values(s, threshold))
+
+
+def layer_table(
+    train_features: list[np.ndarray],
+    y_train: Any,
+    test_features: list[np.ndarray] | None = None,
+    y_test: Any = None,
+    kinds: list[str] | None = None,
+    probe: bool = True,
+    ridge: float = 1e-4,
+) -> list[dict[str, Any]]:
+    """Per-layer metrics of training features: ``compression``, ``discrimination``, ``nc1``, numerical ``rank``
+    and, with ``probe``, a ridge probe's training accuracy (``probe_accuracy``) and its accuracy on the test
+    features (``probe_test_accuracy``, when given)."""
+    from pnc import metrics as M
+    from pnc.probes import fit_probe
+
+    if test_features is not None and len(test_features) != len(train_features):
+        raise ValueError("train_features and test_features must list the same layers")
+    y_train = np.asarray(y_train)
+    rows = []
+    for layer, f in enumerate(train_features):
+        row: dict[str, Any] = {
+            "layer": layer,
+            "kind": kinds[layer] if kinds else ("input" if layer == 0 else "hidden"),
+            "dim": int(f.shape[1]),
+            "compression": _safe(M.compression, f, y_train),
+            "discrimination": _safe(M.discrimination, f, y_train),
+            "nc1": _safe(M.nc1, f, y_train),
+            "rank": _rank(f),
+        }
+        if probe:
+            p = fit_probe(f, y_train, ridge=ridge)
+            row["probe_accuracy"] = p.accuracy(f, y_train)
+            if test_features is not None:
+                row["probe_test_accuracy"] = p.accuracy(test_features[layer], np.asarray(y_test))
+        rows.append(row)
+    return rows
+
+
+def class_mean_projection(features: Any, labels: Any) -> np.ndarray:
+    """Coordinates (N×2) of the samples in the top two principal directions of their centred class means.
+
+    These directions carry the between-class variation; plotted, they show how tightly each class clusters
+    around its mean relative to the spread of the means.
+    """
+    from pnc._checks import as_features, as_labels, check_classes
+
+    f = as_features(features)
+    y = as_labels(labels, f.shape[0])
+    classes = check_classes(y)
+    means = np.stack([f[y == k].mean(axis=0) for k in classes])
+    centre = means.mean(axis=0)
+    _, _, vt = np.linalg.svd(means - centre, full_matrices=False)
+    basis = vt[:2].T
+    if basis.shape[1] < 2:
+        basis = np.concatenate([basis, np.zeros((f.shape[1], 2 - basis.shape[1]))], axis=1)
+    return (f - centre) @ basis
+
+
+def _geometric_fit(values: list[float]) -> dict[str, float | None]:
+    from pnc.plotting import fit_geometric_rate
+
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 3 or not np.all(np.isfinite(v)) or np.any(v <= 0):
+        return {"ratio": None, "r2": None}
+    ratio, r2 = fit_geometric_rate(v)
+    return {"ratio": float(ratio), "r2": float(r2)}
+
+
+def _seed(ctx: Any) -> int:
+    seed = ctx.seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"ctx.seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# hybrid / MLP: per-layer metrics and probes
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _run_layerwise(config: dict, ctx: Any) -> dict:
+    """Train one hybrid or MLP network and measure every layer (the ``hybrid`` and ``mlp`` experiments)."""
+    _require(config, ("dataset", "network", "width", *(_TRAIN_KEYS[:5])), "layerwise")
+    ctx = _context(ctx)
+    seed = _seed(ctx)
+    start = time.perf_counter()
+    Xtr, ytr = _load(config, "train", n_per_class=config.get("n_per_class"))
+    Xte, yte = _load(config, "test", n_per_class=config.get("n_test_per_class"))
+    n_classes = int(ytr.max()) + 1
+    model = _model(config, Xtr.shape[1], n_classes, seed).to(ctx.device)
+    result = _train(model, Xtr, ytr, config, ctx, seed, tag=config["network"])
+    _check_finite(result, config)
+    ftr = _features(model, Xtr, ctx.device)
+    fte = _features(model, Xte, ctx.device)
+    kinds = _kinds(model)
+    rows = layer_table(ftr, ytr.numpy(), fte, yte.numpy(), kinds, probe=config.get("probe", True),
+                       ridge=float(config.get("probe_ridge", 1e-4)))
+    lin = [r["layer"] for r in rows if r["kind"] == "linear"]
+    # the linear part starts at the last nonlinear feature (its input) and runs to z^{L-1}
+    first = lin[0] - 1 if lin else None
+    fit_layers = list(range(first, len(rows))) if first is not None else []
+    fit = _geometric_fit([rows[i]["compression"] for i in fit_layers]) if fit_layers else {"ratio": None, "r2": None}
+    with torch.no_grad():
+        acc = float((model(Xte.to(ctx.device, next(model.parameters()).dtype)).argmax(1).cpu() == yte).float().mean())
+    summary = {
+        "final_loss": float(result.final_loss),
+        "epochs_run": int(result.epochs_run),
+        "test_accuracy": acc,
+        "fit_layers": fit_layers,
+        "linear_ratio": fit["ratio"],
+        "linear_r2": fit["r2"],
+        "n_train": int(Xtr.shape[0]),
+        "n_test": int(Xte.shape[0]),
+        "train_seconds": float(result.wall_time),
+        "seconds": time.perf_counter() - start,
+    }
+    arrays = {"losses": np.asarray(result.losses), "labels": ytr.numpy(),
+              "projection": np.stack([class_mean_projection(f, ytr.numpy()) for f in ftr]).astype(np.float32)}
+    return {"layers": rows, "summary": summary, "arrays": arrays}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# default initialisation at several depths
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _run_depths(config: dict, ctx: Any) -> dict:
+    """Train networks (``network``: ``"hybrid"`` with ``n_nonlinear`` blocks, or ``"mlp"``) of several depths and
+    measure ``C_l``, ``D_l`` per layer; ``ratio``/``r2`` fit ``log C_l`` over the hidden layers ``1..L-1``.
+
+    ``layers`` is the table of the deepest network; ``depths`` holds every depth's table and fit.
+    """
+    _require(config, ("dataset", "width", "depths", *(_TRAIN_KEYS[:5])), "depths")
+    ctx = _context(ctx)
+    seed = _seed(ctx)
+    start = time.perf_counter()
+    Xtr, ytr = _load(config, "train", n_per_class=config.get("n_per_class"))
+    n_classes = int(ytr.max()) + 1
+    out = []
+    for depth in config["depths"]:
+        net = config.get("network", "mlp")
+        cfg = {**config, "network": net, "depth": int(depth)}
+        if net == "hybrid":
+            nb = int(config["n_nonlinear"])
+            if int(depth) < nb + 2:
+                raise ValueError(f"depth {depth} leaves no linear layer after {nb} nonlinear blocks")
+            cfg["n_linear"] = int(depth) - 1 - nb
+        model = _model(cfg, Xtr.shape[1], n_classes, seed).to(ctx.device)
+        result = _train(model, Xtr, ytr, cfg, ctx, seed, tag=f"{net}-L{depth}")
+        _check_finite(result, cfg)
+        rows = layer_table(_features(model, Xtr, ctx.device), ytr.numpy(), kinds=_kinds(model), probe=False)
+        fit = _geometric_fit([r["compression"] for r in rows[1:]])
+        out.append({"depth": int(depth), "layers": rows, "final_loss": float(result.final_loss),
+                    "ratio": fit["ratio"], "r2": fit["r2"]})
+    return {"layers": out[-1]["layers"], "depths": out,
+            "summary": {"seconds": time.perf_counter() - start, "depths": [int(d) for d in config["depths"]]}}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# transfer with projection heads
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _transfer_row(h: int, fp: np.ndarray, yp: np.ndarray, z_tr: np.ndarray, y_tr: np.ndarray, z_te: np.ndarray,
+                  y_te: np.ndarray, ridge: float) -> dict[str, Any]:
+    from pnc.metrics import compression
+    from pnc.probes import fit_probe
+
+    probe = fit_probe(z_tr, y_tr, ridge=ridge)
+    return {
+        "head_layers": int(h),
+        "compression": _safe(compression, fp, yp),
+        "transfer_compression": _safe(compression, z_tr, y_tr),
+        "transfer_accuracy": probe.accuracy(z_te, y_te),
+        "probe_train_accuracy": probe.accuracy(z_tr, y_tr),
+        "rank": _rank(fp),
+    }
+
+
+def _run_transfer(config: dict, ctx: Any) -> dict:
+    """Pretrain with 1..H projection-head layers, then probe the pre-head features on held-out classes.
+
+    The network is trained on the ``pretrain_classes``; a projection head of ``h`` layers is discarded after
+    pretraining and the features below it are kept. Two ways to vary ``h`` (``config["mode"]``):
+
+    - ``"cut"`` (default): one network of depth ``L`` (``n_nonlinear`` MLP blocks, ``n_linear`` linear layers, a
+      classifier); its top ``h`` layers are the head, so the kept features are ``z^{L-h}``.
+    - ``"grow"``: for each ``h`` a new network of ``n_nonlinear`` MLP blocks (the extractor) and a head of ``h - 1``
+      linear layers plus the classifier, each pretrained from scratch; the kept features are ``z^{n_nonlinear}``.
+
+    Reported per ``h``: ``compression`` (``C`` of the kept features on the pretraining data) and
+    ``transfer_accuracy``, the test accuracy of a ridge probe fitted on the kept features of the
+    ``transfer_classes`` (training split) and evaluated on their test split.
+    """
+    _require(config, ("dataset", "width", "head_layers", "pretrain_classes", "transfer_classes",
+                      *(_TRAIN_KEYS[:5])), "transfer")
+    ctx = _context(ctx)
+    seed = _seed(ctx)
+    mode = config.get("mode", "cut")
+    if mode not in ("cut", "grow"):
+        raise ValueError(f"transfer mode must be 'cut' or 'grow', got {mode!r}")
+    pre, post = list(config["pretrain_classes"]), list(config["transfer_classes"])
+    if set(pre) & set(post):
+        raise ValueError(f"pretrain_classes and transfer_classes overlap: {sorted(set(pre) & set(post))}")
+    heads = [int(h) for h in config["head_layers"]]
+    if not heads or min(heads) < 1:
+        raise ValueError(f"head_layers must be a non-empty list of integers >= 1, got {config['head_layers']}")
+    nb = int(config.get("n_nonlinear", 0))
+    cfg = {**config, "network": config.get("network", "hybrid") if mode == "cut" else "hybrid"}
+    start = time.perf_counter()
+    Xp, yp = _load(config, "train", pre, config.get("n_per_class"))
+    Xt_tr, yt_tr = _load(config, "train", post, config.get("n_transfer_per_class"))
+    Xt_te, yt_te = _load(config, "test", post)
+    ridge = float(config.get("probe_ridge", 1e-4))
+    rows_by_head: list[dict[str, Any]] = []
+    last_rows: list[dict[str, Any]] = []
+    if mode == "cut":
+        model = _model(cfg, Xp.shape[1], len(pre), seed).to(ctx.device)
+        if max(heads) > len(model.features):
+            raise ValueError(f"head_layers up to {max(heads)} need at least {max(heads)} feature layers; the "
+                             f"network has {len(model.features)}")
+        result = _train(model, Xp, yp, cfg, ctx, seed, tag="transfer")
+        _check_finite(result, cfg)
+        fp, ftr, fte = (_features(model, X, ctx.device) for X in (Xp, Xt_tr, Xt_te))
+        last_rows = layer_table(fp, yp.numpy(), kinds=_kinds(model), probe=False)
+        depth = len(fp)  # = L: features z^0 .. z^{L-1}
+        for h in heads:
+            row = _transfer_row(h, fp[depth - h], yp.numpy(), ftr[depth - h], yt_tr.numpy(), fte[depth - h],
+                                yt_te.numpy(), ridge)
+            row.update(layer=depth - h, final_loss=float(result.final_loss))
+            rows_by_head.append(row)
+    else:
+        for h in heads:
+            model = _model(cfg, Xp.shape[1], len(pre), seed, n_linear=h - 1).to(ctx.device)
+            result = _train(model, Xp, yp, cfg, ctx, seed, tag=f"transfer-h{h}")
+            _check_finite(result, cfg)
+            fp = _features(model, Xp, ctx.device)
+            last_rows = layer_table(fp, yp.numpy(), kinds=_kinds(model), probe=False)
+            row = _transfer_row(h, fp[nb], yp.numpy(), _features(model, Xt_tr, ctx.device)[nb], yt_tr.numpy(),
+                                _features(model, Xt_te, ctx.device)[nb], yt_te.numpy(), ridge)
+            row.update(layer=nb, final_loss=float(result.final_loss), layers=last_rows)
+            rows_by_head.append(row)
+    arrays: dict[str, np.ndarray] = {}
+    if mode == "cut" and config.get("store_features", False):
+        depth = len(fp)
+        arrays = {"transfer_train_labels": yt_tr.numpy(), "transfer_test_labels": yt_te.numpy()}
+        for h in heads:
+            arrays[f"transfer_train_h{h}"] = ftr[depth - h]
+            arrays[f"transfer_test_h{h}"] = fte[depth - h]
+    return {
+        "arrays": arrays,
+        "layers": last_rows,
+        "heads": rows_by_head,
+        "transfer_accuracy": [r["transfer_accuracy"] for r in rows_by_head],
+        "summary": {"head_layers": heads, "mode": mode, "seconds": time.perf_counter() - start,
+                    "n_pretrain": int(Xp.shape[0]), "n_transfer_train": int(Xt_tr.shape[0]),
+                    "n_transfer_test": int(Xt_te.shape[0])},
+    }
+
+
+def _threaded(impl: Callable[[dict, Any], dict], doc: str) -> Callable[[dict, RunContext | None], dict]:
+    def run(config: dict, ctx: RunContext | None = None) -> dict:
+        ctx = _context(ctx)
+        with _cpu_threads(config if isinstance(config, dict) else {}, ctx.device):
+            return impl(config, ctx)
+
+    run.__doc__ = doc
+    run.__name__ = impl.__name__.lstrip("_")
+    return run
+
+
+run_layerwise = _threaded(_run_layerwise, _run_layerwise.__doc__ or "")
+run_depths = _threaded(_run_depths, _run_depths.__doc__ or "")
+run_transfer = _threaded(_run_transfer, _run_transfer.__doc__ or "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the registry
+# ---------------------------------------------------------------------------------------------------------------
+
+_PAPER_TRAIN = {"optimizer": "sgd", "lr": 1e-4, "momentum": 0.9, "weight_decay": 1e-4, "epochs": 400,
+                "batch_size": 128, "final_lr_factor": 0.01}
+"""The authors' CIFAR-10 training recipe (theory.md §7.3)."""
+
+_BOOK_TRAIN = {"optimizer": "gd", "lr": 0.3, "momentum": 0.9, "weight_decay": 0.0, "epochs": 400,
+               "final_lr_factor": 0.01, "cpu_threads": 1}
+"""Full-batch gradient descent with momentum on a few hundred digits: interpolates in seconds."""
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "hybrid": Experiment(
+        name="hybrid",
+        description="Nonlinear blocks then linear layers: per-layer C, D, NC1, numerical rank and linear probes.",
+        book={"dataset": "digits", "n_per_class": 50, "network": "hybrid", "width": 128, "n_nonlinear": 2,
+              "n_linear": 4, "init": "orthogonal", "xi": 0.3, "alpha": 1.0, **_BOOK_TRAIN},
+        paper={"dataset": "cifar10", "network": "hybrid", "width": 1024, "n_nonlinear": 3, "n_linear": 4,
+               "init": "orthogonal", "xi": 0.1, "alpha": 100.0, **_PAPER_TRAIN},
+        run=run_layerwise,
+    ),
+    "mlp": Experiment(
+        name="mlp",
+        description="An MLP (Linear-BatchNorm-ReLU blocks) of the same depth: per-layer metrics and probes.",
+        book={"dataset": "digits", "n_per_class": 50, "network": "mlp", "width": 128, "depth": 7,
+              "init": "orthogonal", "xi": 0.3, "alpha": 1.0, **{**_BOOK_TRAIN, "lr": 0.03}},
+        paper={"dataset": "cifar10", "network": "mlp", "width": 1024, "depth": 8, "init": "orthogonal",
+               "xi": 0.1, "alpha": 1.0, **_PAPER_TRAIN},
+        run=run_layerwise,
+    ),
+    "depths": Experiment(
+        name="depths",
+        description="Hybrids (2 nonlinear blocks, then linear layers) with PyTorch's default initialisation at "
+                    "depths L = 5, 7, 9: C_l and D_l per layer.",
+        book={"dataset": "digits", "n_per_class": 50, "network": "hybrid", "n_nonlinear": 2, "width": 128,
+              "depths": [5, 7, 9], "init": "default", "alpha": 1.0, **{**_BOOK_TRAIN, "lr": 0.1}},
+        paper={"dataset": "fashion_mnist", "network": "hybrid", "n_nonlinear": 2, "width": 1024, "depths": [5, 7, 9],
+               "init": "default", "alpha": 1.0, **_PAPER_TRAIN},
+        run=run_depths,
+    ),
+    "transfer": Experiment(
+        name="transfer",
+        description="Pretrain with 1-5 projection-head layers; C of the pre-head features and linear-probe "
+                    "accuracy on held-out classes.",
+        book={"dataset": "digits", "n_per_class": 50, "width": 128, "n_nonlinear": 2, "n_linear": 4,
+              "mode": "cut", "head_layers": [1, 2, 3, 4, 5],
+              "pretrain_classes": [0, 1, 2, 3, 4], "transfer_classes": [5, 6, 7, 8, 9], "init": "orthogonal",
+              "xi": 0.3, "alpha": 1.0, "probe_ridge": 1e-2, "store_features": True, **{**_BOOK_TRAIN, "lr": 0.1}},
+        paper={"dataset": "cifar10", "width": 1024, "n_nonlinear": 3, "n_linear": 4, "mode": "cut",
+               "head_layers": [1, 2, 3, 4, 5],
+               "pretrain_classes": [0, 1, 2, 3, 4], "transfer_classes": [5, 6, 7, 8, 9], "init": "orthogonal",
+               "xi": 0.1, "alpha": 100.0, "probe_ridge": 1e-2, **_PAPER_TRAIN},
+        run=run_transfer,
+    ),
+}
+"""The named experiments of the CLI (``python -m pnc list``)."""
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name`` (``ValueError`` listing the known names otherwise)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}")
+    return EXPERIMENTS[name]

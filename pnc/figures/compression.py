@@ -1,0 +1,83 @@
+"""Figures of chapter 4 (the progressive compression law): discrimination vs its first-order law, and explorer frames.
+
+Every function returns a matplotlib :class:`~matplotlib.figure.Figure` and never calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
+
+from ..plotting import COLORS, fit_linear
+from ..recipes import RecipeResult
+
+__all__ = ["discrimination_figure", "explorer_frame"]
+
+
+def discrimination_figure(results: Sequence[RecipeResult], labels: Sequence[str] | None = None) -> Figure:
+    """One panel per result: measured ``D_l`` (points) against the first-order law ``1 - (1 - l/L) max E`` (dashed),
+    both continued to ``l = L`` where the law gives exactly 1."""
+    results = list(results)
+    if not results:
+        raise ValueError("discrimination_figure needs at least one RecipeResult")
+    if labels is not None and len(labels) != len(results):
+        raise ValueError(f"got {len(labels)} labels for {len(results)} results")
+    if any(not np.isfinite(r.max_E) for r in results):
+        raise ValueError("every result needs a finite max_E (interpolating data, X^T X invertible)")
+    fig = Figure(figsize=(5.0 * len(results), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(results), squeeze=False)[0])
+    for i, (ax, r) in enumerate(zip(axes, results, strict=True)):
+        layers = np.arange(r.L)
+        line = np.linspace(0, r.L, 50)
+        slope, icpt, r2 = fit_linear(r.discrimination, layers)
+        ax.plot(line, 1.0 - (1.0 - line / r.L) * r.max_E, "--", color=COLORS[1],
+                label=rf"first order, $\max E$ = {r.max_E:.3f}")
+        ax.plot(layers, r.discrimination, "o", color=COLORS[0], label=f"measured (fit $R^2$={r2:.3f})")
+        ax.axhline(1.0, color="0.6", lw=1)
+        ax.set_xlabel("layer $l$")
+        ax.set_ylabel(r"discrimination $D_l$")
+        ax.set_xlim(-0.2, r.L + 0.2)
+        text = labels[i] if labels is not None else rf"$K$={r.config['K']}, seed {r.config['seed']}"
+        ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", fontsize=10)
+        ax.legend(loc="lower right")
+    return fig
+
+
+def explorer_frame(
+    xi: float, L: int, runs: Mapping[tuple[float, int], RecipeResult] | None = None, n: int = 10,
+    alpha: float = 100.0, K: int = 3,
+) -> Figure:
+    """One explorer view for ``(xi, L)``: the theory line ``C_l`` (left, log scale) and the per-layer ratios against
+    ``kappa`` (right). When ``runs`` holds a trained network for ``(xi, L)``, its measured points are added;
+    otherwise the frame is marked "theory only"."""
+    from ..theory import compression_ratio, layerwise_compression
+
+    kappa = compression_ratio(xi, n, L, alpha)
+    layers = np.arange(L)
+    theory = layerwise_compression(layers, eps=xi, n=n, K=K, L=L, alpha=alpha)
+    run = None if runs is None else runs.get((float(xi), int(L)))
+    fig = Figure(figsize=(6.4, 3.2), layout="none")  # fixed margins: a layout engine doubles the rendering time
+    ax_c, ax_r = fig.subplots(1, 2, gridspec_kw={"left": 0.11, "right": 0.98, "bottom": 0.15, "top": 0.97,
+                                                   "wspace": 0.3})
+    ax_c.semilogy(layers, theory, "--", color=COLORS[1], label="theory")
+    ax_r.axhline(kappa, ls="--", color=COLORS[1], label=rf"$\kappa$ = {kappa:.3f}")
+    if run is not None:
+        ax_c.semilogy(layers, run.compression, "o", color=COLORS[0], label="trained")
+        ax_r.plot(np.arange(1, L), run.ratios, "o-", color=COLORS[0],
+                  label=f"measured (worst {run.worst_ratio_error:.1%})")
+    else:
+        ax_c.text(0.5, 0.9, "theory only", transform=ax_c.transAxes, ha="center")
+    ax_c.set_ylim(1e-6, 1e2)
+    ax_c.yaxis.set_minor_locator(NullLocator())
+    ax_c.set_xlabel("layer $l$")
+    ax_c.set_ylabel("$C_l$")
+    ax_c.legend(loc="lower left", fontsize=9)
+    ax_r.set_ylim(0.0, 1.2)
+    ax_r.set_xlim(0.5, 7.5)
+    ax_r.set_xlabel("layer $l$")
+    ax_r.set_ylabel(r"$C_l / C_{l-1}$")
+    ax_r.legend(loc="upper right", fontsize=9)
+    return fig

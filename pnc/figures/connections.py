@@ -1,0 +1,131 @@
+"""Figures of the chapter "Connections": neural collapse over training, data separation, coding rates, the tunnel
+effect and Saxe's learning dynamics. Every function returns a matplotlib Figure (never shows it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..connections import NeuralCollapse
+from ..dynamics import ModeTrace
+from ..plotting import COLORS, fit_geometric_rate, fit_linear
+from ..report import LayerReport
+
+__all__ = ["nc_trajectory_figure", "saxe_figure", "saxe_render", "separation_figure", "tunnel_figure"]
+
+
+def _check_report(report: LayerReport, needed: Sequence[str]) -> None:
+    if not isinstance(report, LayerReport):
+        raise ValueError(f"report must be a LayerReport, got {type(report).__name__}")
+    missing = [c for c in needed if c not in report.columns]
+    if missing:
+        raise ValueError(f"report lacks column(s) {missing}; use pnc.connections.layerwise_connections")
+    if len(report) < 2:
+        raise ValueError("report needs at least 2 layers")
+
+
+def nc_trajectory_figure(epochs: Sequence[int], collapse: Sequence[NeuralCollapse]) -> Figure:
+    """Left: NC1, NC2 (ETF error) and NC3 over training (log scale). Right: training error and NC4."""
+    if len(epochs) != len(collapse) or len(epochs) < 2:
+        raise ValueError(f"need as many (>= 2) epochs as measurements, got {len(epochs)} and {len(collapse)}")
+    e = np.asarray(epochs, dtype=np.float64)
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax_l, ax_r = fig.subplots(1, 2)
+    for i, (key, label) in enumerate([("nc1", "NC1"), ("nc2", "NC2 (ETF error)"), ("nc3", "NC3 (self-duality)")]):
+        ax_l.semilogy(e, [getattr(c, key) for c in collapse], "o-", color=COLORS[i], label=label)
+    ax_l.set_xlabel("epoch")
+    ax_l.set_ylabel("distance to collapse")
+    ax_l.legend()
+    ax_r.plot(e, [100 * c.train_error for c in collapse], "o-", color=COLORS[3], label="training error")
+    ax_r.plot(e, [100 * c.nc4 for c in collapse], "s--", color=COLORS[4], label="NC4: disagreement with NCC")
+    ax_r.set_xlabel("epoch")
+    ax_r.set_ylabel("% of training samples")
+    ax_r.legend()
+    return fig
+
+
+def separation_figure(report: LayerReport) -> Figure:
+    """Left: He & Su's fuzziness per layer (log scale) with its geometric fit. Right: coding rates per layer."""
+    _check_report(report, ("layer", "fuzziness", "rate", "class_rate", "rate_reduction"))
+    layers = report.column("layer")
+    fuzz = report.column("fuzziness")
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax_l, ax_r = fig.subplots(1, 2)
+    ratio, r2 = fit_geometric_rate(fuzz, layers)
+    slope, icpt, _ = fit_linear(np.log10(fuzz), layers)
+    ax_l.semilogy(layers, fuzz, "o-", color=COLORS[0], label="measured")
+    ax_l.semilogy(layers, 10.0 ** (slope * layers + icpt), "--", color="0.4",
+                  label=f"fit: ratio {ratio:.3g} ($R^2$={r2:.3f})")
+    ax_l.set_xlabel("layer $l$")
+    ax_l.set_ylabel(r"fuzziness $\mathrm{Tr}(SS_w SS_b^+)$")
+    ax_l.legend()
+    ax_r.plot(layers, report.column("rate"), "o-", color=COLORS[1], label=r"$R$ (all samples)")
+    ax_r.plot(layers, report.column("class_rate"), "s-", color=COLORS[2], label=r"$R^c$ (per class)")
+    ax_r.plot(layers, report.column("rate_reduction"), "^-", color=COLORS[3], label=r"$\Delta R=R-R^c$")
+    ax_r.set_xlabel("layer $l$")
+    ax_r.set_ylabel("nats")
+    ax_r.legend()
+    return fig
+
+
+def tunnel_figure(report: LayerReport) -> Figure:
+    """Left: numerical rank per layer. Right: linear-probe accuracy (train and held out) per layer."""
+    _check_report(report, ("layer", "numerical_rank", "probe_train", "probe_test"))
+    layers = report.column("layer")
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax_l, ax_r = fig.subplots(1, 2)
+    ax_l.plot(layers, report.column("numerical_rank"), "o-", color=COLORS[0])
+    ax_l.set_xlabel("layer $l$")
+    ax_l.set_ylabel("numerical rank (95 %)")
+    ax_r.plot(layers, 100 * report.column("probe_train"), "o-", color=COLORS[1], label="probe, train split")
+    ax_r.plot(layers, 100 * report.column("probe_test"), "s-", color=COLORS[2], label="probe, held out")
+    ax_r.set_xlabel("layer $l$")
+    ax_r.set_ylabel("accuracy (%)")
+    ax_r.legend()
+    return fig
+
+
+def saxe_figure(trace: ModeTrace, figsize: tuple[float, float] = (6.4, 3.2)) -> Figure:
+    """Mode strengths of a trained two-layer linear network (markers) and Saxe's closed form (dashed)."""
+    if not isinstance(trace, ModeTrace):
+        raise ValueError(f"trace must be a ModeTrace, got {type(trace).__name__}")
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    for i, s in enumerate(trace.s):
+        color = COLORS[i % len(COLORS)]
+        ax.plot(trace.steps, trace.measured[:, i], "o", ms=3.5, color=color, label=f"$s_{i + 1}$={s:.3g} trained")
+        ax.plot(trace.steps, trace.theory[:, i], "--", color=color, lw=1.5)
+    ax.plot([], [], "--", color="0.4", lw=1.5, label="closed form")
+    ax.set_xlabel("gradient-descent step $t$")
+    ax.set_ylabel("mode strength $u_i(t)$")
+    ax.set_ylim(-0.05 * trace.s.max(), 1.08 * trace.s.max())
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def saxe_render(
+    xi: float,
+    counts: Sequence[int],
+    tau: float = 100.0,
+    steps: int = 300,
+    every: int = 6,
+    width: int = 32,
+    dim: int = 64,
+    seed: int = 0,
+) -> Figure:
+    """Train a two-layer linear network on orthonormal data with class sizes ``counts`` and plot its modes.
+
+    The learning rate is chosen so that one step is ``1/tau`` of Saxe's time unit (``lr = N / (2 tau)``); the
+    initialisation is pnc's scaled orthogonal one with scale ``xi``. Used by the chapter's explorer.
+    """
+    from ..data import orthogonal_dataset
+    from ..dynamics import trace_modes
+    from ..models import DeepLinearNetwork
+
+    counts = [int(c) for c in counts]
+    X, y = orthogonal_dataset(counts, len(counts), dim=dim, perturbation=0.0, seed=seed)
+    net = DeepLinearNetwork(dim, width, len(counts), depth=2, init="orthogonal", xi=xi, seed=seed)
+    trace = trace_modes(net, X, y, lr=X.shape[0] / (2.0 * tau), steps=steps, every=every)
+    return saxe_figure(trace)

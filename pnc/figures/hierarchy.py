@@ -1,0 +1,271 @@
+"""Figures for the real-data chapters (1, 6, 7): per-layer tables from :mod:`pnc.experiments` to plots.
+
+Every function takes the plain ``layers`` lists (dicts with ``layer``, ``kind``, ``compression``, ...) that the
+experiments return, so the same code draws book-scale and paper-scale results. Functions return matplotlib
+figures and never call ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from pnc.plotting import COLORS, fit_linear
+
+__all__ = [
+    "class_projection",
+    "column",
+    "depth_view",
+    "depths_figure",
+    "feature_scatter",
+    "layer_curves",
+    "linear_part",
+    "rank_probe_figure",
+    "saturation_layer",
+    "transfer_figure",
+    "transfer_network_view",
+]
+
+_LABELS = {
+    "compression": r"compression $C_l$",
+    "discrimination": r"discrimination $D_l$",
+    "rank": "numerical rank",
+    "probe_accuracy": "probe accuracy (train)",
+    "probe_test_accuracy": "probe accuracy (test)",
+    "nc1": "NC1",
+}
+
+
+def _check_layers(layers: Sequence[Mapping[str, Any]], name: str = "layers") -> None:
+    if not isinstance(layers, Sequence) or len(layers) == 0:
+        raise ValueError(f"{name} must be a non-empty list of per-layer dicts")
+    if not all(isinstance(r, Mapping) and "layer" in r for r in layers):
+        raise ValueError(f"every entry of {name} must be a dict with a 'layer' key")
+
+
+def column(layers: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    """``[row[key] for row in layers]`` as a float array (``None`` or a missing key becomes NaN)."""
+    _check_layers(layers)
+    return np.array([np.nan if r.get(key) is None else float(r[key]) for r in layers], dtype=np.float64)
+
+
+def saturation_layer(layers: Sequence[Mapping[str, Any]], level: float = 0.99, key: str = "probe_accuracy") -> int:
+    """First layer from which ``key`` stays at or above ``level`` to the end (``-1`` if it never does)."""
+    v = column(layers, key)
+    ok = np.isfinite(v) & (v >= level)
+    for i in range(len(v)):
+        if ok[i:].all():
+            return int(column(layers, "layer")[i])
+    return -1
+
+
+def linear_part(layers: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Layer indices of the linear part of a hybrid: the last nonlinear feature (its input) and every linear layer
+    after it. Empty for a network without linear layers."""
+    _check_layers(layers)
+    lin = [int(r["layer"]) for r in layers if r.get("kind") == "linear"]
+    if not lin:
+        return []
+    return list(range(lin[0] - 1, int(layers[-1]["layer"]) + 1))
+
+
+def _shade_linear(ax: Axes, layers: Sequence[Mapping[str, Any]]) -> None:
+    part = linear_part(layers)
+    if part:
+        ax.axvspan(part[0] - 0.25, part[-1] + 0.25, color="0.9", zorder=0, lw=0)
+
+
+def layer_curves(
+    results: Mapping[str, Sequence[Mapping[str, Any]]],
+    keys: Sequence[str] = ("compression", "discrimination"),
+    fit_linear_part: bool = True,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """One panel per metric in ``keys``, one line per network in ``results`` (``{label: layers}``).
+
+    ``compression`` is drawn on a log axis. With ``fit_linear_part``, the linear part of a hybrid is shaded and
+    ``log10 C_l`` over it gets a dotted straight-line fit labelled with its per-layer ratio and R².
+    """
+    if not results:
+        raise ValueError("results must map at least one label to a layers list")
+    keys = list(keys)
+    if not keys:
+        raise ValueError("keys must name at least one metric")
+    fig = Figure(figsize=figsize or (4.2 * len(keys), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    for j, key in enumerate(keys):
+        ax = axes[j]
+        for i, (label, layers) in enumerate(results.items()):
+            _check_layers(layers, f"results[{label!r}]")
+            x = column(layers, "layer")
+            v = column(layers, key)
+            color = COLORS[i % len(COLORS)]
+            plot = ax.semilogy if key == "compression" else ax.plot
+            plot(x, v, "o-", color=color, label=label)
+            if i == 0 and fit_linear_part:
+                _shade_linear(ax, layers)
+            part = linear_part(layers)
+            if key == "compression" and fit_linear_part and len(part) >= 3:
+                c = v[part]
+                if np.all(np.isfinite(c)) and np.all(c > 0):
+                    slope, icpt, r2 = fit_linear(np.log10(c), np.asarray(part, float))
+                    xs = np.asarray(part, float)
+                    ax.semilogy(xs, 10 ** (slope * xs + icpt), ":", color="0.3",
+                                label=f"fit: ratio {10 ** slope:.2f}, $R^2$ {r2:.3f}")
+        ax.set_xlabel("layer $l$")
+        ax.set_ylabel(_LABELS.get(key, key))
+        ax.legend(fontsize=8)
+    return fig
+
+
+def rank_probe_figure(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
+    """The authors' first figure, re-drawn: numerical rank (left) and linear-probe accuracy (right) per layer.
+
+    Probe accuracy is drawn solid for training accuracy and dashed for test accuracy where present.
+    """
+    if not results:
+        raise ValueError("results must map at least one label to a layers list")
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    ax_r, ax_p = fig.subplots(1, 2)
+    for i, (label, layers) in enumerate(results.items()):
+        _check_layers(layers, f"results[{label!r}]")
+        color = COLORS[i % len(COLORS)]
+        x = column(layers, "layer")
+        ax_r.plot(x, column(layers, "rank"), "o-", color=color, label=label)
+        ax_p.plot(x, 100 * column(layers, "probe_accuracy"), "o-", color=color, label=f"{label}, train")
+        if any(r.get("probe_test_accuracy") is not None for r in layers):
+            ax_p.plot(x, 100 * column(layers, "probe_test_accuracy"), "s--", color=color, label=f"{label}, test",
+                      alpha=0.8)
+    ax_r.set_xlabel("layer $l$")
+    ax_r.set_ylabel("numerical rank (95 %)")
+    ax_r.legend(fontsize=8)
+    ax_p.set_xlabel("layer $l$")
+    ax_p.set_ylabel("linear-probe accuracy (%)")
+    ax_p.legend(fontsize=8)
+    return fig
+
+
+def depths_figure(depths: Sequence[Mapping[str, Any]], key: str = "compression") -> Figure:
+    """``key`` per layer for networks of several depths (the ``depths`` experiment's ``depths`` list)."""
+    if not depths:
+        raise ValueError("depths must be a non-empty list of {'depth', 'layers'} dicts")
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for i, d in enumerate(depths):
+        if "depth" not in d or "layers" not in d:
+            raise ValueError("every entry of depths needs 'depth' and 'layers'")
+        x, v = column(d["layers"], "layer"), column(d["layers"], key)
+        plot = ax.semilogy if key == "compression" else ax.plot
+        plot(x, v, "o-", color=COLORS[i % len(COLORS)], label=f"L = {d['depth']}")
+    ax.set_xlabel("layer $l$")
+    ax.set_ylabel(_LABELS.get(key, key))
+    ax.legend()
+    return fig
+
+
+def depth_view(depths: Sequence[Mapping[str, Any]], depth: int, metric: str = "compression") -> Figure:
+    """Explorer frame: :func:`depths_figure` of the one network of the given ``depth``."""
+    entry = [d for d in depths if int(d.get("depth", -1)) == int(depth)]
+    if not entry:
+        raise ValueError(f"no network of depth {depth}; have {[d.get('depth') for d in depths]}")
+    return depths_figure(entry, key=metric)
+
+
+def transfer_figure(heads: Sequence[Mapping[str, Any]]) -> Figure:
+    """Left: ``C`` of the pre-head features against the number of head layers; right: transfer accuracy."""
+    if not heads:
+        raise ValueError("heads must be a non-empty list of per-head-depth dicts")
+    for h in heads:
+        if not {"head_layers", "compression", "transfer_accuracy"} <= set(h):
+            raise ValueError("every entry of heads needs 'head_layers', 'compression' and 'transfer_accuracy'")
+    h = np.array([r["head_layers"] for r in heads], dtype=float)
+    fig = Figure(figsize=(9.0, 3.2), layout="constrained")
+    ax_c, ax_a = fig.subplots(1, 2)
+    ax_c.semilogy(h, [r["compression"] for r in heads], "o-", color=COLORS[0])
+    ax_c.set_xlabel("projection-head layers $h$")
+    ax_c.set_ylabel(r"$C$ of the pre-head features")
+    ax_a.plot(h, [100 * r["transfer_accuracy"] for r in heads], "o-", color=COLORS[1])
+    ax_a.set_xlabel("projection-head layers $h$")
+    ax_a.set_ylabel("held-out probe accuracy (%)")
+    for ax in (ax_c, ax_a):
+        ax.set_xticks(h)
+    return fig
+
+
+def transfer_network_view(heads: Sequence[Mapping[str, Any]], head_layers: int,
+                          layers: Sequence[Mapping[str, Any]] | None = None) -> Figure:
+    """Explorer frame for the ``transfer`` experiment: ``C_l`` through the pretrained network with the cut between
+    the kept features (extractor) and the ``head_layers``-layer projection head marked, and the transfer accuracy of
+    the kept features in the title.
+
+    Each entry of ``heads`` gives ``layer`` (index of the kept features) and, in ``"grow"`` mode, its own ``layers``
+    table; otherwise the shared ``layers`` table of the one network is used.
+    """
+    match = [r for r in heads if int(r["head_layers"]) == int(head_layers)]
+    if not match:
+        raise ValueError(f"no entry for head_layers={head_layers}")
+    r = match[0]
+    table = r.get("layers", layers)
+    if table is None or "layer" not in r:
+        raise ValueError("need the kept layer index ('layer') and a per-layer table ('layers')")
+    cut = int(r["layer"])
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.subplots()
+    x, c = column(table, "layer"), column(table, "compression")
+    ax.semilogy(x[: cut + 1], c[: cut + 1], "o-", color=COLORS[0], label="kept features (extractor)")
+    ax.semilogy(x[cut:], c[cut:], "s--", color=COLORS[1], label=f"projection head ({int(head_layers)} layers)")
+    ax.axvline(cut, color="0.5", lw=1)
+    ax.set_xlabel("layer $l$")
+    ax.set_ylabel(r"compression $C_l$")
+    ax.set_title(f"h = {int(head_layers)}: pre-head C = {r['compression']:.3g}, "
+                 f"transfer accuracy {100 * r['transfer_accuracy']:.1f} %", fontsize=11)
+    ax.legend(fontsize=9)
+    return fig
+
+
+def class_projection(features: Any, labels: Any) -> np.ndarray:
+    """Project features onto the top two principal directions of the centred class means (N×2); see
+    :func:`pnc.experiments.class_mean_projection`."""
+    from pnc.experiments import class_mean_projection
+
+    return class_mean_projection(features, labels)
+
+
+def feature_scatter(projections: Any, labels: Any, layer: int, compression: Sequence[float] | None = None,
+                    max_points: int = 400) -> Figure:
+    """Explorer frame: the samples at ``layer`` in the plane of their class means, coloured by class.
+
+    ``projections`` has shape ``(L, N, 2)``: per layer, :func:`class_projection` of the features (the ``hybrid``
+    experiment returns it as ``arrays["projection"]``).
+    """
+    proj = np.asarray(projections, dtype=np.float64)
+    if proj.ndim != 3 or proj.shape[2] != 2:
+        raise ValueError(f"projections must have shape (L, N, 2), got {proj.shape}")
+    if not 0 <= int(layer) < proj.shape[0]:
+        raise ValueError(f"layer must be in [0, {proj.shape[0] - 1}], got {layer}")
+    from pnc._checks import as_labels
+
+    y = as_labels(labels, proj.shape[1])
+    p = proj[int(layer)]
+    keep = np.linspace(0, len(y) - 1, min(max_points, len(y))).astype(int)
+    scale = np.abs(p).max() or 1.0
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.subplots()
+    cmap = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d5a97", "#30343f", "#e36414", "#a0a0a0",
+            "#6b3e26"]
+    for i, k in enumerate(np.unique(y)):
+        sel = keep[y[keep] == k]
+        ax.scatter(p[sel, 0] / scale, p[sel, 1] / scale, s=9, color=cmap[i % len(cmap)], label=str(k), alpha=0.7)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("class-mean direction 1")
+    ax.set_ylabel("direction 2")
+    title = f"layer {int(layer)}"
+    if compression is not None:
+        title += f": $C_l$ = {float(compression[int(layer)]):.3g}"
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=1.5)
+    return fig

@@ -1,0 +1,94 @@
+"""Figures for the chapter *Measuring compression and discrimination* (house style from :mod:`pnc.plotting`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..measuring import metric_summary, structured_mixture
+from ..plotting import COLORS
+
+__all__ = ["between_plane", "mixture_view", "noise_geometry_figure", "render_mixture"]
+
+
+def between_plane(features: Any, labels: Any) -> np.ndarray:
+    """Coordinates (N×2) of the features in the plane of the two leading centred class-mean directions."""
+    x = np.asarray(features.detach().cpu().numpy() if hasattr(features, "detach") else features, dtype=np.float64)
+    y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels)
+    if x.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"features must be (N, d) with N = len(labels), got {x.shape} and {y.shape}")
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise ValueError("need at least 2 classes")
+    means = np.stack([x[y == c].mean(axis=0) for c in classes])
+    centred = means - means.mean(axis=0)
+    vt = np.linalg.svd(centred, full_matrices=False)[2]
+    basis = vt[:2] if vt.shape[0] >= 2 else np.vstack([vt[0], np.zeros_like(vt[0])])
+    return (x - means.mean(axis=0)) @ basis.T
+
+
+def mixture_view(features: Any, labels: Any, metrics: Mapping[str, float] | None = None) -> Figure:
+    """Left: the features in the between-class plane; right: bars of C, NC1, CDNV (log axis) and D."""
+    pts = between_plane(features, labels)
+    y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels)
+    m = dict(metrics) if metrics is not None else metric_summary(features, labels)
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax_s, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+    for j, c in enumerate(np.unique(y)):
+        ax_s.scatter(*pts[y == c].T, s=8, alpha=0.6, color=COLORS[j % len(COLORS)], label=f"class {c}")
+    ax_s.set_aspect("equal", adjustable="datalim")
+    ax_s.set_xlabel("between-class direction 1")
+    ax_s.set_ylabel("direction 2")
+    names = ["C", "NC1", "CDNV", "D"]
+    vals = [max(float(m[k]), 1e-6) for k in names]
+    bars = ax_b.bar(names, vals, color=[COLORS[0], COLORS[1], COLORS[3], COLORS[2]])
+    ax_b.set_yscale("log")
+    ax_b.set_ylim(1e-3, 1e3)
+    for bar, k in zip(bars, names, strict=True):
+        ax_b.text(bar.get_x() + bar.get_width() / 2, bar.get_height() * 1.3, f"{m[k]:.3g}", ha="center",
+                  fontsize=8)
+    ax_b.set_ylabel("value (log scale)")
+    return fig
+
+
+def render_mixture(
+    within_std: float, class_separation: float, n_per_class: int = 60, n_classes: int = 3, dim: int = 20,
+    seed: int = 0,
+) -> Figure:
+    """Explorer frame: an isotropic mixture (:func:`pnc.measuring.structured_mixture`) and its metrics."""
+    X, y = structured_mixture(n_per_class, n_classes, dim, class_separation, within_std, noise="isotropic",
+                              recentre=False, seed=seed)
+    return mixture_view(X, y)
+
+
+def noise_geometry_figure(samples: Mapping[str, tuple[Any, Any]], metrics: Mapping[str, Mapping[str, float]],
+                          kinds: Sequence[str] | None = None) -> Figure:
+    """One panel per noise kind: the first between-class direction against the direction of largest
+    within-class variance orthogonal to it, annotated with C and NC1."""
+    kinds = list(kinds or samples)
+    if not kinds or any(k not in samples or k not in metrics for k in kinds):
+        raise ValueError(f"samples and metrics must both contain every kind in {kinds}")
+    fig = Figure(figsize=(9.0, 3.1), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(kinds), sharex=True, sharey=True))
+    for ax, kind in zip(axes, kinds, strict=True):
+        X, y = samples[kind]
+        x = np.asarray(X.detach().cpu().numpy() if hasattr(X, "detach") else X, dtype=np.float64)
+        yy = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
+        means = np.stack([x[yy == c].mean(axis=0) for c in np.unique(yy)])
+        centre = means.mean(axis=0)
+        b = np.linalg.svd(means - centre, full_matrices=False)[2][0]
+        resid = x - means[yy]
+        resid -= np.outer(resid @ b, b)
+        w = np.linalg.svd(resid, full_matrices=False)[2][0]
+        pts = np.column_stack([(x - centre) @ b, (x - centre) @ w])
+        for j, c in enumerate(np.unique(yy)):
+            ax.scatter(*pts[yy == c].T, s=8, alpha=0.6, color=COLORS[j % len(COLORS)])
+        m = metrics[kind]
+        ax.text(0.03, 0.97, f"{kind}\nC = {m['C']:.3g}\nNC1 = {abs(m['NC1']):.3g}", transform=ax.transAxes,
+                va="top", fontsize=9)
+        ax.set_xlabel("between-class direction")
+    axes[0].set_ylabel("top within-class direction (perp.)")
+    return fig

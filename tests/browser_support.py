@@ -1,0 +1,368 @@
+"""Helpers shared by the browser tests (tests/test_browser.py) and the page benchmark (benchmarks/page_weight.py).
+
+- :func:`serve` serves a built site on 127.0.0.1 (a ``http.server`` in a thread, on a free port).
+- :func:`launch` starts Debian's Chromium through Playwright (never a downloaded browser).
+- :class:`WidgetState` decodes a page's embedded ``application/vnd.jupyter.widget-state+json`` and predicts which
+  precomputed frames a widget shows for given slider positions, by following ``jslink`` links, ``Stack`` children
+  and ``selected_index``.
+- :func:`open_page` loads a page with every request routed: requests to other hosts are aborted and recorded, as are
+  failed local requests and console errors (minus the known harmless noise of the toolchain).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+CHROMIUM = Path(os.environ.get("PNC_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+STATE_MIME = "application/vnd.jupyter.widget-state+json"
+VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
+# Harmless console noise of the toolchain (toolchain.md section 5); anything else from a page is an error.
+KNOWN_NOISE = [
+    re.compile(r"THEBE_JS_URL"),  # duplicate declaration in jupyter-book 1.0.4.post1
+    re.compile(r"invalid theme mode", re.I),  # pydata-sphinx-theme
+    re.compile(r"strict mode", re.I),  # ajv strict-mode warnings (widget-state schema)
+    re.compile(r"unexpected operator"),  # the Debian chromium wrapper script
+]
+
+_STATE_RE = re.compile(rf'<script type="{re.escape(STATE_MIME)}">(.*?)</script>', re.S)
+_VIEW_RE = re.compile(rf'<script type="{re.escape(VIEW_MIME)}">(.*?)</script>', re.S)
+_SLIDERS = {"SelectionSliderModel": "index", "IntSliderModel": "value"}
+
+
+def site_pages(html_dir: Path) -> list[Path]:
+    """Every content page of a built book (not the copied sources, static assets or execution reports)."""
+    skip = {"_static", "_sources", "_images", "reports", "_sphinx_design_static"}
+    return sorted(p for p in html_dir.rglob("*.html") if not skip & set(p.relative_to(html_dir).parts))
+
+
+def widget_pages(html_dir: Path) -> list[Path]:
+    """Pages that embed widget state (myst-nb writes it only where a cell displayed a widget)."""
+    return [page for page in site_pages(html_dir) if STATE_MIME in page.read_text(errors="replace")]
+
+
+# --------------------------------------------------------------------------------------------------- widget state
+
+
+@dataclass
+class WidgetState:
+    """The widget models embedded in one page, with binary buffers decoded."""
+
+    models: dict[str, dict[str, Any]]
+    """model id -> ``{"name": model_name, "state": {...}}`` (buffers decoded into ``state``)."""
+    views: list[str]
+    """Model ids of the displayed widgets, in page order."""
+    links: list[tuple[tuple[str, str], tuple[str, str], bool]] = field(default_factory=list)
+    """``((source id, attr), (target id, attr), bidirectional)`` for every jslink / jsdlink."""
+
+    @classmethod
+    def from_html(cls, text: str) -> WidgetState:
+        blocks = _STATE_RE.findall(text)
+        if len(blocks) != 1:
+            raise ValueError(f"expected one {STATE_MIME} script, found {len(blocks)}")
+        payload = json.loads(blocks[0])
+        models: dict[str, dict[str, Any]] = {}
+        for model_id, model in payload["state"].items():
+            state = dict(model["state"])
+            for buffer in model.get("buffers", []):
+                if buffer.get("encoding") != "base64":
+                    raise ValueError(f"model {model_id}: unsupported buffer encoding {buffer.get('encoding')!r}")
+                target = state
+                *parents, last = buffer["path"]
+                for key in parents:
+                    target = target[key]
+                target[last] = base64.b64decode(buffer["data"])
+            models[model_id] = {"name": model["model_name"], "state": state}
+        views = [json.loads(v)["model_id"] for v in _VIEW_RE.findall(text)]
+        links = []
+        for model in models.values():
+            if model["name"] in ("LinkModel", "DirectionalLinkModel"):
+                source, target = model["state"]["source"], model["state"]["target"]
+                links.append(((_ref(source[0]), source[1]), (_ref(target[0]), target[1]), model["name"] == "LinkModel"))
+        return cls(models=models, views=views, links=links)
+
+    def name(self, model_id: str) -> str:
+        return self.models[model_id]["name"]
+
+    def state(self, model_id: str) -> dict[str, Any]:
+        return self.models[model_id]["state"]
+
+    def children(self, model_id: str, values: dict[tuple[str, str], Any]) -> list[str]:
+        """The children of a container that are on screen given attribute ``values`` (Stack: the selected one)."""
+        state = self.state(model_id)
+        children = [_ref(c) for c in state.get("children", [])]
+        if self.name(model_id) == "StackModel":
+            index = values.get((model_id, "selected_index"), state.get("selected_index"))
+            return [] if index is None else [children[index]]
+        return children
+
+    def displayed(self, root: str, values: dict[tuple[str, str], Any]) -> list[str]:
+        """Model ids of the widgets on screen under ``root``, depth first (the order they appear in the page)."""
+        out = [root]
+        for child in self.children(root, values):
+            out.extend(self.displayed(child, values))
+        return out
+
+    def sliders(self, root: str) -> list[str]:
+        """Sliders (that the keyboard test can drive) shown under ``root`` in the initial state, in page order."""
+        return [m for m in self.displayed(root, {}) if self.name(m) in _SLIDERS or self.name(m).endswith("SliderModel")]
+
+    def initial_values(self) -> dict[tuple[str, str], Any]:
+        return {(m, attr): self.state(m)[attr] for m in self.models for attr in ("index", "value", "selected_index")
+                if attr in self.state(m) and not isinstance(self.state(m)[attr], bytes)}
+
+    def set_value(self, values: dict[tuple[str, str], Any], key: tuple[str, str], value: Any) -> None:
+        """Set ``key`` to ``value`` and propagate through the js links, as the browser does."""
+        todo = [key]
+        values[key] = value
+        seen = {key}
+        while todo:
+            current = todo.pop()
+            for source, target, both in self.links:
+                for a, b in ((source, target), (target, source)) if both else ((source, target),):
+                    if a == current and b not in seen:
+                        values[b] = value
+                        seen.add(b)
+                        todo.append(b)
+
+    def slider_positions(self, slider: str) -> list[Any]:
+        """The values the keyboard steps through, lowest first."""
+        state = self.state(slider)
+        name = self.name(slider)
+        if name == "SelectionSliderModel":
+            return list(range(len(state["_options_labels"])))
+        if name == "IntSliderModel":
+            return list(range(state["min"], state["max"] + 1, state["step"]))
+        raise ValueError(f"the browser test cannot drive a {name} yet; use a SelectionSlider or an IntSlider")
+
+    def slider_readout(self, slider: str, value: Any) -> str:
+        state = self.state(slider)
+        return state["_options_labels"][value] if self.name(slider) == "SelectionSliderModel" else str(value)
+
+    def displayed_images(self, root: str, values: dict[tuple[str, str], Any]) -> list[str]:
+        """Model ids of the images on screen under ``root`` for the given values, in page order."""
+        return [m for m in self.displayed(root, values) if self.name(m) == "ImageModel"]
+
+    def expected_frames(self, root: str, values: dict[tuple[str, str], Any]) -> list[str]:
+        """SHA-256 of the images on screen under ``root`` for the given values, in page order."""
+        return [hashlib.sha256(self.state(m)["value"]).hexdigest() for m in self.displayed_images(root, values)]
+
+    def frame_bytes(self) -> int:
+        """Decoded size of every image buffer on the page (the precomputed frames)."""
+        return sum(len(self.state(m)["value"]) for m in self.models if self.name(m) == "ImageModel")
+
+    def n_frames(self) -> int:
+        return sum(1 for m in self.models if self.name(m) == "ImageModel")
+
+
+def _ref(value: str) -> str:
+    return value.removeprefix("IPY_MODEL_")
+
+
+# ------------------------------------------------------------------------------------------------ server, browser
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        pass
+
+
+@contextlib.contextmanager
+def serve(html_dir: Path) -> Iterator[str]:
+    """Serve ``html_dir`` on 127.0.0.1 at a free port; yields the base URL (with a trailing slash)."""
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def launch() -> Iterator[Any]:
+    """Debian's Chromium, headless, through Playwright (no downloaded browser, no network services)."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        raise FileNotFoundError(f"{CHROMIUM} is missing: run `python3 dev.py test` (installs Debian chromium) or "
+                                "set PNC_CHROMIUM")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class PageLog:
+    """What a page did while it was open."""
+
+    external: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    requests: int = 0
+    bytes_by_url: dict[str, int] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        return ([f"request to another host: {u}" for u in self.external] + [f"failed request: {u}" for u in self.failed]
+                + [f"console error: {m}" for m in self.console_errors])
+
+
+def _is_noise(text: str) -> bool:
+    return any(pattern.search(text) for pattern in KNOWN_NOISE)
+
+
+def open_page(browser: Any, url: str, viewport: tuple[int, int] = (1200, 1600)) -> tuple[Any, PageLog]:
+    """Open ``url`` in a fresh context that aborts and records requests to other hosts; returns (page, log)."""
+    log = PageLog()
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, service_workers="block")
+
+    def route(route: Any) -> None:
+        parsed = urlparse(route.request.url)
+        if parsed.scheme in ("data", "blob") or parsed.hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            log.external.append(route.request.url)
+            route.abort()
+
+    def on_console(message: Any) -> None:
+        if message.type != "error" or _is_noise(message.text):
+            return
+        if (message.location or {}).get("url", "").endswith("/favicon.ico"):
+            return  # the browser asks every site for a favicon; the book has none
+        log.console_errors.append(f"{message.text} ({(message.location or {}).get('url', '')})")
+
+    def on_response(response: Any) -> None:
+        log.requests += 1
+        if response.status >= 400:
+            log.failed.append(f"{response.status} {response.url}")
+
+    def on_failed(request: Any) -> None:
+        if urlparse(request.url).hostname in LOCAL_HOSTS:
+            log.failed.append(f"{request.failure} {request.url}")
+
+    def on_finished(request: Any) -> None:
+        with contextlib.suppress(Exception):
+            log.bytes_by_url[request.url] = request.sizes()["responseBodySize"]
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("console", on_console)
+    page.on("pageerror", lambda err: None if _is_noise(str(err)) else log.console_errors.append(f"uncaught: {err}"))
+    page.on("response", on_response)
+    page.on("requestfailed", on_failed)
+    page.on("requestfinished", on_finished)
+    page.goto(url, wait_until="load")
+    return page, log
+
+
+# JavaScript run in the page ------------------------------------------------------------------------------------
+
+MARK_VIEWS_JS = """
+() => {
+  // html-manager renders each widget into a div.widget-subarea inserted just before its view script.
+  const out = [];
+  for (const script of document.querySelectorAll('script[type="VIEW_MIME"]')) {
+    const id = JSON.parse(script.textContent).model_id;
+    const el = script.previousElementSibling;
+    const rendered = !!(el && el.classList.contains('widget-subarea') && el.children.length > 0);
+    if (rendered) { el.setAttribute('data-pnc-view', id); }
+    out.push([id, rendered]);
+  }
+  return out;
+}
+""".replace("VIEW_MIME", VIEW_MIME)
+
+FRAME_HASHES_JS = """
+async (root) => {
+  const out = [];
+  for (const img of root.querySelectorAll('img.widget-image')) {
+    const data = await (await fetch(img.src)).arrayBuffer();
+    const digest = await crypto.subtle.digest('SHA-256', data);
+    out.push(Array.from(new Uint8Array(digest)).map(b => b.toString(16).padStart(2, '0')).join(''));
+  }
+  return out;
+}
+"""
+
+MATHJAX_JS = """
+async () => {
+  if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) { return null; }
+  await MathJax.startup.promise;
+  return {
+    containers: document.querySelectorAll('mjx-container').length,
+    errors: document.querySelectorAll('mjx-merror').length,
+    source: document.querySelectorAll('.math').length,
+    script: Array.from(document.scripts).map(s => s.src).filter(s => s.includes('mathjax')),
+  };
+}
+"""
+
+# Latency probe: time from a keydown to the moment a new frame is in the DOM (MutationObserver) and painted (the
+# first task after the next animation frame, i.e. after the frame holding the new image was rendered).
+LATENCY_SETUP_JS = """
+(root) => {
+  const probe = window.__pncLatency = { t0: 0, dom: 0, paint: 0 };
+  document.addEventListener('keydown', () => { probe.t0 = performance.now(); probe.dom = 0; probe.paint = 0; }, true);
+  const isFrame = (node) => node.nodeType === 1 &&
+      (node.matches('img.widget-image') || node.querySelector('img.widget-image'));
+  new MutationObserver((records) => {
+    if (!probe.t0 || probe.dom) { return; }
+    for (const r of records) {
+      const hit = (r.type === 'childList' && Array.from(r.addedNodes).some(isFrame)) ||
+                  (r.type === 'attributes' && r.target.matches('img.widget-image'));
+      if (hit) {
+        probe.dom = performance.now();
+        requestAnimationFrame(() => setTimeout(() => { probe.paint = performance.now(); }, 0));
+        return;
+      }
+    }
+  }).observe(root, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
+}
+"""
+
+# The widgets shim: html-manager typesets labels through MathJax 2's Hub.Queue; the shim must route that to MathJax 3.
+SHIM_TYPESET_JS = r"""
+async () => {
+  if (!window.MathJax || !MathJax.startup) { return 'MathJax missing'; }
+  await MathJax.startup.promise;
+  if (!MathJax.Hub || typeof MathJax.Hub.Queue !== 'function') { return 'no MathJax.Hub.Queue (widgets shim missing)'; }
+  const probe = document.createElement('span');
+  probe.textContent = '\\(x^2 + \\xi\\)';
+  document.body.appendChild(probe);
+  MathJax.Hub.Queue(['Typeset', MathJax.Hub, probe]);
+  for (let i = 0; i < 100 && !probe.querySelector('mjx-container'); i++) {
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
+  const ok = !!probe.querySelector('mjx-container');
+  probe.remove();
+  return ok ? 'ok' : 'Hub.Queue did not typeset';
+}
+"""

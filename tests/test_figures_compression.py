@@ -1,0 +1,41 @@
+"""pnc.figures.compression: chapter-4 figures render and reject bad input."""
+
+from __future__ import annotations
+
+import pytest
+from matplotlib.figure import Figure
+
+from pnc import recipes, widgets
+from pnc.figures import compression
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return recipes.recipe_grid((0.3,), (4, 6))
+
+
+def test_discrimination_figure(grid) -> None:
+    fig = compression.discrimination_figure(list(grid.values()), labels=["L=4", "L=6"])
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert widgets.figure_png(fig)[:4] == b"\x89PNG"
+
+
+def test_discrimination_figure_bad_input(grid) -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        compression.discrimination_figure([])
+    with pytest.raises(ValueError, match="labels"):
+        compression.discrimination_figure(list(grid.values()), labels=["one"])
+
+
+def test_explorer_frame_trained_and_theory_only(grid) -> None:
+    trained = compression.explorer_frame(0.3, 6, grid)
+    assert len(trained.axes) == 2 and len(trained.axes[0].lines) == 2  # theory + measured
+    theory_only = compression.explorer_frame(0.4, 8, grid)
+    assert len(theory_only.axes[0].lines) == 1
+    assert any("theory only" in t.get_text() for t in theory_only.axes[0].texts)
+
+
+def test_explorer_builds(grid) -> None:
+    ex = widgets.explorer(compression.explorer_frame, [widgets.Param("L", (4, 6), fmt="{:d}")],
+                          fixed={"xi": 0.3, "runs": grid})
+    assert len(ex.frames) == 2

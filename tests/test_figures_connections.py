@@ -1,0 +1,62 @@
+"""Tests for pnc.figures.connections (figures of the chapter "Connections")."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from pnc.connections import NeuralCollapse  # noqa: E402
+from pnc.dynamics import ModeTrace  # noqa: E402
+from pnc.figures import connections as F  # noqa: E402
+from pnc.report import LayerReport  # noqa: E402
+
+
+def _report() -> LayerReport:
+    rows = tuple(
+        {"layer": i, "name": f"l{i}", "dim": 8, "fuzziness": 5.0 * 0.5**i, "nc1": 1.25 * 0.5**i, "rate": 10.0 - i,
+         "class_rate": 6.0 - 1.5 * i, "rate_reduction": 4.0 + 0.5 * i, "numerical_rank": 8 - i,
+         "probe_train": min(1.0, 0.8 + 0.1 * i), "probe_test": min(1.0, 0.75 + 0.1 * i)}
+        for i in range(4)
+    )
+    return LayerReport(columns=tuple(rows[0]), rows=rows)
+
+
+def test_nc_trajectory_figure():
+    nc = [NeuralCollapse(1.0 / (e + 1), 0.5, 0.1, 0.8 / (e + 1), 0.1 / (e + 1), 0.2 / (e + 1)) for e in range(3)]
+    fig = F.nc_trajectory_figure([0, 10, 20], nc)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert len(fig.axes[0].lines) == 3
+    with pytest.raises(ValueError):
+        F.nc_trajectory_figure([0, 10], nc)
+
+
+def test_separation_and_tunnel_figures():
+    fig = F.separation_figure(_report())
+    assert len(fig.axes) == 2
+    assert "ratio 0.5" in fig.axes[0].get_legend().get_texts()[1].get_text()
+    fig = F.tunnel_figure(_report())
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [8, 7, 6, 5])
+    bad = LayerReport(columns=("layer",), rows=({"layer": 0}, {"layer": 1}))
+    with pytest.raises(ValueError, match="lacks"):
+        F.separation_figure(bad)
+    with pytest.raises(ValueError):
+        F.tunnel_figure("not a report")
+
+
+def test_saxe_figure_and_render():
+    t = np.arange(0, 50, 5.0)
+    th = np.stack([2 / (1 + 100 * np.exp(-0.2 * t)), 1 / (1 + 100 * np.exp(-0.1 * t))], axis=1)
+    trace = ModeTrace(steps=t, measured=th, theory=th, s=np.array([2.0, 1.0]), u0=np.array([0.02, 0.01]), tau=10.0)
+    fig = F.saxe_figure(trace)
+    assert len(fig.axes[0].lines) == 5  # 2 modes x (markers, dashed) + legend proxy
+    with pytest.raises(ValueError):
+        F.saxe_figure(th)
+    fig = F.saxe_render(xi=0.3, counts=(2, 5), tau=20.0, steps=40, every=10, width=8, dim=12)
+    assert isinstance(fig, Figure)
+    measured = fig.axes[0].lines[0].get_ydata()
+    assert measured[-1] == pytest.approx(np.sqrt(5), rel=0.05)  # strongest mode learned

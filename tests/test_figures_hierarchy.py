@@ -1,0 +1,93 @@
+"""Tests for pnc.figures.hierarchy (figures of the real-data chapters)."""
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from pnc.figures import hierarchy as H
+
+
+def _layers(n_nonlinear=2, n_linear=3, ratio=0.3):
+    kinds = ["input"] + ["nonlinear"] * n_nonlinear + ["linear"] * n_linear
+    rows = []
+    for l, kind in enumerate(kinds):
+        rows.append({"layer": l, "kind": kind, "compression": 2.0 * ratio**l, "discrimination": 0.3 + 0.1 * l,
+                     "rank": 50 - 5 * l, "probe_accuracy": min(1.0, 0.9 + 0.05 * l),
+                     "probe_test_accuracy": None if l == 0 else 0.9})
+    return rows
+
+
+def test_column_and_linear_part():
+    rows = _layers()
+    np.testing.assert_allclose(H.column(rows, "compression"), 2.0 * 0.3 ** np.arange(6))
+    assert np.isnan(H.column(rows, "probe_test_accuracy")[0])
+    assert H.linear_part(rows) == [2, 3, 4, 5]
+    assert H.linear_part(_layers(n_linear=0)) == []
+
+
+def test_layer_curves_fits_the_linear_part():
+    fig = H.layer_curves({"hybrid": _layers(), "mlp": _layers(n_nonlinear=5, n_linear=0, ratio=0.8)})
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("ratio 0.30" in s and "1.000" in s for s in labels)
+    assert fig.axes[0].get_yscale() == "log" and fig.axes[1].get_yscale() == "linear"
+
+
+def test_rank_probe_depths_and_transfer_figures():
+    assert len(H.rank_probe_figure({"hybrid": _layers()}).axes) == 2
+    depths = [{"depth": L, "layers": _layers(n_nonlinear=L - 1, n_linear=0)} for L in (5, 7)]
+    fig = H.depths_figure(depths)
+    assert len(fig.axes[0].get_lines()) == 2
+    assert len(H.depth_view(depths, 7, "rank").axes[0].get_lines()) == 1
+    with pytest.raises(ValueError, match="depth 6"):
+        H.depth_view(depths, 6)
+    heads = [{"head_layers": h, "compression": 0.01 * 2**h, "transfer_accuracy": 0.6 + 0.01 * h,
+              "layers": _layers(n_nonlinear=2, n_linear=h - 1)} for h in (1, 2, 3)]
+    fig = H.transfer_figure(heads)
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), [61, 62, 63])
+    for h in heads:
+        h["layer"] = 2
+    view = H.transfer_network_view(heads, 2)
+    assert "h = 2" in view.axes[0].get_title()
+    cut_heads = [{"head_layers": h, "layer": 6 - h, "compression": 0.1, "transfer_accuracy": 0.9} for h in (1, 2)]
+    view = H.transfer_network_view(cut_heads, 1, layers=_layers(n_nonlinear=2, n_linear=4))
+    assert len(view.axes[0].get_lines()) == 3
+
+
+def test_saturation_layer():
+    rows = _layers()  # probe 0.9, 0.95, 1, 1, 1, 1
+    assert H.saturation_layer(rows) == 2
+    assert H.saturation_layer(rows, level=0.9) == 0
+    rows[4]["probe_accuracy"] = 0.5
+    assert H.saturation_layer(rows) == 5
+    assert H.saturation_layer(rows, level=1.1) == -1
+
+
+def test_class_projection_separates_blobs():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    x = 5 * rng.standard_normal((3, 10))[y] + 0.01 * rng.standard_normal((60, 10))
+    p = H.class_projection(x, y)
+    assert p.shape == (60, 2)
+    means = np.stack([p[y == k].mean(0) for k in range(3)])
+    assert np.min(np.linalg.norm(means[:, None] - means[None], axis=-1) + 1e9 * np.eye(3)) > 1.0
+    fig = H.feature_scatter(np.stack([p, p]), y, 1, compression=[1.0, 0.5])
+    assert "0.5" in fig.axes[0].get_title()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: H.layer_curves({}),
+        lambda: H.column([], "compression"),
+        lambda: H.depths_figure([]),
+        lambda: H.transfer_figure([{"head_layers": 1}]),
+        lambda: H.transfer_network_view([{"head_layers": 1, "compression": 1, "transfer_accuracy": 1}], 2),
+        lambda: H.transfer_network_view([{"head_layers": 1, "compression": 1, "transfer_accuracy": 1}], 1),
+        lambda: H.feature_scatter(np.ones((1, 4, 2)), np.arange(4) % 2, 3),
+        lambda: H.feature_scatter(np.ones((4, 2)), np.arange(4) % 2, 0),
+    ],
+)
+def test_bad_input_raises_value_error(call):
+    with pytest.raises(ValueError):
+        call()

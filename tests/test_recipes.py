@@ -1,0 +1,106 @@
+"""pnc.recipes: the chapter-4 recipe for any (xi, n, L, alpha) and its comparison with the closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pnc import data, recipes, theory
+
+
+@pytest.fixture(scope="module")
+def recipe() -> recipes.RecipeResult:
+    return recipes.run_recipe()
+
+
+def test_recipe_matches_kappa(recipe) -> None:
+    assert recipe.converged
+    assert recipe.kappa == pytest.approx(0.2846, abs=5e-5)
+    assert recipe.worst_ratio_error < 0.03
+    assert recipe.compression[0] == pytest.approx(13.5, abs=1.0)
+    np.testing.assert_allclose(recipe.ratios, recipe.compression[1:] / recipe.compression[:-1])
+
+
+def test_recipe_discrimination_first_order(recipe) -> None:
+    assert recipe.max_E > 0
+    assert np.max(np.abs(recipe.discrimination - recipe.theory_discrimination)) < 0.01
+    np.testing.assert_allclose(recipe.theory_discrimination,
+                               theory.discrimination_first_order(np.arange(6), 6, recipe.max_E))
+
+
+def test_recipe_diagnostics(recipe) -> None:
+    assert recipe.residual < 0.02
+    assert len(recipe.imbalance) == 5 and max(recipe.imbalance[:-1]) < 0.01
+    np.testing.assert_allclose(recipe.spread, theory.singular_value_spread(recipe.weights, K=3, d=50), atol=1e-15)
+    np.testing.assert_allclose(recipe.middle_sv, 0.3, atol=1e-3)
+    assert recipe.fitted_ratio == pytest.approx(recipe.kappa, rel=0.05)
+
+
+def test_other_settings_within_three_percent() -> None:
+    for setting in (dict(xi=0.3, n=5, L=6, alpha=100.0), dict(xi=0.3, n=10, L=6, alpha=10.0)):
+        run = recipes.run_recipe(**setting)
+        assert run.converged and run.worst_ratio_error < 0.03, setting
+
+
+def test_deterministic() -> None:
+    a = recipes.run_recipe(n=5, seed=2)
+    b = recipes.run_recipe(n=5, seed=2)
+    np.testing.assert_array_equal(a.compression, b.compression)
+
+
+def test_table_and_grid(recipe) -> None:
+    grid = recipes.recipe_grid((0.3,), (4, 6))
+    assert set(grid) == {(0.3, 4), (0.3, 6)}
+    np.testing.assert_array_equal(grid[(0.3, 6)].compression, recipe.compression)
+    table = recipes.recipe_table([recipe, grid[(0.3, 4)]])
+    assert list(table.columns[:6]) == ["xi", "n", "L", "alpha", "seed", "kappa"]
+    assert "C5/C4" in table.columns and np.isnan(table.loc[1, "C5/C4"])
+    assert table.loc[0, "kappa"] == pytest.approx(recipe.kappa)
+
+
+def test_divergence_gives_nan_not_error() -> None:
+    run = recipes.run_recipe(xi=0.7, epochs=50)
+    assert run.diverged and not run.converged
+    assert np.isnan(run.residual)
+
+
+def test_train_dln_on_any_data() -> None:
+    X, y = data.near_orthogonal_gaussian(4, 3, 20, seed=0)  # d >= N: interpolation possible
+    run = recipes.train_dln(X, y, xi=0.3, L=3, alpha=10.0, epochs=2000, loss_tol=1e-9)
+    assert run.config["n"] == 4 and run.config["K"] == 3 and run.config["width"] == 20
+    assert np.isfinite(run.max_E)
+    X2, y2 = data.near_orthogonal_gaussian(10, 3, 20, seed=0)  # d < N: singular Gram
+    assert np.isnan(recipes.train_dln(X2, y2, L=3, epochs=10).max_E)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(xi=0.0), "xi"),
+        (dict(xi=float("nan")), "xi"),
+        (dict(alpha=-1.0), "alpha"),
+        (dict(L=1), "L"),
+        (dict(n=20, dim=50), "dim"),
+        (dict(n=1.5), "n"),
+        (dict(seed=-1), "seed"),
+    ],
+)
+def test_bad_input(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        recipes.run_recipe(**kwargs)
+
+
+def test_train_dln_bad_input() -> None:
+    X, y = data.orthogonal_dataset(5, 3, 20, seed=0)
+    with pytest.raises(ValueError, match="X"):
+        recipes.train_dln(X.numpy(), y)
+    with pytest.raises(ValueError, match="balanced"):
+        recipes.train_dln(X[:-1], y[:-1])
+    with pytest.raises(ValueError, match="y"):
+        recipes.train_dln(X, y[:-1])
+    with pytest.raises(ValueError, match="at least one"):
+        recipes.recipe_grid((), (4,))
+    with pytest.raises(ValueError, match="at least one"):
+        recipes.recipe_table([])
+    assert torch.is_tensor(X)
