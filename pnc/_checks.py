@@ -7,6 +7,7 @@ with a :class:`ValueError` that names the problem.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -106,3 +107,25 @@ def check_classes(labels: np.ndarray, min_classes: int = 2) -> np.ndarray:
         word = {2: "two", 3: "three"}.get(min_classes, str(min_classes))
         raise ValueError(f"need at least {word} classes, got {classes.size}")
     return classes
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """``value`` as an ``int`` (numpy integers accepted, bools refused), or ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive(name: str, value: object) -> float:
+    """``value`` as a finite ``float`` > 0, or ``ValueError`` naming ``name``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {number}")
+    return number

@@ -27,6 +27,8 @@ from . import data as _data
 from . import metrics as _metrics
 from . import theory as _theory
 from . import train as _train
+from ._checks import check_int as _check_int
+from ._checks import check_positive as _check_pos
 from .recipes import RecipeResult, train_dln
 
 __all__ = [
@@ -52,21 +54,6 @@ FAILURE_MODES: dict[str, tuple[str, tuple[float, ...]]] = {
     "non-orthogonal data": ("perturbation", (1.0, 3.0, 6.0, 10.0)),
 }
 """mode -> (knob, levels); level 0 is the recipe itself, later levels break one assumption more and more."""
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_pos(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
 
 
 # ------------------------------------------------------------------------------------------------

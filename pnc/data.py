@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ._checks import as_labels
+from ._checks import check_int as _check_int
 
 __all__ = [
     "DATASETS",
@@ -39,14 +40,6 @@ __all__ = [
     "stratified_split",
     "subsample_per_class",
 ]
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_seed(seed: object) -> int:

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ._checks import as_features, as_labels, to_numpy
+from ._checks import check_positive as _positive
 from .train import TrainConfig, train
 
 __all__ = [
@@ -43,13 +44,6 @@ __all__ = [
     "trace_modes",
     "train_in_rounds",
 ]
-
-
-def _positive(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
 
 
 def saxe_mode_strength(t: Any, s: float, u0: float, tau: float = 1.0) -> np.ndarray:

@@ -16,17 +16,11 @@ import math
 import torch
 from torch import nn
 
+from ._checks import check_int as _check_int
+
 __all__ = ["INIT_SCHEMES", "DeepLinearNetwork", "HybridNetwork", "MLP", "semi_orthogonal"]
 
 INIT_SCHEMES = ("orthogonal", "default", "gaussian")
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def semi_orthogonal(rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:

@@ -24,6 +24,8 @@ from . import metrics as _metrics
 from . import models as _models
 from . import theory as _theory
 from . import train as _train
+from ._checks import check_int as _check_int
+from ._checks import check_positive as _check_pos
 
 __all__ = ["RecipeResult", "recipe_grid", "recipe_table", "run_recipe", "train_dln"]
 
@@ -107,21 +109,6 @@ class RecipeResult:
         row["worst |ratio/kappa-1|"] = self.worst_ratio_error
         row["epochs"] = self.epochs_run
         return row
-
-
-def _check_pos(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _max_E(x: np.ndarray, labels: np.ndarray) -> float:

@@ -16,6 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ._checks import check_int as _int
+from ._checks import check_positive as _pos
+
 __all__ = [
     "balanced_min_norm_network",
     "class_gram_deviation",
@@ -38,21 +41,6 @@ def _np(a: ArrayLike | Sequence[float]) -> np.ndarray:
     if isinstance(a, torch.Tensor):
         return a.detach().cpu().to(torch.float64).numpy()
     return np.asarray(a, dtype=np.float64)
-
-
-def _pos(name: str, value: float) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
-
-
-def _int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _weights(weights: Sequence[ArrayLike]) -> list[np.ndarray]:
