@@ -22,6 +22,7 @@ Degenerate inputs raise :class:`ValueError`; no function returns NaN.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "compression",
     "discrimination",
     "nc1",
+    "nc1_two_pass",
     "nc2",
     "equinorm",
     "nc3",
@@ -414,29 +416,119 @@ def discrimination(stats_or_features: Any, labels: Any = None) -> float:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _between_directions(st: ClassStats, rcond: float) -> tuple[np.ndarray, np.ndarray]:
+    """Eigen-directions (rows, r×d) and eigenvalues of $\\Sigma_B$ kept by the pseudo-inverse cut-off ``rcond``.
+
+    $\\Sigma_B=\\frac1K\\tilde M^\\top\\tilde M$ is eigendecomposed through the thin SVD of the K×d matrix of
+    centred means (same eigenvectors, eigenvalues $s_i^2/K$).
+    """
+    if not (isinstance(rcond, int | float) and math.isfinite(rcond) and 0.0 <= rcond < 1.0):
+        raise ValueError(f"rcond must be a number in [0, 1), got {rcond!r}")
+    _check_between(st)
+    mc = st.centred_means()
+    _, s, vt = np.linalg.svd(mc, full_matrices=False)
+    lam = s**2 / mc.shape[0]
+    keep = lam > rcond * lam.max()
+    return vt[keep], lam[keep]
+
+
+def _nc1_value(within_along: np.ndarray, lam: np.ndarray, k: int, return_rank: bool) -> float | tuple[float, int]:
+    value = float(np.sum(within_along / lam) / k)
+    return (value, int(lam.size)) if return_rank else value
+
+
 def nc1(
     stats_or_features: Any, labels: Any = None, rcond: float = 1e-10, return_rank: bool = False
 ) -> float | tuple[float, int]:
     """NC1 $=\\frac1K\\operatorname{Tr}(\\Sigma_W\\Sigma_B^+)$ with a Moore–Penrose pseudo-inverse.
 
-    $\\Sigma_B=\\frac1K\\tilde M^\\top\\tilde M$ is eigendecomposed through the thin SVD of the K×d matrix of
-    centred means (same eigenvectors, eigenvalues $s_i^2/K$); eigenvalues below ``rcond`` times the largest
-    are dropped. ``return_rank=True`` also returns the number of eigen-directions kept (at most K−1).
+    Eigenvalues of $\\Sigma_B$ below ``rcond`` times the largest are dropped; ``return_rank=True`` also returns
+    the number of eigen-directions kept (at most K−1). Only $v^\\top\\Sigma_W v$ along those directions is
+    needed: from a :class:`ClassStats` it is read off the tracked d×d scatter; from raw features it is computed
+    directly (:func:`nc1_two_pass` on one batch), O(N·d·K) time and no d×d matrix.
     """
+    if not isinstance(stats_or_features, ClassStats):
+        if isinstance(stats_or_features, tuple) and labels is None:
+            if len(stats_or_features) != 2:
+                raise ValueError("expected a (features, labels) pair")
+            stats_or_features, labels = stats_or_features
+        if labels is None:
+            raise ValueError("labels are required when passing raw features")
+        return nc1_two_pass([(stats_or_features, labels)], rcond=rcond, return_rank=return_rank)
     st = _stats(stats_or_features, labels, covariance=True)
-    _check_between(st)
-    mc = st.centred_means()
-    k = mc.shape[0]
-    _, s, vt = np.linalg.svd(mc, full_matrices=False)
-    lam = s**2 / k
-    keep = lam > rcond * lam.max()
-    v = vt[keep]
-    sw = st.sigma_w()
-    proj = np.einsum("ij,jk,ik->i", v, sw, v)
-    value = float(np.sum(proj / lam[keep]) / k)
-    if return_rank:
-        return value, int(keep.sum())
-    return value
+    v, lam = _between_directions(st, rcond)
+    proj = np.einsum("ij,jk,ik->i", v, st.sigma_w(), v)
+    return _nc1_value(proj, lam, st.num_classes, return_rank)
+
+
+def nc1_two_pass(batches: Any, rcond: float = 1e-10, return_rank: bool = False) -> float | tuple[float, int]:
+    """NC1 from batches of ``(features, labels)`` in two passes, without the d×d within-class scatter.
+
+    Pass 1 streams the class means (a :class:`ClassStats` without the scatter); pass 2 centres every sample
+    by its class mean and projects it on the $r\\le K-1$ eigen-directions $v_j$ of $\\Sigma_B$ kept by
+    the pseudo-inverse, accumulating $v_j^\\top\\Sigma_W v_j$. Time O(N·d·K), memory O(K·d + batch): the
+    choice when the features can be read twice (arrays, a dataset); a single stream needs
+    ``nc1(ClassStats(track_covariance=True)...)`` instead.
+
+    Args:
+        batches: a re-iterable of ``(features, labels)`` pairs (a list, a tuple, any iterable whose ``iter()``
+            returns a fresh iterator) or a zero-argument callable returning a fresh iterable. Both passes must
+            see the same data.
+        rcond, return_rank: as in :func:`nc1`.
+    """
+    first = _fresh_batches(batches)
+    st = ClassStats(track_covariance=False)
+    for pair in first:
+        st.update(*_as_pair(pair))
+    st._require()
+    check_classes(st._classes)
+    v, lam = _between_directions(st, rcond)
+    means = st._means
+    within_along = np.zeros(lam.size)
+    seen = 0
+    for pair in _fresh_batches(batches):
+        x, y = _as_pair(pair)
+        arr = to_numpy(x)
+        y = as_labels(y)
+        if arr.ndim != 2 or arr.shape[1] != st.dim or arr.shape[0] != y.shape[0]:
+            raise ValueError(f"batches changed between the two passes: got features of shape {arr.shape}")
+        idx = np.searchsorted(st._classes, y)
+        idx = np.minimum(idx, st._classes.size - 1)
+        if not np.array_equal(st._classes[idx], y):
+            raise ValueError("batches changed between the two passes: unseen class labels in the second pass")
+        centred = means[idx]
+        np.subtract(arr, centred, out=centred)
+        along = centred @ v.T
+        within_along += np.einsum("ij,ij->j", along, along)
+        seen += arr.shape[0]
+    if seen != st.n_samples:
+        raise ValueError(f"batches changed between the two passes: {st.n_samples} samples, then {seen}")
+    if not np.isfinite(within_along).all():
+        raise ValueError("features contain NaN or inf values (second pass)")
+    return _nc1_value(within_along / seen, lam, st.num_classes, return_rank)
+
+
+def _fresh_batches(batches: Any) -> Any:
+    """A fresh iterator over ``batches`` (see :func:`nc1_two_pass`), refusing one-shot iterators."""
+    source = batches() if callable(batches) else batches
+    try:
+        it = iter(source)
+    except TypeError:
+        raise ValueError(
+            f"batches must be an iterable of (features, labels) pairs, got {type(source).__name__}"
+        ) from None
+    if it is source and not callable(batches):
+        raise ValueError(
+            "batches is a one-shot iterator (e.g. a generator) but two passes are needed: pass a list, or a "
+            "function that returns a fresh iterator"
+        )
+    return it
+
+
+def _as_pair(pair: Any) -> tuple[Any, Any]:
+    if not (isinstance(pair, tuple | list) and len(pair) == 2):
+        raise ValueError(f"each batch must be a (features, labels) pair, got {type(pair).__name__}")
+    return pair[0], pair[1]
 
 
 class NC2(NamedTuple):

@@ -275,6 +275,73 @@ def test_streaming_equals_one_shot(seed):
         close(M.nc1(st), M.nc1(one))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_nc1_two_pass_equals_the_scatter_path(seed):
+    x, y = make_data(seed, d=9, counts=(5, 30, 12))
+    cuts = np.sort(np.random.default_rng(seed).choice(np.arange(1, len(y)), size=4, replace=False))
+    batches = list(zip(np.split(x, cuts), np.split(y, cuts), strict=True))
+    scatter = M.ClassStats()
+    for xb, yb in batches:
+        scatter.update(xb, yb)
+    expect, rank = M.nc1(scatter, return_rank=True)
+    r = ref(x, y)
+    close(expect, np.trace(r["sw"] @ np.linalg.pinv(r["sb"], rtol=1e-10, hermitian=True)) / r["k"])
+    for source in (batches, tuple(batches), lambda: iter(batches), lambda: ((a, b) for a, b in batches)):
+        value, got_rank = M.nc1_two_pass(source, return_rank=True)
+        close(value, expect)
+        assert got_rank == rank == 2
+    torch_batches = [(torch.tensor(xb), torch.tensor(yb)) for xb, yb in batches]
+    close(M.nc1_two_pass(torch_batches), expect)
+    close(M.nc1(x, y), expect)  # raw features take the two-pass route on one batch
+
+
+def test_nc1_two_pass_with_a_large_offset():
+    rng = np.random.default_rng(3)
+    n, d, k = 4000, 12, 4
+    y = rng.integers(0, k, size=n)
+    z = rng.normal(size=(k, d))[y] + rng.normal(size=(n, d))
+    x = z + 1e6
+    z = x - 1e6  # exact (Sterbenz): the same cloud without the offset
+    r = ref(z, y)
+    expect = np.trace(r["sw"] @ np.linalg.pinv(r["sb"], rtol=1e-10, hermitian=True)) / k
+    batches = list(zip(np.array_split(x, 7), np.array_split(y, 7), strict=True))
+    close(M.nc1_two_pass(batches), expect, rtol=1e-8)
+
+
+def test_nc1_two_pass_refuses_one_shot_and_changing_batches():
+    x, y = make_data(5)
+    batches = [(x[:20], y[:20]), (x[20:], y[20:])]
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        M.nc1_two_pass(iter(batches))
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        M.nc1_two_pass(b for b in batches)
+    with pytest.raises(ValueError, match="iterable of"):
+        M.nc1_two_pass(3)
+    with pytest.raises(ValueError, match="pair"):
+        M.nc1_two_pass([x])
+    with pytest.raises(ValueError, match="rcond"):
+        M.nc1_two_pass(batches, rcond=float("nan"))
+
+    def changing(second):
+        calls = []
+
+        def source():
+            calls.append(1)
+            return batches if len(calls) == 1 else second
+
+        return source
+
+    fewer = batches[:1]
+    bad_label = [(x[:20], np.full(20, 99)), batches[1]]
+    wider = [(np.hstack([x[:20], x[:20]]), y[:20]), batches[1]]
+    nan = [(np.where(np.arange(20)[:, None] == 4, np.nan, x[:20]), y[:20]), batches[1]]
+    for second, match in [(fewer, "samples"), (bad_label, "unseen class"), (wider, "shape"), (nan, "NaN")]:
+        with pytest.raises(ValueError, match=match):
+            M.nc1_two_pass(changing(second))
+    with pytest.raises(ValueError, match="at least two classes"):
+        M.nc1_two_pass([(x[y == 3], y[y == 3])])
+
+
 def test_merge_disjoint_classes_and_empty():
     x, y = make_data(11)
     a = M.ClassStats().update(x[y == 3], y[y == 3])
