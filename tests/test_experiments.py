@@ -35,6 +35,16 @@ def transfer(request):
     return _run("transfer", seed=request.param)
 
 
+@pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
+def mlp(request):
+    return _run("mlp", seed=request.param)
+
+
+@pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
+def depths(request):
+    return _run("depths", seed=request.param)
+
+
 def test_registry_and_paper_configs():
     assert {"hybrid", "mlp", "transfer", "depths"} <= set(E.EXPERIMENTS)
     for name, exp in E.EXPERIMENTS.items():
@@ -79,6 +89,35 @@ def test_hybrid_probe_saturates_while_rank_falls(hybrid):
     assert np.all(probe[first_full:] >= 0.99)
     assert rank[1] > rank[0]  # the first nonlinear block lifts the rank ...
     assert np.all(np.diff(rank[2:]) < 0) and rank[-1] <= 12  # ... and the linear layers bring it down to ~K
+
+
+def test_mlp_rank_rises_then_falls_while_probe_saturates(mlp):
+    # the authors' first figure, for the all-nonlinear network: separability early, compression late
+    validate_result(mlp, "mlp")
+    layers = mlp["layers"]
+    assert [r["kind"] for r in layers] == ["input"] + ["nonlinear"] * (len(layers) - 1)
+    probe = np.array([r["probe_accuracy"] for r in layers])
+    rank = np.array([r["rank"] for r in layers])
+    first_full = int(np.argmax(probe >= 0.99))
+    assert probe[first_full] >= 0.99 and first_full < len(layers) - 2
+    assert np.all(probe[first_full:] >= 0.99)
+    peak = int(np.argmax(rank))
+    assert rank[peak] > rank[0] and 1 <= peak <= len(layers) - 3  # rises in the first layers ...
+    assert rank[-1] < rank[peak] and np.all(np.diff(rank[peak:]) <= 0)  # ... then falls, never rising again
+    c = np.array([r["compression"] for r in layers[1:]])
+    assert np.all(np.diff(c) < 0) and c[-1] < 0.5 * c[0]  # every hidden layer compresses
+
+
+def test_depths_default_initialisation_compresses_geometrically(depths):
+    # chapter 6: with PyTorch's default initialisation, C_l still falls geometrically at L = 5, 7, 9
+    assert [d["depth"] for d in depths["depths"]] == [5, 7, 9]
+    for d in depths["depths"]:
+        c = np.array([r["compression"] for r in d["layers"]])
+        assert len(c) == d["depth"]  # the input and the L - 1 hidden layers
+        assert np.all(np.diff(c) < 0), f"L = {d['depth']}: C_l not decreasing: {c}"
+        assert c[1] / c[-1] >= 4.0
+        assert d["r2"] >= 0.95 and 0.3 < d["ratio"] < 0.7, d
+        assert d["final_loss"] < 1e-2
 
 
 def test_transfer_accuracy_increases_with_head_depth(transfer):
