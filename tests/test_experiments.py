@@ -25,24 +25,20 @@ def _run(name, seed=0, **overrides):
     return exp.run({**exp.book, **overrides}, RunContext(seed=seed))
 
 
-@pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
-def hybrid(request):
-    return _run("hybrid", seed=request.param)
+def _seeded_run(name):
+    """A module-scoped fixture running experiment ``name`` at book scale with seeds 0 and 1."""
+
+    @pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
+    def fixture(request):
+        return _run(name, seed=request.param)
+
+    return fixture
 
 
-@pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
-def transfer(request):
-    return _run("transfer", seed=request.param)
-
-
-@pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
-def mlp(request):
-    return _run("mlp", seed=request.param)
-
-
-@pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
-def depths(request):
-    return _run("depths", seed=request.param)
+hybrid = _seeded_run("hybrid")
+transfer = _seeded_run("transfer")
+mlp = _seeded_run("mlp")
+depths = _seeded_run("depths")
 
 
 def test_registry_and_paper_configs():
