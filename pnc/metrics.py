@@ -355,18 +355,23 @@ def _stats(obj: Any, labels: Any = None, *, covariance: bool = False) -> ClassSt
         st = obj
         if covariance:
             st._require_cov()
-    elif isinstance(obj, tuple) and labels is None:
-        if len(obj) != 2:
-            raise ValueError("expected a (features, labels) pair")
-        return _stats(obj[0], obj[1], covariance=covariance)
     else:
-        if labels is None:
-            raise ValueError("labels are required when passing raw features")
         st = ClassStats(track_covariance=covariance)
-        st.update(obj, labels)
+        st.update(*_raw_pair(obj, labels))
     st._require()
     check_classes(st._classes)
     return st
+
+
+def _raw_pair(obj: Any, labels: Any) -> tuple[Any, Any]:
+    """``(features, labels)`` from the two arguments of a metric, or from a pair passed as the first one."""
+    if isinstance(obj, tuple) and labels is None:
+        if len(obj) != 2:
+            raise ValueError("expected a (features, labels) pair")
+        obj, labels = obj
+    if labels is None:
+        raise ValueError("labels are required when passing raw features")
+    return obj, labels
 
 
 def _check_between(st: ClassStats) -> float:
@@ -448,13 +453,8 @@ def nc1(
     directly (:func:`nc1_two_pass` on one batch), O(N·d·K) time and no d×d matrix.
     """
     if not isinstance(stats_or_features, ClassStats):
-        if isinstance(stats_or_features, tuple) and labels is None:
-            if len(stats_or_features) != 2:
-                raise ValueError("expected a (features, labels) pair")
-            stats_or_features, labels = stats_or_features
-        if labels is None:
-            raise ValueError("labels are required when passing raw features")
-        return nc1_two_pass([(stats_or_features, labels)], rcond=rcond, return_rank=return_rank)
+        pair = _raw_pair(stats_or_features, labels)
+        return nc1_two_pass([pair], rcond=rcond, return_rank=return_rank)
     st = _stats(stats_or_features, labels, covariance=True)
     v, lam = _between_directions(st, rcond)
     proj = np.einsum("ij,jk,ik->i", v, st.sigma_w(), v)
