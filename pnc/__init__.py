@@ -15,7 +15,7 @@ The package behind the *pnc-book* textbook. One module per concern:
 from importlib import import_module as _import_module
 from typing import Any as _Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .features import LayerFeatures, collect_features
 from .metrics import ClassStats, compression, discrimination, nc1
@@ -23,6 +23,7 @@ from .report import LayerReport, measure
 
 _SUBMODULES = (
     "data", "download", "models", "train", "features", "metrics", "report", "theory", "plotting", "widgets",
+    "fits", "tracking", "distributed",
     "figures", "cache", "runner", "experiments", "probes", "dynamics", "connections", "dln", "recipes", "assumptions",
     "measuring",
 )

@@ -1,4 +1,8 @@
-"""The command line: ``python -m pnc list | run NAME ... | download DATASET``.
+"""The command line: ``python -m pnc measure ... | list | run NAME ... | download DATASET | --version``.
+
+``measure`` is the researcher's entry: a saved model (an importable factory + a ``weights_only`` checkpoint) and a
+labelled ``.npz`` data file give the layerwise table, printed and optionally written as JSON. ``list`` and ``run``
+drive the book's named experiments (they need the ``cli`` extra: ``pip install "pnc[cli]"``).
 
 Exit codes: 0 success, 1 the run failed, 2 bad usage (unknown experiment, option or value).
 """
@@ -24,8 +28,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pnc",
         description="Progressive neural collapse: run the book's experiments at book or paper scale.",
     )
+    from pnc import __version__
+
+    parser.add_argument("--version", action="version", version=f"pnc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+
+    me = sub.add_parser("measure", help="measure a saved model layer by layer on a labelled .npz data file")
+    me.add_argument("--model", required=True, metavar="MODULE:FACTORY",
+                    help="importable factory that builds the (untrained) model, e.g. mypkg.nets:resnet18")
+    me.add_argument("--factory-kwargs", default="{}", metavar="JSON", help="keyword arguments for the factory")
+    me.add_argument("--weights", default=None, help="checkpoint with the state dict (loaded with weights_only=True)")
+    me.add_argument("--data", required=True, help=".npz file with the inputs and the integer labels")
+    me.add_argument("--x-key", default="x", help="array name of the inputs in --data (default: x)")
+    me.add_argument("--y-key", default="y", help="array name of the labels in --data (default: y)")
+    me.add_argument("--layers", nargs="+", default=None, help="layer names or patterns (default: the model's blocks)")
+    me.add_argument("--metrics", nargs="+", default=None, help="metrics (default: pnc.report.DEFAULT_METRICS)")
+    me.add_argument("--pool", default="mean", help="mean | flatten | first | last (default: mean)")
+    me.add_argument("--batch-size", type=int, default=512)
+    me.add_argument("--device", default="cpu")
+    me.add_argument("--path", action="append", default=[], help="folder to import the model's module from "
+                    "(repeatable; the current folder is always searched)")
+    me.add_argument("--json", default=None, metavar="FILE", help="also write the table as JSON")
 
     sub.add_parser("list", help="list the named experiments and their settings")
 
@@ -103,6 +127,85 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_factory(spec: str, paths: list[str]) -> Any:
+    import importlib
+    import os
+
+    if ":" not in spec:
+        raise _UsageError(f"--model must look like MODULE:FACTORY, got {spec!r}")
+    module_name, _, attr = spec.partition(":")
+    for folder in [os.getcwd(), *paths]:
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _UsageError(f"cannot import {module_name!r} for --model: {exc}; add its folder with --path") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise _UsageError(f"{module_name!r} has no callable {attr!r}")
+    return factory
+
+
+def _state_dict(checkpoint: Any) -> Any:
+    if isinstance(checkpoint, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(checkpoint.get(key), dict):
+                return checkpoint[key]
+    return checkpoint
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from pnc.report import DEFAULT_METRICS, measure
+
+    factory = _load_factory(args.model, args.path)
+    try:
+        kwargs = json.loads(args.factory_kwargs)
+    except ValueError as exc:
+        raise _UsageError(f"--factory-kwargs is not JSON: {exc}") from None
+    if not isinstance(kwargs, dict):
+        raise _UsageError("--factory-kwargs must be a JSON object")
+    model = factory(**kwargs)
+    if not isinstance(model, torch.nn.Module):
+        raise _UsageError(f"{args.model} returned {type(model).__name__}, not a torch.nn.Module")
+    if args.weights:
+        try:
+            checkpoint = torch.load(args.weights, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise _UsageError(f"--weights: no such file {args.weights}") from None
+        model.load_state_dict(_state_dict(checkpoint))
+    if not Path(args.data).is_file():
+        raise _UsageError(f"--data: no such file {args.data}")
+    with np.load(args.data, allow_pickle=False) as arrays:
+        missing = [key for key in (args.x_key, args.y_key) if key not in arrays.files]
+        if missing:
+            raise _UsageError(f"--data has no array {missing} (it has {arrays.files}); set --x-key / --y-key")
+        x, y = arrays[args.x_key], arrays[args.y_key]
+    model = model.to(args.device)
+    x_tensor = torch.from_numpy(x)
+    if x_tensor.is_floating_point():
+        x_tensor = x_tensor.float()
+    try:
+        report = measure(model, (x_tensor, torch.from_numpy(y)), layers=args.layers,
+                         metrics=tuple(args.metrics) if args.metrics else DEFAULT_METRICS,
+                         batch_size=args.batch_size, device=args.device, pool=args.pool)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    print(report)
+    for note in report.notes:
+        print(f"skipped {note}")
+    if args.json:
+        report.to_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from pnc import download
 
@@ -122,11 +225,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 on bad usage, 0 for --help
         return int(exc.code or 0)
     try:
+        if args.command == "measure":
+            return _cmd_measure(args)
         if args.command == "list":
             return _cmd_list()
         if args.command == "run":
             return _cmd_run(args)
         return _cmd_download(args)
+    except ModuleNotFoundError as exc:
+        if args.command in ("list", "run") and exc.name and exc.name.split(".")[0] != "pnc":
+            print(f"python -m pnc {args.command} needs the cli extra: pip install 'pnc[cli]' (missing: {exc.name})",
+                  file=sys.stderr)
+            return 2
+        raise
     except _UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"python -m pnc: error: {exc}", file=sys.stderr)

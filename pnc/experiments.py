@@ -236,16 +236,18 @@ def class_mean_projection(features: Any, labels: Any) -> np.ndarray:
     """Coordinates (N×2) of the samples in the top two principal directions of their centred class means.
 
     These directions carry the between-class variation; plotted, they show how tightly each class clusters
-    around its mean relative to the spread of the means.
+    around its mean relative to the spread of the means. The means are centred on the sample mean, as
+    :meth:`pnc.ClassStats.sigma_b` centres them by default.
     """
     from pnc._checks import as_features, as_labels, check_classes
+    from pnc.metrics import ClassStats
 
     f = as_features(features)
     y = as_labels(labels, f.shape[0])
-    classes = check_classes(y)
-    means = np.stack([f[y == k].mean(axis=0) for k in classes])
-    centre = means.mean(axis=0)
-    _, _, vt = np.linalg.svd(means - centre, full_matrices=False)
+    check_classes(y)
+    st = ClassStats(track_covariance=False).update(f, y)
+    centre = st.centre()
+    _, _, vt = np.linalg.svd(st.centred_means(), full_matrices=False)
     basis = vt[:2].T
     if basis.shape[1] < 2:
         basis = np.concatenate([basis, np.zeros((f.shape[1], 2 - basis.shape[1]))], axis=1)
@@ -253,7 +255,7 @@ def class_mean_projection(features: Any, labels: Any) -> np.ndarray:
 
 
 def _geometric_fit(values: list[float]) -> dict[str, float | None]:
-    from pnc.plotting import fit_geometric_rate
+    from pnc.fits import fit_geometric_rate
 
     v = np.asarray(values, dtype=np.float64)
     if v.size < 3 or not np.all(np.isfinite(v)) or np.any(v <= 0):

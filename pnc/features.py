@@ -1,35 +1,59 @@
 """Collect per-layer class statistics of any torch model in a single streaming pass.
 
-:func:`collect_features` registers forward hooks on chosen modules, runs the model over the data once in eval
-mode without gradients, flattens every hooked output to ``(batch, -1)`` and feeds one
-:class:`~pnc.metrics.ClassStats` per layer. Nothing but the statistics is stored unless ``keep=True``.
+:func:`collect_features` registers forward hooks on chosen modules (by default the model's blocks), runs the model
+over the data once in eval mode without gradients, pools every hooked output to one vector per sample (sequences and
+feature maps: the mean over tokens or positions by default) and feeds one :class:`~pnc.metrics.ClassStats` per layer
+and call. Nothing but the statistics is stored unless ``keep=True``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import fnmatch
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._checks import as_labels, to_numpy
+from ._checks import as_labels, check_int, to_numpy
 from .metrics import ClassStats
 
-__all__ = ["LayerFeatures", "collect_features", "resolve_layers", "default_layers"]
+__all__ = [
+    "POOLS",
+    "REUSED",
+    "LayerFeatures",
+    "collect_features",
+    "default_layers",
+    "forward_features",
+    "pool_features",
+    "resolve_layers",
+]
 
 _ACTIVATION_MODULE = "torch.nn.modules.activation"
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+POOLS = ("mean", "flatten", "first", "last")
+"""How a layer's output with more than two dimensions becomes one feature vector per sample (see
+:func:`pool_features`); a callable ``(tensor) -> (batch, d) tensor`` may be given instead."""
+
+REUSED = ("each", "skip", "error")
+"""What to do with a module called more than once in one forward pass: measure ``each`` call as its own row
+(``name``, ``name#2``, ...), ``skip`` it with a note, or raise an ``error``."""
+
+Pool = str | Callable[[torch.Tensor], torch.Tensor]
 
 
 class LayerFeatures(dict):
-    """Ordered mapping ``layer name -> ClassStats`` (``"input"`` first when included).
+    """Ordered mapping ``layer name -> ClassStats`` (``"input"`` first when included), in forward-pass order.
 
     Attributes:
         features: ``name -> (N, d) float array`` when collected with ``keep=True``, else empty.
         labels: all labels (N,) as int64 when ``keep=True``, else None.
         outputs: the model outputs (N, C) when ``keep=True``, else None (useful for :func:`pnc.metrics.nc4`).
-        modules: ``name -> module`` for the hooked layers.
+        modules: ``name -> module`` for the hooked layers (a reused module appears once per measured call).
+        notes: ``name -> note`` for measured layers (e.g. why the d×d scatter was not kept), and ``"skipped"`` ->
+            the layers that were not measured and why.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -38,6 +62,7 @@ class LayerFeatures(dict):
         self.labels: np.ndarray | None = None
         self.outputs: np.ndarray | None = None
         self.modules: dict[str, nn.Module] = {}
+        self.notes: dict[str, str] = {}
 
     @property
     def names(self) -> list[str]:
@@ -45,36 +70,67 @@ class LayerFeatures(dict):
         return list(self.keys())
 
 
+def _is_stack(module: nn.Module) -> bool:
+    """A container holding at least two blocks of one type (ResNet's ``layer1``, a transformer's ``layers``)."""
+    kinds = [type(child) for child in module.children()]
+    return len(kinds) >= 2 and len(set(kinds)) < len(kinds)
+
+
+def _blocks(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
+    out: list[tuple[str, nn.Module]] = []
+    for name, child in module.named_children():
+        full = f"{prefix}{name}"
+        holds_stack = any(isinstance(c, _CONTAINERS) and _is_stack(c) for c in child.children())
+        if isinstance(child, _CONTAINERS) or holds_stack:
+            out.extend(_blocks(child, full + "."))
+        else:
+            out.append((full, child))
+    return out
+
+
 def default_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The layers measured when none are given.
+    """The layers measured when none are given: the model's *blocks*.
 
     1. ``model.feature_layers()`` if the model defines it (pnc's own models do);
-    2. the top-level children of an :class:`torch.nn.Sequential`;
-    3. otherwise every leaf module that has parameters or is an activation.
+    2. otherwise the children of the model, where containers (``Sequential``, ``ModuleList``, ``ModuleDict``) and
+       modules that hold a stack of repeated blocks (``nn.TransformerEncoder``'s ``layers``) are replaced by their
+       children, recursively. A residual block, a transformer layer or an LSTM is one layer; its insides are not.
+
+    A block that the forward pass does not call is skipped with a note; a block called several times is measured at
+    each call (see ``reused`` in :func:`collect_features`).
     """
     fl = getattr(model, "feature_layers", None)
     if callable(fl):
         return [(str(n), m) for n, m in fl()]
-    if isinstance(model, nn.Sequential):
-        return [(n, m) for n, m in model.named_children()]
-    out = []
-    for name, mod in model.named_modules():
-        if name == "" or any(True for _ in mod.children()):
-            continue
-        has_params = any(True for _ in mod.parameters(recurse=False))
-        if has_params or type(mod).__module__ == _ACTIVATION_MODULE:
-            out.append((name, mod))
-    return out
+    return _blocks(model, "")
 
 
 def resolve_layers(
-    model: nn.Module, layers: Sequence[str | nn.Module | tuple[str, nn.Module]] | str | None = None
+    model: nn.Module,
+    layers: Sequence[str | nn.Module | tuple[str, nn.Module]] | str | nn.Module | None = None,
+    layer_types: type[nn.Module] | tuple[type[nn.Module], ...] | None = None,
 ) -> list[tuple[str, nn.Module]]:
-    """Turn a layer selection (names from ``named_modules``, modules, or (name, module) pairs) into pairs.
+    """Turn a layer selection into ``(name, module)`` pairs.
+
+    ``layers`` holds names from ``model.named_modules()``, shell-style name patterns (``"layer*.?"``,
+    ``"encoder.layers.*"``), modules, or ``(name, module)`` pairs; ``layer_types`` selects every module of the given
+    types (e.g. ``nn.TransformerEncoderLayer``). Without either, :func:`default_layers`.
 
     Raises:
-        ValueError: for an unknown layer name or a module that is not part of ``model``.
+        ValueError: for an unknown name, a pattern that matches nothing, or a module that is not part of ``model``.
     """
+    named = {n: m for n, m in model.named_modules() if n}
+    if layer_types is not None:
+        types = layer_types if isinstance(layer_types, tuple) else (layer_types,)
+        if not types or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in types):
+            raise ValueError(f"layer_types must be nn.Module classes, got {layer_types!r}")
+        if layers is not None:
+            raise ValueError("give either layers= or layer_types=, not both")
+        pairs = [(n, m) for n, m in named.items() if isinstance(m, types)]
+        if not pairs:
+            present = sorted({type(m).__name__ for m in named.values()})
+            raise ValueError(f"no module of type {[t.__name__ for t in types]} in the model; types present: {present}")
+        return pairs
     if layers is None:
         pairs = default_layers(model)
         if not pairs:
@@ -82,17 +138,22 @@ def resolve_layers(
         return pairs
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
-    named = dict(model.named_modules())
-    by_id = {}
+    by_id: dict[int, str] = {}
     for n, m in model.named_modules():
         by_id.setdefault(id(m), n)
     out: list[tuple[str, nn.Module]] = []
     for item in layers:
         if isinstance(item, tuple) and len(item) == 2:
             out.append((str(item[0]), item[1]))
+        elif isinstance(item, str) and any(ch in item for ch in "*?["):
+            matched = [(n, m) for n, m in named.items() if fnmatch.fnmatchcase(n, item)]
+            if not matched:
+                raise ValueError(f"layer pattern {item!r} matches no module; names look like: "
+                                 f"{', '.join(repr(n) for n in list(named)[:12])}")
+            out.extend(matched)
         elif isinstance(item, str):
-            if item not in named or item == "":
-                avail = ", ".join(repr(n) for n in named if n)
+            if item not in named:
+                avail = ", ".join(repr(n) for n in named)
                 raise ValueError(f"unknown layer name {item!r}; available: {avail}")
             out.append((item, named[item]))
         elif isinstance(item, nn.Module):
@@ -100,21 +161,70 @@ def resolve_layers(
                 raise ValueError(f"module {type(item).__name__} is not part of the model")
             out.append((by_id[id(item)] or type(item).__name__, item))
         else:
-            raise ValueError(f"layers must be names or modules, got {type(item).__name__}")
+            raise ValueError(f"layers must be names, patterns or modules, got {type(item).__name__}")
     names = [n for n, _ in out]
     if len(set(names)) != len(names) or "input" in names:
         raise ValueError(f"layer names must be unique and not 'input', got {names}")
     return out
 
 
-def _batches(data: Any, batch_size: int) -> Iterator[tuple[Any, Any]]:
-    """Yield (x, y) batches from an (X, y) pair, a Dataset, a DataLoader or any iterable of pairs."""
+def pool_features(t: torch.Tensor, pool: Pool = "mean") -> torch.Tensor:
+    """One feature vector per sample from a layer output of shape ``(batch, ...)``.
+
+    ``(batch, d)`` outputs are used as they are. Otherwise ``pool`` says how:
+
+    - ``"mean"`` (default): the mean over tokens of a ``(batch, tokens, dim)`` sequence (transformers, LSTMs with
+      ``batch_first=True``) or over positions of a ``(batch, channels, *positions)`` map (convolutions);
+    - ``"flatten"``: all entries of a sample as one vector (its length must not change from batch to batch);
+    - ``"first"`` / ``"last"``: the first (e.g. a class token) or last token of a ``(batch, tokens, dim)`` sequence;
+    - a callable mapping the output tensor to ``(batch, d)``.
+    """
+    if callable(pool):
+        out = pool(t)
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != t.shape[0]:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"the pool callable must return a (batch, d) tensor with batch {t.shape[0]}, got {shape}")
+        return out
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS} or a callable, got {pool!r}")
+    if t.ndim <= 1:
+        return t.reshape(t.shape[0] if t.ndim else 1, -1)
+    if t.ndim == 2:
+        return t
+    if pool == "flatten":
+        return t.reshape(t.shape[0], -1)
+    if t.ndim == 3:
+        if pool == "mean":
+            return t.mean(dim=1)
+        return t[:, 0] if pool == "first" else t[:, -1]
+    if pool == "mean":
+        return t.flatten(2).mean(dim=2)
+    raise ValueError(f"pool={pool!r} needs a (batch, tokens, dim) output, got shape {tuple(t.shape)}; use "
+                     "pool='mean' (over positions), 'flatten' or a callable")
+
+
+def _default_batch(batch: Any) -> tuple[Any, Any]:
+    if isinstance(batch, dict):
+        raise ValueError(f"batches are dicts (keys {sorted(map(str, batch))}); say how to get (inputs, labels) from "
+                         "one with batch_fn=, e.g. batch_fn=lambda b: (b['input_ids'], b['label'])")
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        raise ValueError(f"each batch must be an (inputs, labels) pair, got {type(batch).__name__}; pass batch_fn= to "
+                         "say how to get them from a batch")
+    return batch[0], batch[1]
+
+
+def _is_array(a: Any) -> bool:
+    return isinstance(a, (torch.Tensor, np.ndarray))
+
+
+def _batches(data: Any, batch_size: int, batch_fn: Callable[[Any], tuple[Any, Any]] | None) -> Iterator[tuple]:
+    """Yield (inputs, labels) batches from an (X, y) pair, a Dataset, a DataLoader or any iterable of batches."""
     from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(
-        isinstance(a, (torch.Tensor, np.ndarray)) for a in data
-    ):
+    if (batch_fn is None and isinstance(data, (tuple, list)) and len(data) == 2 and _is_array(data[0])
+            and (_is_array(data[1]) or isinstance(data[1], (list, tuple, range)))):
         x, y = data
+        y = np.asarray(y) if not _is_array(y) else y
         n = len(x)
         if len(y) != n:
             raise ValueError(f"length mismatch: {n} features but {len(y)} labels")
@@ -123,14 +233,14 @@ def _batches(data: Any, batch_size: int) -> Iterator[tuple[Any, Any]]:
         return
     if isinstance(data, Dataset) and not isinstance(data, IterableDataset):
         data = DataLoader(data, batch_size=batch_size, shuffle=False)
-    if not isinstance(data, Iterable):
-        raise ValueError(
-            f"data must be (X, y), a DataLoader or an iterable of (x, y) batches, got {type(data)}"
-        )
+    if not isinstance(data, Iterable) or isinstance(data, (str, bytes)):
+        raise ValueError(f"data must be (X, y), a Dataset, a DataLoader or an iterable of batches, got {type(data)}")
+    adapt = batch_fn or _default_batch
     for batch in data:
-        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-            raise ValueError("each batch must be an (x, y) pair")
-        yield batch[0], batch[1]
+        pair = adapt(batch)
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"batch_fn must return an (inputs, labels) pair, got {type(pair).__name__}")
+        yield pair[0], pair[1]
 
 
 def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype | None]:
@@ -139,106 +249,279 @@ def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype | N
     return torch.device("cpu"), None
 
 
+def _check_device(device: str | torch.device | None, model_device: torch.device) -> torch.device:
+    if device is None:
+        return model_device
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device={device!r} is not a torch device: {err}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}, but this torch build has no usable CUDA device "
+                         "(torch.cuda.is_available() is False); use device='cpu'")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r}, but MPS is not available here; use device='cpu'")
+    if dev.type != model_device.type:
+        raise ValueError(f"the model's parameters are on {model_device} but device={device!r}: move the model "
+                         f"first (model.to({str(dev)!r})) or leave device=None")
+    return dev
+
+
+def _to_device(x: Any, dev: torch.device, dtype: torch.dtype | None) -> Any:
+    """Move tensors (also inside dicts, tuples and lists) to ``dev``; floating ones get the model's dtype."""
+    if isinstance(x, dict):
+        return {k: _to_device(v, dev, dtype) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_to_device(v, dev, dtype) for v in x)
+    t = torch.as_tensor(x)
+    if dtype is not None and t.is_floating_point():
+        t = t.to(dtype=dtype)
+    return t.to(dev)
+
+
+def _call(model: nn.Module, inputs: Any) -> Any:
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
+
+
+def _batch_len(inputs: Any) -> int:
+    if isinstance(inputs, torch.Tensor):
+        return int(inputs.shape[0]) if inputs.ndim else 1
+    values = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
+    for v in values:
+        if isinstance(v, torch.Tensor) and v.ndim:
+            return int(v.shape[0])
+    raise ValueError("could not tell the batch size: the inputs hold no tensor")
+
+
+def _output_tensor(name: str, out: Any) -> torch.Tensor:
+    if isinstance(out, (tuple, list)) and out:
+        out = out[0]  # LSTM/GRU: (output, state); MultiheadAttention: (output, weights)
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"layer {name!r} returned {type(out).__name__}, not a tensor; measure one of its "
+                         "submodules, or a module that returns a tensor")
+    return out
+
+
+class _Plan:
+    """Which hooked outputs become which rows, fixed by the first batch (forward-pass order)."""
+
+    def __init__(self, pairs: list[tuple[str, nn.Module]], explicit: bool, reused: str) -> None:
+        self.pairs, self.explicit, self.reused = pairs, explicit, reused
+        self.rows: list[tuple[str, str, int]] | None = None  # (row name, layer name, call number)
+        self.skipped: list[str] = []
+
+    def fix(self, calls: dict[str, list[torch.Tensor]]) -> None:
+        missing = [n for n, _ in self.pairs if n not in calls]
+        if missing and self.explicit:
+            raise ValueError(f"layers {missing} were not called in the forward pass (their parent may use their "
+                             "weights directly, as nn.MultiheadAttention does with out_proj); measure their parent "
+                             "or another module")
+        self.skipped += [f"{n}: not called in the forward pass" for n in missing]
+        rows: list[tuple[str, str, int]] = []
+        for n in calls:  # dict order = the order the forward pass first called each layer
+            count = len(calls[n])
+            if count > 1 and self.reused == "error":
+                raise ValueError(f"layer {n!r} was called {count} times in one forward pass; pass reused='each' to "
+                                 "measure every call or reused='skip' to leave it out")
+            if count > 1 and self.reused == "skip":
+                self.skipped.append(f"{n}: called {count} times per forward pass (reused='skip')")
+                continue
+            rows += [(n if k == 0 else f"{n}#{k + 1}", n, k) for k in range(count)]
+        if not rows:
+            raise ValueError(f"none of the layers could be measured: {'; '.join(self.skipped)}")
+        self.rows = rows
+
+
+def _forward_passes(
+    model: nn.Module,
+    data: Any,
+    plan: _Plan,
+    *,
+    batch_size: int,
+    dev: torch.device,
+    dtype: torch.dtype | None,
+    pool: Pool,
+    batch_fn: Callable[[Any], tuple[Any, Any]] | None,
+    include_input: bool,
+) -> Iterator[tuple[np.ndarray, Any, dict[str, torch.Tensor]]]:
+    """Per batch: ``(labels, model output, {row: (batch, d) features})`` (``"input"`` first when included).
+
+    Hooks are registered for the duration of the iteration; every submodule is in eval mode meanwhile and gets its
+    own mode back afterwards, also when the consumer stops early or an error occurs.
+    """
+    calls: dict[str, list[torch.Tensor]] = {}
+
+    def make_hook(name: str):
+        def hook(_mod: nn.Module, _inp: Any, out: Any) -> None:
+            calls.setdefault(name, []).append(_output_tensor(name, out).detach())
+
+        return hook
+
+    handles = [mod.register_forward_hook(make_hook(name)) for name, mod in plan.pairs]
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad():
+            for xb, yb in _batches(data, batch_size, batch_fn):
+                inputs = _to_device(xb, dev, dtype)
+                n = _batch_len(inputs)
+                y = as_labels(yb, n)
+                calls.clear()
+                out = _call(model, inputs)
+                if plan.rows is None:
+                    plan.fix(calls)
+                rows: dict[str, torch.Tensor] = {}
+                if include_input:
+                    if isinstance(inputs, torch.Tensor) and inputs.is_floating_point():
+                        rows["input"] = inputs.reshape(n, -1)
+                    else:
+                        include_input = False
+                        plan.skipped.append("input: not a single floating-point tensor")
+                for row, name, k in plan.rows:
+                    got = calls.get(name, [])
+                    if len(got) <= k:
+                        raise ValueError(f"layer {name!r} was called {len(got)} times in this batch but "
+                                         f"{k + 1} or more in the first; the forward pass must not depend on the data")
+                    rows[row] = pool_features(got[k], pool)
+                calls.clear()
+                yield y, out, rows
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            m.training = mode
+        calls.clear()
+
+
+def forward_features(
+    model: nn.Module,
+    data: Any,
+    layers: Sequence[str | nn.Module | tuple[str, nn.Module]] | str | nn.Module | None = None,
+    *,
+    batch_size: int = 512,
+    device: str | torch.device | None = None,
+    include_input: bool = True,
+    layer_types: type[nn.Module] | tuple[type[nn.Module], ...] | None = None,
+    pool: Pool = "mean",
+    batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
+    reused: str = "each",
+) -> Iterator[tuple[np.ndarray, Any, dict[str, torch.Tensor]]]:
+    """Iterate over ``data`` once, yielding ``(labels, model output, {row: (batch, d) features})`` per batch.
+
+    The rows and every option are those of :func:`collect_features`, which consumes this iterator; use it for a
+    statistic that ``ClassStats`` does not hold (e.g. a second pass once the class means are known).
+    """
+    batch_size, reused = _check_options(batch_size, reused, pool)
+    pairs = resolve_layers(model, layers, layer_types)
+    dev0, pdtype = _model_device_dtype(model)
+    plan = _Plan(pairs, layers is not None or layer_types is not None, reused)
+    yield from _forward_passes(model, data, plan, batch_size=batch_size, dev=_check_device(device, dev0),
+                               dtype=pdtype, pool=pool, batch_fn=batch_fn, include_input=include_input)
+
+
+def _check_options(batch_size: Any, reused: Any, pool: Any) -> tuple[int, str]:
+    batch_size = check_int("batch_size", batch_size, 1)
+    if reused not in REUSED:
+        raise ValueError(f"reused must be one of {REUSED}, got {reused!r}")
+    if not callable(pool) and pool not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS} or a callable, got {pool!r}")
+    return batch_size, reused
+
+
 def collect_features(
     model: nn.Module,
     data: Any,
-    layers: Sequence[str | nn.Module | tuple[str, nn.Module]] | str | None = None,
+    layers: Sequence[str | nn.Module | tuple[str, nn.Module]] | str | nn.Module | None = None,
     batch_size: int = 512,
     device: str | torch.device | None = None,
     include_input: bool = True,
     keep: bool = False,
     track_covariance: bool = True,
     max_cov_dim: int | None = 8192,
+    *,
+    layer_types: type[nn.Module] | tuple[type[nn.Module], ...] | None = None,
+    pool: Pool = "mean",
+    batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
+    reused: str = "each",
 ) -> LayerFeatures:
-    """Run ``model`` once over ``data`` and return ``{layer name: ClassStats}``.
+    """Run ``model`` once over ``data`` and return ``{layer name: ClassStats}`` in forward-pass order.
 
     Args:
-        model: any :class:`torch.nn.Module`; put in eval mode for the pass and restored afterwards.
-        data: ``(X, y)`` arrays/tensors, a Dataset, a DataLoader, or an iterable of ``(x, y)`` batches.
-        layers: ``None`` (see :func:`default_layers`), or names from ``model.named_modules()`` / modules.
+        model: any :class:`torch.nn.Module`; every submodule is put in eval mode for the pass and each is restored to
+            its own mode afterwards (a BatchNorm you froze in eval stays in eval).
+        data: ``(X, y)`` arrays/tensors (``y`` may be a list), a Dataset, a DataLoader, or an iterable of batches.
+        layers: ``None`` (the model's blocks, see :func:`default_layers`), or names, name patterns, modules.
         batch_size: used when ``data`` is ``(X, y)`` or a Dataset.
-        device: where to run; default the device of the model's first parameter.
-        include_input: also measure the flattened input as layer ``"input"``.
+        device: where to run; default (and it must match) the device of the model's parameters.
+        include_input: also measure the flattened input as layer ``"input"`` (skipped with a note when the input is
+            not a single floating-point tensor, e.g. token ids).
         keep: also store every layer's features (N×d, float32 numpy), the labels and the model outputs.
         track_covariance: keep the d×d within-class scatter (needed for NC1 and the numerical rank).
         max_cov_dim: skip the d×d scatter for layers wider than this (memory); ``None`` for no limit.
-
-    A module called more than once per forward pass cannot be measured and raises :class:`ValueError`.
+        layer_types: measure every module of these types instead of ``layers``.
+        pool: how outputs with more than two dimensions become one vector per sample, see :func:`pool_features`.
+        batch_fn: ``batch -> (inputs, labels)`` for batches that are not ``(inputs, labels)`` pairs (e.g. dicts);
+            ``inputs`` may be a tensor, a tuple (``model(*inputs)``) or a dict (``model(**inputs)``).
+        reused: a module called several times per forward pass: ``"each"`` call measured as its own row, ``"skip"``
+            (with a note) or ``"error"``.
     """
-    pairs = resolve_layers(model, layers)
+    batch_size, reused = _check_options(batch_size, reused, pool)
+    if max_cov_dim is not None:
+        max_cov_dim = check_int("max_cov_dim", max_cov_dim, 1)
+    pairs = resolve_layers(model, layers, layer_types)
     dev0, pdtype = _model_device_dtype(model)
-    dev = torch.device(device) if device is not None else dev0
-    names = (["input"] if include_input else []) + [n for n, _ in pairs]
-    stats: dict[str, ClassStats | None] = {n: None for n in names}
-    kept: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    dev = _check_device(device, dev0)
+    plan = _Plan(pairs, layers is not None or layer_types is not None, reused)
+
+    stats: dict[str, ClassStats] = {}
+    kept: dict[str, list[np.ndarray]] = {}
     kept_out: list[np.ndarray] = []
     kept_y: list[np.ndarray] = []
-    current: dict[str, torch.Tensor] = {}
+    notes: dict[str, str] = {}
 
-    def make_hook(name: str):
-        def hook(_mod: nn.Module, _inp: Any, out: Any) -> None:
-            if isinstance(out, (tuple, list)):
-                out = out[0]
-            if not isinstance(out, torch.Tensor):
-                raise ValueError(f"layer {name!r} returned {type(out).__name__}, not a tensor")
-            if name in current:
-                raise ValueError(f"layer {name!r} was called more than once in one forward pass")
-            current[name] = out.detach()
-
-        return hook
-
-    def feed(name: str, t: torch.Tensor, y: np.ndarray) -> None:
-        flat = t.reshape(t.shape[0], -1)
-        st = stats[name]
+    def feed(row: str, flat: torch.Tensor, y: np.ndarray) -> None:
+        st = stats.get(row)
         if st is None:
-            d = flat.shape[1]
+            d = int(flat.shape[1])
             track = track_covariance and (max_cov_dim is None or d <= max_cov_dim)
-            st = stats[name] = ClassStats(dim=d, track_covariance=track)
+            if track_covariance and not track:
+                notes[row] = (f"{d} features exceed max_cov_dim={max_cov_dim}, so the d×d scatter was not kept: NC1 "
+                              "and ranks need it; raise max_cov_dim or pool the features (pool='mean')")
+            st = stats[row] = ClassStats(dim=d, track_covariance=track)
+        elif flat.shape[1] != st.dim:
+            hint = ("its output length varies between batches (e.g. sequences of different lengths): use "
+                    "pool='mean', 'first' or 'last'" if pool == "flatten" else "pass a pool that gives a fixed size")
+            raise ValueError(f"layer {row!r}: feature dimension changed from {st.dim} to {flat.shape[1]}; {hint}")
         try:
             st.update(flat, y)
         except ValueError as err:
-            raise ValueError(f"layer {name!r}: {err}") from err
+            raise ValueError(f"layer {row!r}: {err}") from err
         if keep:
-            kept[name].append(to_numpy(flat).astype(np.float32, copy=False))
+            kept.setdefault(row, []).append(to_numpy(flat).astype(np.float32, copy=False))
 
-    handles = []
-    was_training = model.training
-    try:
-        for name, mod in pairs:
-            handles.append(mod.register_forward_hook(make_hook(name)))
-        model.eval()
-        with torch.no_grad():
-            for xb, yb in _batches(data, batch_size):
-                x = torch.as_tensor(xb)
-                if pdtype is not None and x.is_floating_point():
-                    x = x.to(dtype=pdtype)
-                x = x.to(dev)
-                y = as_labels(yb, x.shape[0])
-                current.clear()
-                out = model(x)
-                missing = [n for n, _ in pairs if n not in current]
-                if missing:
-                    raise ValueError(f"layers {missing} were not called in the forward pass")
-                if include_input:
-                    feed("input", x, y)
-                for name, _ in pairs:
-                    feed(name, current[name], y)
-                if keep:
-                    kept_y.append(y)
-                    if isinstance(out, torch.Tensor):
-                        kept_out.append(to_numpy(out.reshape(out.shape[0], -1), np.float64))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-        current.clear()
+    passes = _forward_passes(model, data, plan, batch_size=batch_size, dev=dev, dtype=pdtype, pool=pool,
+                             batch_fn=batch_fn, include_input=include_input)
+    for y, out, rows in passes:
+        for row, flat in rows.items():
+            feed(row, flat, y)
+        if keep:
+            kept_y.append(y)
+            if isinstance(out, torch.Tensor):
+                kept_out.append(to_numpy(out.reshape(out.shape[0], -1), np.float64))
 
-    if any(st is None for st in stats.values()):
+    if plan.rows is None:
         raise ValueError("data yielded no batches")
     result = LayerFeatures(stats)
-    result.modules = dict(pairs)
+    result.modules = {row: dict(pairs)[name] for row, name, _ in plan.rows}
+    result.notes = dict(notes)
+    if plan.skipped:
+        result.notes["skipped"] = "; ".join(plan.skipped)
     if keep:
-        result.features = {n: np.concatenate(v) for n, v in kept.items()}
+        result.features = {row: np.concatenate(kept[row]) for row in stats}
         result.labels = np.concatenate(kept_y)
         result.outputs = np.concatenate(kept_out) if kept_out else None
     return result

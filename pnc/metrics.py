@@ -1,10 +1,17 @@
 r"""Layerwise collapse metrics: compression, discrimination, NC1–NC4, CDNV, ranks and coding rates.
 
-Notation (theory reference §1–2): features $z\in\mathbb R^d$ of $N$ samples in $K$ classes, class means
-$\mu_k$, global mean $\mu=\frac1K\sum_k\mu_k$ (the mean of the class means, *not* the sample mean),
+Notation (theory reference §1–2): features $z\in\mathbb R^d$ of $N$ samples in $K$ classes of $n_k$ samples,
+class means $\mu_k$, global mean $\mu=\frac1N\sum_iz_i=\sum_k\frac{n_k}N\mu_k$ (the sample mean, as in Papyan et al.
+and the authors' code),
 
 $$\Sigma_W=\frac1N\sum_{k,i}(z_{k,i}-\mu_k)(z_{k,i}-\mu_k)^\top,\qquad
-\Sigma_B=\frac1K\sum_k(\mu_k-\mu)(\mu_k-\mu)^\top .$$
+\Sigma_B=\frac1K\sum_k(\mu_k-\mu)(\mu_k-\mu)^\top$$
+
+(unweighted over classes). Every function that centres the class means (:meth:`ClassStats.sigma_b`,
+:func:`compression`, :func:`nc1`, :func:`nc1_two_pass`, :func:`nc2`, :func:`nc3`) takes a keyword
+``between_centre``: ``"sample_mean"`` (the default) or ``"class_means"`` for the mean of the class means
+$\frac1K\sum_k\mu_k$. The two coincide for balanced classes; on imbalanced ones $C$ and NC1 differ. CDNV, NC4 and
+the discrimination do not depend on the centre.
 
 All statistics are accumulated in float64 by :class:`ClassStats`, which streams over batches and merges
 partial results with the pairwise formula of Chan, Golub & LeVeque (1979): for two partial results $a, b$ of
@@ -30,6 +37,7 @@ import numpy as np
 from ._checks import as_features, as_labels, check_classes, to_numpy
 
 __all__ = [
+    "BETWEEN_CENTRES",
     "ClassStats",
     "NC2",
     "compression",
@@ -51,6 +59,18 @@ __all__ = [
 ]
 
 _EPS = np.finfo(np.float64).eps
+
+BETWEEN_CENTRES: tuple[str, ...] = ("sample_mean", "class_means")
+"""Allowed values of the ``between_centre`` keyword (the first is the default)."""
+
+
+def _check_centre(between_centre: Any) -> str:
+    """Validate a ``between_centre`` value and return it."""
+    if not (isinstance(between_centre, str) and between_centre in BETWEEN_CENTRES):
+        raise ValueError(
+            f"between_centre must be one of {', '.join(repr(c) for c in BETWEEN_CENTRES)}, got {between_centre!r}"
+        )
+    return between_centre
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -236,14 +256,24 @@ class ClassStats:
 
     @property
     def global_mean(self) -> np.ndarray:
-        """Mean of the class means, $\\frac1K\\sum_k\\mu_k$ (equals the sample mean only when balanced)."""
-        self._require()
-        return self._means.mean(axis=0)
+        """Sample mean of all features, $\\frac1N\\sum_iz_i=\\sum_k\\frac{n_k}N\\mu_k$ (exact from counts and means)."""
+        return self.centre("sample_mean")
 
-    def centred_means(self) -> np.ndarray:
-        """Rows $\\mu_k-\\mu$ (K×d)."""
+    def centre(self, between_centre: str = "sample_mean") -> np.ndarray:
+        """The centre $\\mu$ of the between-class scatter (d,).
+
+        ``"sample_mean"`` (default): $\\sum_k\\frac{n_k}N\\mu_k$, the mean of all samples; ``"class_means"``:
+        $\\frac1K\\sum_k\\mu_k$, the mean of the class means. They coincide for balanced classes.
+        """
+        between_centre = _check_centre(between_centre)
         self._require()
-        return self._means - self._means.mean(axis=0)
+        if between_centre == "class_means":
+            return self._means.mean(axis=0)
+        return (self._counts / self._counts.sum()) @ self._means
+
+    def centred_means(self, between_centre: str = "sample_mean") -> np.ndarray:
+        """Rows $\\mu_k-\\mu$ (K×d), with $\\mu$ from :meth:`centre`."""
+        return self._means - self.centre(between_centre)
 
     @property
     def class_sum_squares(self) -> np.ndarray:
@@ -265,9 +295,12 @@ class ClassStats:
         """Within-class covariance $\\Sigma_W=\\frac1N\\sum_k M2_k$ (d×d)."""
         return self._require_cov() / self.n_samples
 
-    def sigma_b(self) -> np.ndarray:
-        """Between-class covariance $\\Sigma_B=\\frac1K\\sum_k(\\mu_k-\\mu)(\\mu_k-\\mu)^\\top$ (d×d)."""
-        mc = self.centred_means()
+    def sigma_b(self, between_centre: str = "sample_mean") -> np.ndarray:
+        """Between-class covariance $\\Sigma_B=\\frac1K\\sum_k(\\mu_k-\\mu)(\\mu_k-\\mu)^\\top$ (d×d).
+
+        Unweighted over classes; the centre $\\mu$ is the sample mean by default (see :meth:`centre`).
+        """
+        mc = self.centred_means(between_centre)
         return mc.T @ mc / mc.shape[0]
 
     def trace_sigma_w(self) -> float:
@@ -275,9 +308,9 @@ class ClassStats:
         self._require()
         return float(self._ss.sum() / self.n_samples)
 
-    def trace_sigma_b(self) -> float:
-        """$\\operatorname{Tr}\\Sigma_B$ (no d×d matrix)."""
-        mc = self.centred_means()
+    def trace_sigma_b(self, between_centre: str = "sample_mean") -> float:
+        """$\\operatorname{Tr}\\Sigma_B$ (no d×d matrix); ``between_centre`` as in :meth:`sigma_b`."""
+        mc = self.centred_means(between_centre)
         return float(np.einsum("ij,ij->", mc, mc) / mc.shape[0])
 
     def gram(self) -> np.ndarray:
@@ -374,9 +407,9 @@ def _raw_pair(obj: Any, labels: Any) -> tuple[Any, Any]:
     return obj, labels
 
 
-def _check_between(st: ClassStats) -> float:
+def _check_between(st: ClassStats, between_centre: str = "sample_mean") -> float:
     """Return Tr Σ_B, raising if it is zero (to rounding) relative to the size of the class means."""
-    tr_b = st.trace_sigma_b()
+    tr_b = st.trace_sigma_b(between_centre)
     scale = float(np.max(np.einsum("ij,ij->i", st._means, st._means)))
     if tr_b <= 0.0 or tr_b <= (16 * _EPS) ** 2 * scale:
         raise ValueError("between-class scatter is zero (all class means coincide)")
@@ -388,10 +421,15 @@ def _check_between(st: ClassStats) -> float:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def compression(stats_or_features: Any, labels: Any = None) -> float:
-    """Within-class compression $C=\\operatorname{Tr}\\Sigma_W/\\operatorname{Tr}\\Sigma_B$ (inverse-free)."""
+def compression(stats_or_features: Any, labels: Any = None, *, between_centre: str = "sample_mean") -> float:
+    """Within-class compression $C=\\operatorname{Tr}\\Sigma_W/\\operatorname{Tr}\\Sigma_B$ (inverse-free).
+
+    ``between_centre``: centre of $\\Sigma_B$, ``"sample_mean"`` (default) or ``"class_means"``
+    (see :meth:`ClassStats.centre`).
+    """
+    between_centre = _check_centre(between_centre)
     st = _stats(stats_or_features, labels)
-    tr_b = _check_between(st)
+    tr_b = _check_between(st, between_centre)
     return st.trace_sigma_w() / tr_b
 
 
@@ -421,7 +459,7 @@ def discrimination(stats_or_features: Any, labels: Any = None) -> float:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _between_directions(st: ClassStats, rcond: float) -> tuple[np.ndarray, np.ndarray]:
+def _between_directions(st: ClassStats, rcond: float, between_centre: str) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-directions (rows, r×d) and eigenvalues of $\\Sigma_B$ kept by the pseudo-inverse cut-off ``rcond``.
 
     $\\Sigma_B=\\frac1K\\tilde M^\\top\\tilde M$ is eigendecomposed through the thin SVD of the K×d matrix of
@@ -429,8 +467,8 @@ def _between_directions(st: ClassStats, rcond: float) -> tuple[np.ndarray, np.nd
     """
     if not (isinstance(rcond, int | float) and math.isfinite(rcond) and 0.0 <= rcond < 1.0):
         raise ValueError(f"rcond must be a number in [0, 1), got {rcond!r}")
-    _check_between(st)
-    mc = st.centred_means()
+    _check_between(st, between_centre)
+    mc = st.centred_means(between_centre)
     _, s, vt = np.linalg.svd(mc, full_matrices=False)
     lam = s**2 / mc.shape[0]
     keep = lam > rcond * lam.max()
@@ -443,25 +481,34 @@ def _nc1_value(within_along: np.ndarray, lam: np.ndarray, k: int, return_rank: b
 
 
 def nc1(
-    stats_or_features: Any, labels: Any = None, rcond: float = 1e-10, return_rank: bool = False
+    stats_or_features: Any,
+    labels: Any = None,
+    rcond: float = 1e-10,
+    return_rank: bool = False,
+    *,
+    between_centre: str = "sample_mean",
 ) -> float | tuple[float, int]:
     """NC1 $=\\frac1K\\operatorname{Tr}(\\Sigma_W\\Sigma_B^+)$ with a Moore–Penrose pseudo-inverse.
 
     Eigenvalues of $\\Sigma_B$ below ``rcond`` times the largest are dropped; ``return_rank=True`` also returns
     the number of eigen-directions kept (at most K−1). Only $v^\\top\\Sigma_W v$ along those directions is
     needed: from a :class:`ClassStats` it is read off the tracked d×d scatter; from raw features it is computed
-    directly (:func:`nc1_two_pass` on one batch), O(N·d·K) time and no d×d matrix.
+    directly (:func:`nc1_two_pass` on one batch), O(N·d·K) time and no d×d matrix. ``between_centre`` is the
+    centre of $\\Sigma_B$, ``"sample_mean"`` (default) or ``"class_means"`` (see :meth:`ClassStats.centre`).
     """
+    between_centre = _check_centre(between_centre)
     if not isinstance(stats_or_features, ClassStats):
         pair = _raw_pair(stats_or_features, labels)
-        return nc1_two_pass([pair], rcond=rcond, return_rank=return_rank)
+        return nc1_two_pass([pair], rcond=rcond, return_rank=return_rank, between_centre=between_centre)
     st = _stats(stats_or_features, labels, covariance=True)
-    v, lam = _between_directions(st, rcond)
+    v, lam = _between_directions(st, rcond, between_centre)
     proj = np.einsum("ij,jk,ik->i", v, st.sigma_w(), v)
     return _nc1_value(proj, lam, st.num_classes, return_rank)
 
 
-def nc1_two_pass(batches: Any, rcond: float = 1e-10, return_rank: bool = False) -> float | tuple[float, int]:
+def nc1_two_pass(
+    batches: Any, rcond: float = 1e-10, return_rank: bool = False, *, between_centre: str = "sample_mean"
+) -> float | tuple[float, int]:
     """NC1 from batches of ``(features, labels)`` in two passes, without the d×d within-class scatter.
 
     Pass 1 streams the class means (a :class:`ClassStats` without the scatter); pass 2 centres every sample
@@ -474,15 +521,16 @@ def nc1_two_pass(batches: Any, rcond: float = 1e-10, return_rank: bool = False) 
         batches: a re-iterable of ``(features, labels)`` pairs (a list, a tuple, any iterable whose ``iter()``
             returns a fresh iterator) or a zero-argument callable returning a fresh iterable. Both passes must
             see the same data.
-        rcond, return_rank: as in :func:`nc1`.
+        rcond, return_rank, between_centre: as in :func:`nc1`.
     """
+    between_centre = _check_centre(between_centre)
     first = _fresh_batches(batches)
     st = ClassStats(track_covariance=False)
     for pair in first:
         st.update(*_as_pair(pair))
     st._require()
     check_classes(st._classes)
-    v, lam = _between_directions(st, rcond)
+    v, lam = _between_directions(st, rcond, between_centre)
     means = st._means
     within_along = np.zeros(lam.size)
     seen = 0
@@ -538,15 +586,17 @@ class NC2(NamedTuple):
     equinorm: float
 
 
-def nc2(stats_or_features: Any, labels: Any = None) -> NC2:
+def nc2(stats_or_features: Any, labels: Any = None, *, between_centre: str = "sample_mean") -> NC2:
     """NC2 as ``NC2(etf_error, equinorm)``.
 
     ``etf_error`` = ||G/||G||_F - (I_K - 11ᵀ/K)/sqrt(K-1)||_F with G the Gram matrix of the centred class
-    means; ``equinorm`` = std_k ||μ_k - μ|| / mean_k ||μ_k - μ||.
+    means; ``equinorm`` = std_k ||μ_k - μ|| / mean_k ||μ_k - μ||. The centre μ is the sample mean by default
+    (Papyan et al.'s global mean); ``between_centre="class_means"`` uses the mean of the class means.
     """
+    between_centre = _check_centre(between_centre)
     st = _stats(stats_or_features, labels)
-    _check_between(st)
-    mc = st.centred_means()
+    _check_between(st, between_centre)
+    mc = st.centred_means(between_centre)
     k = mc.shape[0]
     g = mc @ mc.T
     target = (np.eye(k) - np.full((k, k), 1.0 / k)) / np.sqrt(k - 1)
@@ -555,19 +605,21 @@ def nc2(stats_or_features: Any, labels: Any = None) -> NC2:
     return NC2(etf_error=etf, equinorm=float(norms.std() / norms.mean()))
 
 
-def equinorm(stats_or_features: Any, labels: Any = None) -> float:
+def equinorm(stats_or_features: Any, labels: Any = None, *, between_centre: str = "sample_mean") -> float:
     """Coefficient of variation of the centred class-mean norms (the equinorm part of NC2)."""
-    return nc2(stats_or_features, labels).equinorm
+    return nc2(stats_or_features, labels, between_centre=between_centre).equinorm
 
 
-def nc3(stats: Any, classifier_weight: Any) -> float:
+def nc3(stats: Any, classifier_weight: Any, *, between_centre: str = "sample_mean") -> float:
     """NC3 self-duality $\\lVert W^\\top/\\lVert W\\rVert_F-\\tilde M/\\lVert\\tilde M\\rVert_F\\rVert_F$.
 
     ``stats`` is a :class:`ClassStats` or a ``(features, labels)`` tuple; ``classifier_weight`` is K×d with
     rows ordered like the sorted classes (for non-contiguous labels select rows, e.g. ``W[stats.classes]``).
+    $\\tilde M$ holds the class means centred on ``between_centre`` (default the sample mean, as in :func:`nc2`).
     """
+    between_centre = _check_centre(between_centre)
     st = _stats(stats)
-    _check_between(st)
+    _check_between(st, between_centre)
     w = to_numpy(classifier_weight, np.float64)
     k, d = st.num_classes, st.dim
     if w.shape != (k, d):
@@ -577,15 +629,37 @@ def nc3(stats: Any, classifier_weight: Any) -> float:
     wn = np.linalg.norm(w)
     if wn == 0.0:
         raise ValueError("classifier_weight is zero")
-    mc = st.centred_means()
+    mc = st.centred_means(between_centre)
     return float(np.linalg.norm(w / wn - mc / np.linalg.norm(mc)))
+
+
+def predicted_classes(logits: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The class each row of ``logits`` predicts (arg-max).
+
+    With K logit columns, column j means the j-th sorted class; with more columns (e.g. 10 outputs but only some
+    classes present), column j means label value j.
+    """
+    if logits.shape[1] == classes.size:
+        return classes[np.argmax(logits, axis=1)]
+    if classes.min() >= 0 and logits.shape[1] > classes.max():
+        return np.argmax(logits, axis=1)
+    raise ValueError(f"logits have {logits.shape[1]} columns, which matches neither the {classes.size} classes nor "
+                     f"the largest label {classes.max()}")
+
+
+def nearest_class_mean(stats: ClassStats, features: Any) -> np.ndarray:
+    """The class whose mean (in ``stats``) is nearest to each row of ``features`` (Euclidean)."""
+    x = as_features(features)
+    gm = stats.global_mean  # any centre gives the same argmin (|x-μ_k|² - |x-gm|²)
+    mc = stats._means - gm
+    d2 = np.einsum("ij,ij->i", mc, mc)[None, :] - 2.0 * (x - gm) @ mc.T
+    return stats._classes[np.argmin(d2, axis=1)]
 
 
 def nc4(features: Any, labels: Any, logits: Any) -> float:
     """NC4: fraction of samples whose arg-max logit differs from the nearest-class-centre prediction.
 
-    With K logit columns, column j means the j-th sorted class; with more columns (e.g. 10 outputs but only
-    some classes present), column j means label value j.
+    Logit columns are read as in :func:`predicted_classes`.
     """
     x = as_features(features)
     y = as_labels(labels, x.shape[0])
@@ -593,22 +667,7 @@ def nc4(features: Any, labels: Any, logits: Any) -> float:
     if z.shape[0] != x.shape[0]:
         raise ValueError(f"length mismatch: {x.shape[0]} features but {z.shape[0]} logits")
     st = _stats(x, y)
-    classes = st._classes
-    if z.shape[1] == classes.size:
-        pred = classes[np.argmax(z, axis=1)]
-    elif classes.min() >= 0 and z.shape[1] > classes.max():
-        pred = np.argmax(z, axis=1)
-    else:
-        raise ValueError(
-            f"logits have {z.shape[1]} columns, which matches neither the {classes.size} classes nor the "
-            f"largest label {classes.max()}"
-        )
-    gm = st.global_mean
-    mc = st._means - gm
-    xc = x - gm
-    d2 = np.einsum("ij,ij->i", mc, mc)[None, :] - 2.0 * xc @ mc.T
-    ncc = classes[np.argmin(d2, axis=1)]
-    return float(np.mean(pred != ncc))
+    return float(np.mean(predicted_classes(z, st._classes) != nearest_class_mean(st, x)))
 
 
 def cdnv(stats_or_features: Any, labels: Any = None) -> float:
@@ -617,7 +676,7 @@ def cdnv(stats_or_features: Any, labels: Any = None) -> float:
     $V_k=\\frac1{n_k}\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$ (Galanti et al. 2022); squared distance.
     """
     st = _stats(stats_or_features, labels)
-    m = st.centred_means()
+    m = st.centred_means()  # only differences of means enter: the centre does not matter
     k = m.shape[0]
     dist = np.empty((k, k))
     for i in range(k):  # loop over classes, not samples
@@ -642,11 +701,14 @@ def singular_values(features: Any) -> np.ndarray:
 
     For a :class:`ClassStats` they come from the eigenvalues of the accumulated Gram $X^\\top X$,
     $\\sigma_i=\\sqrt{\\lambda_i}$. Squaring loses relative accuracy in singular values below about
-    $10^{-8}\\sigma_{\\max}$, which does not affect the 95 %-of-nuclear-norm rank.
+    $10^{-8}\\sigma_{\\max}$, which does not affect the 95 %-of-nuclear-norm rank. Eigenvalues below
+    $d\\,\\epsilon_{\\text{mach}}\\lambda_{\\max}$ are rounding noise of the Gram and count as zero (their square
+    roots, about $10^{-7}\\sigma_{\\max}$, would otherwise depend on the order the batches were added in).
     """
     if isinstance(features, ClassStats):
         lam = np.linalg.eigvalsh(features.gram())[::-1]
-        return np.sqrt(np.clip(lam, 0.0, None))
+        noise = lam.size * np.finfo(np.float64).eps * max(float(lam[0]), 0.0) if lam.size else 0.0
+        return np.sqrt(np.where(lam > noise, lam, 0.0))
     x = as_features(features)
     return np.linalg.svd(x, compute_uv=False)
 
@@ -711,11 +773,17 @@ def _logdet_rate(x: np.ndarray, a: float) -> float:
 def coding_rate(features: Any, eps: float | None = None, eps_sq: float | None = None) -> float:
     """Coding rate R = ½ logdet(I + d/(N ε²) Z Zᵀ) in **nats**, with Z = featuresᵀ (d×N).
 
+    ``features`` is an N×d array or a :class:`ClassStats` with the scatter (then from its Gram $X^\\top X$).
     Give exactly one of ``eps`` (ε) or ``eps_sq`` (ε²). Note that the MCR² reference code's ``--eps`` and
     CRATE's coding-rate utility pass ε², i.e. correspond to ``eps_sq`` here.
     """
-    x = as_features(features)
     e2 = _eps_sq(eps, eps_sq)
+    if isinstance(features, ClassStats):
+        gram = features.gram()
+        n, d = features.n_samples, features.dim
+        lam = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
+        return float(0.5 * np.sum(np.log1p(d / (n * e2) * lam)))
+    x = as_features(features)
     n, d = x.shape
     return _logdet_rate(x, d / (n * e2))
 

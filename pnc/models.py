@@ -18,7 +18,9 @@ from torch import nn
 
 from ._checks import check_int as _check_int
 
-__all__ = ["INIT_SCHEMES", "DeepLinearNetwork", "HybridNetwork", "MLP", "semi_orthogonal"]
+__all__ = [
+    "INIT_SCHEMES", "DeepLinearNetwork", "HybridNetwork", "MLP", "ResidualBlock", "SmallResNet", "semi_orthogonal",
+]
 
 INIT_SCHEMES = ("orthogonal", "default", "gaussian")
 
@@ -261,3 +263,36 @@ class HybridNetwork(_LayeredNetwork):
         self.features = nn.Sequential(*blocks)
         self.classifier = _linear(width, n_classes, dtype)
         self._initialise()
+
+
+class ResidualBlock(nn.Module):
+    """A residual block written as torchvision writes ResNet's ``BasicBlock``: two 3×3 convolutions, one ``ReLU``
+    module called twice, and the identity added before the second ReLU."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        width = _check_int("width", width, 1)
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv2(self.relu(self.conv1(x))) + x)
+
+
+class SmallResNet(nn.Module):
+    """A small residual network for flattened square images: a convolutional stem, ``blocks`` residual blocks in
+    ``layer1``, global average pooling and a linear classifier. It has no ``feature_layers``, like a user's model."""
+
+    def __init__(self, side: int = 8, width: int = 8, blocks: int = 2, classes: int = 10, channels: int = 1) -> None:
+        super().__init__()
+        side, width = _check_int("side", side, 1), _check_int("width", width, 1)
+        blocks, classes = _check_int("blocks", blocks, 1), _check_int("classes", classes, 2)
+        channels = _check_int("channels", channels, 1)
+        self.stem = nn.Sequential(nn.Unflatten(1, (channels, side, side)), nn.Conv2d(channels, width, 3, padding=1),
+                                  nn.ReLU())
+        self.layer1 = nn.Sequential(*(ResidualBlock(width) for _ in range(blocks)))
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layer1(self.stem(x)).mean(dim=(2, 3)))

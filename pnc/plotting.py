@@ -1,10 +1,13 @@
-"""House plotting style and the two-panel layerwise compression/discrimination plot.
+"""House plotting style, notebook figure display, and the two-panel layerwise compression/discrimination plot.
 
-Library code never calls ``plt.show()``; it returns figures.
+Library code never calls ``plt.show()``; it returns figures. The fits drawn here live in :mod:`pnc.fits` (no
+matplotlib needed); they are re-exported for convenience.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Sequence
 
 import matplotlib as mpl
@@ -12,14 +15,73 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["COLORS", "fit_geometric_rate", "fit_linear", "layerwise_plot", "use_style"]
+from .fits import _xy, fit_geometric_rate, fit_linear
+
+__all__ = [
+    "COLORS",
+    "enable_notebook_figures",
+    "figure_png",
+    "fit_geometric_rate",
+    "fit_linear",
+    "layerwise_plot",
+    "use_style",
+]
 
 COLORS = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d5a97", "#30343f", "#e36414"]
 """Colour cycle (colour-blind friendly enough to tell neighbouring lines apart)."""
 
 
+FIGURE_SCALE = 2
+"""Pixels per CSS pixel of the PNG a notebook figure is shown as (2 = sharp on high-density screens)."""
+
+
+def figure_png(fig: Figure, dpi: float | None = None, *, tight: bool = True) -> bytes:
+    """PNG bytes of ``fig`` on an opaque white background (legible in dark mode too).
+
+    ``dpi`` defaults to ``FIGURE_SCALE`` times the figure's own dpi; ``tight`` crops to the drawn content (explorer
+    frames keep the full canvas so that every frame has the same size).
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi or FIGURE_SCALE * fig.dpi, bbox_inches="tight" if tight else None,
+                facecolor="white")
+    return buffer.getvalue()
+
+
+def _png_with_width(fig: Figure) -> tuple[str, dict[str, int]]:
+    """IPython ``image/png`` formatter: a 2x PNG (base64) whose displayed width is the figure's size in CSS pixels."""
+    data = figure_png(fig)
+    width = int.from_bytes(data[16:20], "big")  # PNG IHDR: width is bytes 16-19
+    return base64.b64encode(data).decode("ascii"), {"width": width // FIGURE_SCALE}
+
+
+def enable_notebook_figures() -> bool:
+    """Let a bare ``matplotlib.figure.Figure`` display, and ``myst_nb.glue``, as a high-density PNG in IPython.
+
+    Figures built with ``Figure()`` (not pyplot) in a kernel where no inline backend was activated have only a
+    ``text/plain`` repr (``<Figure size ...>``), so a glued figure would render as that text. This registers an
+    ``image/png`` formatter for :class:`~matplotlib.figure.Figure` on the running IPython shell. Returns False (and does
+    nothing) outside IPython.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    formatters = shell.display_formatter.formatters
+    for mime in ("image/svg+xml", "image/jpeg", "application/pdf"):
+        formatters[mime].pop(Figure, None)
+    formatters["image/png"].for_type(Figure, _png_with_width)
+    return True
+
+
 def use_style() -> None:
-    """Apply the house matplotlib style (line width 2, readable fonts, no top/right spines)."""
+    """Apply the house matplotlib style (line width 2, readable fonts, no top/right spines).
+
+    In a notebook it also makes figures display (and glue) as high-density PNGs: see :func:`enable_notebook_figures`.
+    """
+    enable_notebook_figures()
     mpl.rcParams.update(
         {
             "figure.dpi": 100,
@@ -42,53 +104,6 @@ def use_style() -> None:
             "axes.prop_cycle": mpl.cycler(color=COLORS),
         }
     )
-
-
-def _xy(values: Sequence[float] | np.ndarray, layers: Sequence[float] | np.ndarray | None) -> tuple:
-    v = np.asarray(values, dtype=np.float64).ravel()
-    x = np.arange(v.shape[0], dtype=np.float64) if layers is None else np.asarray(layers, np.float64).ravel()
-    if x.shape != v.shape:
-        raise ValueError(f"layers has {x.shape[0]} entries but values has {v.shape[0]}")
-    if v.shape[0] < 2:
-        raise ValueError(f"need at least 2 values to fit, got {v.shape[0]}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError("values must be finite")
-    return x, v
-
-
-def _r2(v: np.ndarray, fitted: np.ndarray) -> float:
-    ss_res = float(np.sum((v - fitted) ** 2))
-    ss_tot = float(np.sum((v - v.mean()) ** 2))
-    if ss_tot == 0.0:
-        return 1.0 if ss_res <= 1e-30 else 0.0
-    return 1.0 - ss_res / ss_tot
-
-
-def fit_linear(
-    values: Sequence[float] | np.ndarray, layers: Sequence[float] | np.ndarray | None = None
-) -> tuple[float, float, float]:
-    """Least-squares line ``values ~ slope * l + intercept``; returns ``(slope, intercept, r2)``.
-
-    ``layers`` defaults to ``0, 1, ..., len(values) - 1``.
-    """
-    x, v = _xy(values, layers)
-    slope, intercept = np.polyfit(x, v, 1)
-    return float(slope), float(intercept), _r2(v, slope * x + intercept)
-
-
-def fit_geometric_rate(
-    values: Sequence[float] | np.ndarray, layers: Sequence[float] | np.ndarray | None = None
-) -> tuple[float, float]:
-    """Fit ``log10 values`` linearly in ``l`` (as the authors do); returns ``(ratio, r2)``.
-
-    ``ratio = 10**slope`` is the fitted per-layer factor ``C_{l+1} / C_l``; ``r2`` is measured in log
-    space. All values must be positive.
-    """
-    x, v = _xy(values, layers)
-    if np.any(v <= 0):
-        raise ValueError("fit_geometric_rate needs strictly positive values")
-    slope, _, r2 = fit_linear(np.log10(v), x)
-    return float(10.0**slope), r2
 
 
 def layerwise_plot(

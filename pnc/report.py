@@ -12,15 +12,19 @@ $X^\\top X=\\sum_k\\big(M2_k+n_k\\mu_k\\mu_k^\\top\\big)$ and $\\sigma_i=\\sqrt{
 from __future__ import annotations
 
 import html
+import json
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import metrics as M
+from ._checks import to_numpy
 from .features import collect_features
 
 __all__ = ["LayerReport", "measure", "report_from_stats", "AVAILABLE_METRICS", "DEFAULT_METRICS"]
@@ -36,7 +40,14 @@ AVAILABLE_METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
     "cdnv": (("cdnv",), False),
     "rank": (("numerical_rank",), True),
     "effective_rank": (("effective_rank",), True),
+    "coding_rate": (("coding_rate",), True),
+    "nc3": (("nc3",), False),
+    "nc4": (("nc4",), False),
 }
+"""metric name -> (columns it fills, whether it needs the d×d scatter). ``nc3`` and ``nc4`` are filled at the row
+that feeds the classifier only (found as the model's last ``nn.Linear``, or given); ``nc4`` takes a second pass."""
+
+_CLASSIFIER_METRICS = ("nc3", "nc4")
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class LayerReport:
 
     columns: tuple[str, ...]
     rows: tuple[dict[str, Any], ...]
+    notes: tuple[str, ...] = ()
+    """Layers that were not measured, and why (e.g. not called in the forward pass)."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -57,9 +70,21 @@ class LayerReport:
         return iter(self.rows)
 
     def __getitem__(self, key: int | str) -> Any:
+        """``report[i]``: row i; ``report["compression"]``: a column; ``report["layer1.0"]``: that layer's row."""
         if isinstance(key, str):
-            return self.column(key)
+            if key in self.columns:
+                return self.column(key)
+            if key in self.names:
+                return self.row(key)
+            raise KeyError(f"{key!r} is neither a column ({list(self.columns)}) nor a layer ({self.names})")
         return self.rows[key]
+
+    def row(self, name: str) -> dict[str, Any]:
+        """The row of the layer called ``name``."""
+        names = self.names
+        if name not in names:
+            raise KeyError(f"no layer {name!r}; layers: {names}")
+        return self.rows[names.index(name)]
 
     def column(self, name: str) -> np.ndarray:
         """Column ``name`` as a numpy array (float with NaN for missing values, except ``name``)."""
@@ -87,6 +112,35 @@ class LayerReport:
 
         rows = [{c: clean(r.get(c)) for c in self.columns} for r in self.rows]
         return {"columns": list(self.columns), "rows": rows}
+
+    def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
+        """The table as JSON (:meth:`to_dict` plus ``notes``); also written to ``path`` (atomically) if given."""
+        text = json.dumps({**self.to_dict(), "notes": list(self.notes)}, **({"indent": 1} | kwargs))
+        if path is not None:
+            target = Path(path)
+            tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+            try:
+                tmp.write_text(text + "\n")
+                tmp.replace(target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return text
+
+    def plot(self, ax: Any = None, label: str = "measured") -> Any:
+        """The standard layerwise figure: ``C_l`` (log axis, fitted rate) and ``D_l`` (fitted slope) against the layer.
+
+        Needs matplotlib (``pip install "pnc[plot]"``) and the compression and discrimination columns.
+        """
+        for needed in ("compression", "discrimination"):
+            if needed not in self.columns:
+                raise ValueError(f"plot needs the {needed!r} column: measure with metrics including {needed!r}")
+        try:
+            from .plotting import layerwise_plot
+        except ImportError as err:
+            raise ImportError(f"LayerReport.plot needs matplotlib: pip install 'pnc[plot]' ({err})") from None
+        c, d = self.column("compression"), self.column("discrimination")
+        keep = np.isfinite(c) & np.isfinite(d) & (c > 0)
+        return layerwise_plot(c[keep], d[keep], ax=ax, layers=self.column("layer")[keep], label=label)
 
     def to_pandas(self):
         """A :class:`pandas.DataFrame` with one row per layer (pandas is imported lazily)."""
@@ -122,6 +176,11 @@ class LayerReport:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _check_rank_threshold(threshold: Any) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 < threshold <= 1.0:
+        raise ValueError(f"rank_threshold must be a share of the singular values in (0, 1], got {threshold!r}")
+
+
 def _check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
     if isinstance(metrics, str):
         metrics = (metrics,)
@@ -135,13 +194,24 @@ def report_from_stats(
     stats: dict[str, M.ClassStats],
     metrics: Sequence[str] = DEFAULT_METRICS,
     rank_threshold: float = 0.95,
+    *,
+    between_centre: str = "sample_mean",
+    layer_notes: dict[str, str] | None = None,
+    coding_rate_eps: float = 0.5,
+    classifier_row: str | None = None,
+    classifier_weight: Any = None,
+    nc4_value: float | None = None,
 ) -> LayerReport:
     """Build a :class:`LayerReport` from an ordered ``{name: ClassStats}`` mapping (layer index = position).
 
     A metric that is undefined for a layer (e.g. zero between-class scatter) is recorded as NaN, with a
-    :class:`RuntimeWarning` and an explanation in the ``note`` column.
+    :class:`RuntimeWarning` and an explanation in the ``note`` column. ``between_centre`` is the centre of
+    $\\Sigma_B$ for compression, NC1 and NC2: ``"sample_mean"`` (default) or ``"class_means"``.
     """
     metrics = _check_metrics(metrics)
+    between_centre = M._check_centre(between_centre)
+    _check_rank_threshold(rank_threshold)
+    layer_notes = dict(layer_notes or {})
     columns = ["layer", "name", "dim"]
     for m in metrics:
         columns += list(AVAILABLE_METRICS[m][0])
@@ -149,38 +219,53 @@ def report_from_stats(
 
     def run(st: M.ClassStats, m: str) -> tuple[Any, ...]:
         if m == "compression":
-            return (M.compression(st),)
+            return (M.compression(st, between_centre=between_centre),)
         if m == "discrimination":
             return (M.discrimination(st),)
         if m == "nc1":
-            return M.nc1(st, return_rank=True)
+            return M.nc1(st, return_rank=True, between_centre=between_centre)
         if m == "nc2":
-            return tuple(M.nc2(st))
+            return tuple(M.nc2(st, between_centre=between_centre))
         if m == "cdnv":
             return (M.cdnv(st),)
         if m == "rank":
             return (M.rank_from_singular_values(M.singular_values(st), rank_threshold),)
         if m == "effective_rank":
             return (M.effective_rank(st),)
+        if m == "coding_rate":
+            return (M.coding_rate(st, eps=coding_rate_eps),)
+        if m == "nc3":
+            weight = classifier_weight
+            return (M.nc3(st, weight, between_centre=between_centre),)
+        if m == "nc4":
+            return (math.nan if nc4_value is None else nc4_value,)
         raise AssertionError(m)
 
     rows = []
     for i, (name, st) in enumerate(stats.items()):
         row: dict[str, Any] = {"layer": i, "name": name, "dim": st.dim}
-        notes = []
+        notes = [layer_notes[name]] if name in layer_notes else []
         for m in metrics:
             cols = AVAILABLE_METRICS[m][0]
+            if m in _CLASSIFIER_METRICS and name != classifier_row:
+                row.update({c: None for c in cols})  # defined at the classifier's input only
+                continue
             try:
                 vals = run(st, m)
             except ValueError as err:
                 vals = (math.nan,) * len(cols)
-                notes.append(f"{m}: {err}")
-                warnings.warn(f"layer {i} ({name}): {m} undefined: {err}", RuntimeWarning, stacklevel=3)
+                reason = layer_notes.get(name) if name in layer_notes and not st.track_covariance else str(err)
+                if reason != layer_notes.get(name):
+                    notes.append(f"{m}: {reason}")
+                warnings.warn(f"layer {i} ({name}): {m} undefined: {reason}", RuntimeWarning, stacklevel=3)
             for c, v in zip(cols, vals, strict=True):
                 row[c] = int(v) if isinstance(v, (int, np.integer)) else float(v)
+        if classifier_row is None and any(m in _CLASSIFIER_METRICS for m in metrics) and i == len(stats) - 1:
+            notes.append("nc3/nc4: no measured layer feeds the classifier")
         row["note"] = "; ".join(notes)
         rows.append(row)
-    return LayerReport(columns=tuple(columns), rows=tuple(rows))
+    skipped = tuple(part for part in layer_notes.get("skipped", "").split("; ") if part)
+    return LayerReport(columns=tuple(columns), rows=tuple(rows), notes=skipped)
 
 
 def measure(
@@ -193,17 +278,128 @@ def measure(
     include_input: bool = True,
     rank_threshold: float = 0.95,
     max_cov_dim: int | None = 8192,
+    *,
+    between_centre: str = "sample_mean",
+    layer_types: Any = None,
+    pool: Any = "mean",
+    batch_fn: Any = None,
+    reused: str = "each",
+    distributed: bool = False,
+    classifier: Any = None,
+    coding_rate_eps: float = 0.5,
 ) -> LayerReport:
     """Measure collapse metrics at every layer of ``model`` in one pass over ``data``.
 
-    Row 0 is the flattened input (named ``"input"``) when ``include_input``; the other rows follow
-    :func:`pnc.features.collect_features`'s layer order. Metric names: see :data:`AVAILABLE_METRICS`
-    (``"rank"`` fills the ``numerical_rank`` column, ``"nc1"`` fills ``nc1`` and ``nc1_rank``).
+    Row 0 is the flattened input (named ``"input"``) when ``include_input``; the other rows are the measured layers
+    in the order the forward pass calls them. By default these are the model's blocks (residual blocks, transformer
+    layers, an LSTM, the children of a ``Sequential``: see :func:`pnc.features.default_layers`); choose others with
+    ``layers`` (names, patterns like ``"layer*"``, modules) or ``layer_types``. Outputs with more than two dimensions
+    are pooled to one vector per sample with ``pool`` (default ``"mean"`` over tokens or positions; ``"flatten"``,
+    ``"first"``, ``"last"`` or a callable). ``batch_fn`` turns a batch that is not an ``(inputs, labels)`` pair into
+    one; ``reused`` says what to do with a module called several times per pass (``"each"`` call is a row).
+
+    Metric names: see :data:`AVAILABLE_METRICS` (``"rank"`` fills the ``numerical_rank`` column, ``"nc1"`` fills
+    ``nc1`` and ``nc1_rank``). ``between_centre`` centres $\\Sigma_B$ on the ``"sample_mean"`` (default) or the mean
+    of the ``"class_means"`` (see :meth:`pnc.ClassStats.centre`). Layers that were skipped, and why, are listed in
+    :attr:`LayerReport.notes`.
+
+    ``nc3`` and ``nc4`` use the classifier: ``classifier`` (a module with a ``weight`` or a K×d weight), by default
+    the model's last ``nn.Linear``; they are reported at the row that feeds it. ``nc4`` reads the data twice (the
+    nearest class mean needs the final means), so ``data`` must be re-iterable. ``coding_rate`` uses distortion
+    ``coding_rate_eps`` (ε, not ε²).
+
+    With ``distributed=True`` every process of the initialised ``torch.distributed`` group measures its own shard of
+    the data and all of them get the table of the whole data (see :func:`pnc.distributed.all_reduce_stats`).
     """
     metrics = _check_metrics(metrics)
+    between_centre = M._check_centre(between_centre)
+    _check_rank_threshold(rank_threshold)
     need_cov = any(AVAILABLE_METRICS[m][1] for m in metrics)
     stats = collect_features(
         model, data, layers=layers, batch_size=batch_size, device=device, include_input=include_input,
-        track_covariance=need_cov, max_cov_dim=max_cov_dim,
+        track_covariance=need_cov, max_cov_dim=max_cov_dim, layer_types=layer_types, pool=pool, batch_fn=batch_fn,
+        reused=reused,
     )
-    return report_from_stats(stats, metrics, rank_threshold=rank_threshold)
+    if distributed:
+        from .distributed import all_reduce_stats
+
+        notes = stats.notes
+        stats = all_reduce_stats(stats)
+        stats_notes = notes
+    else:
+        stats_notes = stats.notes
+    first = next(iter(stats.values()))
+    if len(first.classes) < 2:
+        raise ValueError(f"the data hold a single class ({first.classes.tolist()}); collapse metrics compare classes, "
+                         "so measure on data with at least two")
+    row, weight, nc4_value = None, None, None
+    if any(m in _CLASSIFIER_METRICS for m in metrics):
+        module, weight = _classifier(model, classifier)
+        row = _classifier_input_row(stats, module, weight)
+        if row is not None and len(weight) != first.num_classes:
+            if len(weight) <= first.classes.max() or first.classes.min() < 0:
+                raise ValueError(f"the classifier has {len(weight)} outputs for {first.num_classes} classes with "
+                                 f"labels up to {first.classes.max()}; pass classifier= with one row per class")
+            weight = weight[first.classes]
+        if row is not None and "nc4" in metrics:
+            nc4_value = _nc4_second_pass(model, data, stats[row], row, distributed, dict(
+                batch_size=batch_size, device=device, include_input=include_input, layers=layers,
+                layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused))
+    return report_from_stats(stats, metrics, rank_threshold=rank_threshold, between_centre=between_centre,
+                             layer_notes=stats_notes, coding_rate_eps=coding_rate_eps, classifier_row=row,
+                             classifier_weight=weight, nc4_value=nc4_value)
+
+
+def _classifier(model: Any, classifier: Any) -> tuple[Any, np.ndarray]:
+    """``(module or None, K×d float64 weight)`` of the classifier given, or of the model's last ``nn.Linear``."""
+    from torch import nn
+
+    if classifier is None:
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            raise ValueError("nc3/nc4 need a classifier and the model has no nn.Linear; pass classifier=")
+        classifier = linears[-1]
+    if isinstance(classifier, nn.Module):
+        weight = getattr(classifier, "weight", None)
+        if weight is None or weight.ndim != 2:
+            raise ValueError(f"classifier {type(classifier).__name__} has no 2-D weight; pass its K×d weight")
+        return classifier, to_numpy(weight, np.float64)
+    weight = to_numpy(classifier, np.float64)
+    if weight.ndim != 2:
+        raise ValueError(f"classifier must be a module or a K×d weight, got shape {weight.shape}")
+    return None, weight
+
+
+def _classifier_input_row(stats: Any, module: Any, weight: np.ndarray) -> str | None:
+    """The measured row that feeds the classifier: the row just before the classifier's own row, else the last row
+    as wide as the classifier's input."""
+    names = list(stats)
+    modules = getattr(stats, "modules", {})
+    for i, name in enumerate(names):
+        if module is not None and modules.get(name) is module and i > 0 and stats[names[i - 1]].dim == weight.shape[1]:
+            return names[i - 1]
+    wide = [n for n in names if stats[n].dim == weight.shape[1] and modules.get(n) is not module]
+    return wide[-1] if wide else None
+
+
+def _nc4_second_pass(model: Any, data: Any, st: M.ClassStats, row: str, distributed: bool, options: dict) -> float:
+    """Share of samples where the model's prediction differs from the nearest class mean at ``row`` (2nd pass)."""
+    from .features import forward_features
+
+    if iter(data) is data:
+        raise ValueError("nc4 reads the data twice, but data is a one-shot iterator: pass a list, a DataLoader or "
+                         "(X, y)")
+    wrong, total = 0, 0
+    for y, out, rows in forward_features(model, data, **options):
+        logits = to_numpy(out.reshape(out.shape[0], -1), np.float64)
+        ncc = M.nearest_class_mean(st, to_numpy(rows[row], np.float64))
+        wrong += int(np.sum(M.predicted_classes(logits, st.classes) != ncc))
+        total += len(y)
+    if distributed:
+        import torch
+        import torch.distributed as dist
+
+        counts = torch.tensor([wrong, total], dtype=torch.float64)
+        dist.all_reduce(counts)
+        wrong, total = int(counts[0]), int(counts[1])
+    return wrong / total

@@ -41,7 +41,6 @@ VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 # Harmless console noise of the toolchain (toolchain.md section 5); anything else from a page is an error.
 KNOWN_NOISE = [
-    re.compile(r"THEBE_JS_URL"),  # duplicate declaration in jupyter-book 1.0.4.post1
     re.compile(r"invalid theme mode", re.I),  # pydata-sphinx-theme
     re.compile(r"strict mode", re.I),  # ajv strict-mode warnings (widget-state schema)
     re.compile(r"unexpected operator"),  # the Debian chromium wrapper script
@@ -50,6 +49,7 @@ KNOWN_NOISE = [
 _STATE_RE = re.compile(rf'<script type="{re.escape(STATE_MIME)}">(.*?)</script>', re.S)
 _VIEW_RE = re.compile(rf'<script type="{re.escape(VIEW_MIME)}">(.*?)</script>', re.S)
 _SLIDERS = {"SelectionSliderModel": "index", "IntSliderModel": "value"}
+_CHOICES = {"ToggleButtonsModel": "index"}
 
 
 def site_pages(html_dir: Path) -> list[Path]:
@@ -129,6 +129,14 @@ class WidgetState:
         """Sliders (that the keyboard test can drive) shown under ``root`` in the initial state, in page order."""
         return [m for m in self.displayed(root, {}) if self.name(m) in _SLIDERS or self.name(m).endswith("SliderModel")]
 
+    def choices(self, root: str) -> list[str]:
+        """Toggle-button groups (two-way choices, clicked by the tests) shown under ``root``, in page order."""
+        return [m for m in self.displayed(root, {}) if self.name(m) in _CHOICES]
+
+    def controls(self, root: str) -> list[str]:
+        """Sliders and toggle-button groups under ``root``, in page order."""
+        return [m for m in self.displayed(root, {}) if m in set(self.sliders(root)) | set(self.choices(root))]
+
     def initial_values(self) -> dict[tuple[str, str], Any]:
         return {(m, attr): self.state(m)[attr] for m in self.models for attr in ("index", "value", "selected_index")
                 if attr in self.state(m) and not isinstance(self.state(m)[attr], bytes)}
@@ -151,7 +159,7 @@ class WidgetState:
         """The values the keyboard steps through, lowest first."""
         state = self.state(slider)
         name = self.name(slider)
-        if name == "SelectionSliderModel":
+        if name in ("SelectionSliderModel", "ToggleButtonsModel"):
             return list(range(len(state["_options_labels"])))
         if name == "IntSliderModel":
             return list(range(state["min"], state["max"] + 1, state["step"]))
@@ -159,7 +167,8 @@ class WidgetState:
 
     def slider_readout(self, slider: str, value: Any) -> str:
         state = self.state(slider)
-        return state["_options_labels"][value] if self.name(slider) == "SelectionSliderModel" else str(value)
+        labelled = self.name(slider) in ("SelectionSliderModel", "ToggleButtonsModel")
+        return state["_options_labels"][value] if labelled else str(value)
 
     def displayed_images(self, root: str, values: dict[tuple[str, str], Any]) -> list[str]:
         """Model ids of the images on screen under ``root`` for the given values, in page order."""

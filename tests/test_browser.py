@@ -88,26 +88,21 @@ def _exercise_widget(page: Any, state: WidgetState, view: str, where: str, shots
     if shown != expected:
         return [f"{where}: initial view shows frames {_short(shown)}, expected {_short(expected)}"]
     sliders = state.sliders(view)
+    choices = state.choices(view)
     handles = root.locator(".noUi-handle")
     readouts = root.locator(".widget-readout")
+    groups = root.locator(".widget-toggle-buttons")
     if handles.count() != len(sliders):
         return [f"{where}: {len(sliders)} sliders in the widget state but {handles.count()} slider handles on screen"]
+    if groups.count() != len(choices):
+        return [f"{where}: {len(choices)} toggle groups in the widget state but {groups.count()} on screen"]
     if shots:
         root.screenshot(path=str(SCREENSHOTS / f"{shots}-before.png"))
     for number, slider in enumerate(sliders):
         attr = "index" if state.name(slider) == "SelectionSliderModel" else "value"
         positions = state.slider_positions(slider)
         start = positions.index(values[(slider, attr)])
-        # every position of a slider must select its own precomputed frame (a slider linked to nothing would not);
-        # frames are compared as image widgets, not bytes: a parameter may legitimately leave the picture unchanged
-        shown_models = set()
-        for position in positions:
-            trial = dict(values)
-            state.set_value(trial, (slider, attr), position)
-            shown_models.add(tuple(state.displayed_images(view, trial)))
-        if len(shown_models) != len(positions):
-            problems.append(f"{where}: slider {number} has {len(positions)} positions but selects only "
-                            f"{len(shown_models)} distinct frames; is it jslinked to the frames?")
+        problems += _distinct_frames(state, view, values, slider, attr, positions, where)
         # up to the last position, down to the first, back to the start: every position, both directions
         path = ([("ArrowRight", i) for i in range(start + 1, len(positions))]
                 + [("ArrowLeft", i) for i in range(len(positions) - 2, -1, -1)]
@@ -128,7 +123,48 @@ def _exercise_widget(page: Any, state: WidgetState, view: str, where: str, shots
                 problems.append(f"{label}: readout {readout!r}, expected {wanted!r}")
             if shots and number == 0 and key == "ArrowRight" and position == start + 1:
                 root.screenshot(path=str(SCREENSHOTS / f"{shots}-after.png"))
+    for number, choice in enumerate(choices):
+        positions = state.slider_positions(choice)
+        start = positions.index(values[(choice, "index")])
+        problems += _distinct_frames(state, view, values, choice, "index", positions, where)
+        buttons = groups.nth(number).locator("button")
+        if buttons.count() != len(positions):
+            problems.append(f"{where}: toggle group {number} has {buttons.count()} buttons, {len(positions)} options")
+            continue
+        # click every other option, then the starting one again
+        for position in [*(p for p in positions if p != start), start]:
+            buttons.nth(position).click()
+            state.set_value(values, (choice, "index"), position)
+            expected = state.expected_frames(view, values)
+            shown = _wait_frames(page, root, expected)
+            label = f"{where}: toggle {number} ({state.state(choice).get('description')!r}) at option {position}"
+            if shown != expected:
+                problems.append(f"{label}: shows {_short(shown)}, expected precomputed {_short(expected)}")
+                return problems
+            pressed = groups.nth(number).locator("button.mod-active").inner_text().strip()
+            wanted = state.slider_readout(choice, position)
+            if pressed != wanted:
+                problems.append(f"{label}: pressed button {pressed!r}, expected {wanted!r}")
+            if shots and not sliders and number == 0 and position != start:
+                root.screenshot(path=str(SCREENSHOTS / f"{shots}-after.png"))
     return problems
+
+
+def _distinct_frames(state: WidgetState, view: str, values: dict, control: str, attr: str, positions: list,
+                     where: str) -> list[str]:
+    """Every position of a control must select its own precomputed frame (a control linked to nothing would not).
+
+    Frames are compared as image widgets, not bytes: a parameter may legitimately leave the picture unchanged.
+    """
+    shown_models = set()
+    for position in positions:
+        trial = dict(values)
+        state.set_value(trial, (control, attr), position)
+        shown_models.add(tuple(state.displayed_images(view, trial)))
+    if len(shown_models) != len(positions):
+        return [f"{where}: control {state.state(control).get('description')!r} has {len(positions)} positions but "
+                f"selects only {len(shown_models)} distinct frames; is it jslinked to the frames?"]
+    return []
 
 
 def _short(hashes: list[str]) -> list[str]:

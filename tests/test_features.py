@@ -107,17 +107,21 @@ class Custom(nn.Module):
 
 def test_default_layers():
     assert [n for n, _ in default_layers(WithFeatureLayers())] == ["hidden1", "hidden2"]
-    assert [n for n, _ in default_layers(Custom())] == ["fc", "act", "out"]
+    assert [n for n, _ in default_layers(Custom())] == ["fc", "act", "drop", "out"]
     res = collect_features(WithFeatureLayers(), data())
     assert res.names == ["input", "hidden1", "hidden2"]
 
 
-def test_conv_outputs_are_flattened():
+def test_conv_outputs_are_pooled_or_flattened():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
     x = torch.randn(30, 1, 6, 6)
     y = torch.arange(30) % 3
-    res = collect_features(model, (x, y), keep=True)
+    pooled = collect_features(model, (x, y), keep=True)
+    assert [pooled[n].dim for n in pooled] == [36, 2, 2, 32, 3]  # input flattened, maps averaged over positions
+    with torch.no_grad():
+        np.testing.assert_allclose(pooled.features["0"], model[0](x).mean(dim=(2, 3)).numpy(), rtol=1e-6)
+    res = collect_features(model, (x, y), keep=True, pool="flatten")
     assert [res[n].dim for n in res] == [36, 32, 32, 32, 3]
     assert res.features["0"].shape == (30, 32)
     assert res.outputs.shape == (30, 3)
@@ -154,17 +158,35 @@ def test_hooks_removed_even_on_error():
     assert all(len(m._forward_hooks) == 0 for m in model.modules())
 
 
-def test_module_called_twice_rejected():
-    class Twice(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(5, 5)
+class Twice(nn.Module):
+    """A module reused in one forward pass (like ResNet's ``relu``), next to one called once."""
 
-        def forward(self, x):
-            return self.fc(self.fc(x))
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(5, 5)
+        self.head = nn.Linear(5, 3)
 
-    with pytest.raises(ValueError, match="more than once"):
-        collect_features(Twice(), data())
+    def forward(self, x):
+        return self.head(self.fc(self.fc(x)))
+
+
+def test_reused_module_each_call_skip_or_error():
+    model = Twice()
+    x, y = data()
+    each = collect_features(model, (x, y), keep=True)
+    assert each.names == ["input", "fc", "fc#2", "head"]
+    with torch.no_grad():
+        first = model.fc(x)
+        second = model.fc(first)
+    np.testing.assert_allclose(each.features["fc"], first.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(each.features["fc#2"], second.numpy(), rtol=1e-6)
+    skipped = collect_features(model, (x, y), reused="skip")
+    assert skipped.names == ["input", "head"] and "fc: called 2 times" in skipped.notes["skipped"]
+    with pytest.raises(ValueError, match="called 2 times.*reused='each'"):
+        collect_features(model, (x, y), reused="error")
+    with pytest.raises(ValueError, match="reused must be one of"):
+        collect_features(model, (x, y), reused="twice")
 
 
 def test_wide_layer_skips_covariance():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import matplotlib as mpl
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pnc import assumptions, widgets
@@ -34,3 +36,19 @@ def test_failure_figure_and_frame(runs) -> None:
         figures.failure_frame("weight decay", 3, runs)
     with pytest.raises(ValueError, match="no known"):
         figures.failure_figure({})
+
+
+def test_failure_explorer_keeps_its_axes_and_fits_its_text(runs) -> None:
+    params = [widgets.Param("mode", ("init scale", "weight decay"), fmt="{}"), widgets.Param("severity", (0, 1))]
+    ex = widgets.explorer(figures.failure_frame, params, dpi=40, fixed={"runs": runs})
+    assert len(ex.frames) == 4
+    limits = figures.failure_frame_limits(runs)
+    low, high = limits["compression"]
+    assert all(low <= c <= high for run in runs.values() for c in run.result.compression)
+    with mpl.rc_context(widgets.FRAME_STYLE):
+        fig = figures.failure_frame("weight decay", 1, runs)
+        FigureCanvasAgg(fig)
+        fig.canvas.draw()
+        box = fig.get_tightbbox(fig.canvas.get_renderer())
+    width, height = fig.get_size_inches()
+    assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height

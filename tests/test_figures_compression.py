@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import matplotlib as mpl
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pnc import recipes, widgets
@@ -39,3 +41,17 @@ def test_explorer_builds(grid) -> None:
     ex = widgets.explorer(compression.explorer_frame, [widgets.Param("L", (4, 6), fmt="{:d}")],
                           fixed={"xi": 0.3, "runs": grid})
     assert len(ex.frames) == 2
+
+
+def test_explorer_keeps_its_axes_and_fits_its_text(grid) -> None:
+    # trained and theory-only frames of different depths: the same axes, readable text, nothing cut at the edge
+    params = [widgets.Param("xi", (0.3, 0.4)), widgets.Param("L", (4, 8), fmt="{:d}")]
+    ex = widgets.explorer(compression.explorer_frame, params, dpi=40, fixed={"runs": grid})
+    assert len(ex.frames) == 4
+    with mpl.rc_context(widgets.FRAME_STYLE):
+        fig = compression.explorer_frame(0.3, 4, grid)
+        FigureCanvasAgg(fig)
+        fig.canvas.draw()
+        box = fig.get_tightbbox(fig.canvas.get_renderer())
+    width, height = fig.get_size_inches()
+    assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height

@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from pnc import widgets  # noqa: E402
 from pnc.connections import NeuralCollapse  # noqa: E402
 from pnc.dynamics import ModeTrace  # noqa: E402
 from pnc.figures import connections as F  # noqa: E402
@@ -60,3 +61,10 @@ def test_saxe_figure_and_render():
     assert isinstance(fig, Figure)
     measured = fig.axes[0].lines[0].get_ydata()
     assert measured[-1] == pytest.approx(np.sqrt(5), rel=0.05)  # strongest mode learned
+
+
+def test_saxe_explorer_keeps_its_axes():
+    params = [widgets.Param("xi", [0.1, 0.3]), widgets.Param("counts", [(2, 5), (4, 9)], fmt="{}")]
+    ex = widgets.explorer(F.saxe_render, params, dpi=40,
+                          fixed={"tau": 20.0, "steps": 40, "every": 10, "width": 8, "dim": 16, "u_max": 3.0})
+    assert len(ex.frames) == 4

@@ -1,9 +1,11 @@
 """Tests for pnc.figures.hierarchy (figures of the real-data chapters)."""
 
+import matplotlib as mpl
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from pnc import widgets
 from pnc.figures import hierarchy as H
 
 
@@ -38,7 +40,9 @@ def test_rank_probe_depths_and_transfer_figures():
     depths = [{"depth": L, "layers": _layers(n_nonlinear=L - 1, n_linear=0)} for L in (5, 7)]
     fig = H.depths_figure(depths)
     assert len(fig.axes[0].get_lines()) == 2
-    assert len(H.depth_view(depths, 7, "rank").axes[0].get_lines()) == 1
+    lines = H.depth_view(depths, 7, "rank").axes[0].get_lines()
+    assert len(lines) == 2  # the other depth in grey behind, the chosen one on top
+    assert len(lines[-1].get_xdata()) == 7 and lines[-1].get_label() == "L = 7"
     with pytest.raises(ValueError, match="depth 6"):
         H.depth_view(depths, 6)
     heads = [{"head_layers": h, "compression": 0.01 * 2**h, "transfer_accuracy": 0.6 + 0.01 * h,
@@ -91,3 +95,45 @@ def test_class_projection_separates_blobs():
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def _fits_canvas(fig: Figure) -> bool:
+    """Whether everything drawn (labels, ticks, legends, titles) lies inside the figure: nothing is cut at the edge."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    width, height = fig.get_size_inches()
+    return box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height
+
+
+def test_feature_scatter_explorer_keeps_its_axes():
+    # layers of very different scale and 10 classes, as in chapter 1: fixed axes, readable legend, nothing cut
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 5)
+    proj = np.stack([rng.standard_normal((50, 2)), 100 * rng.standard_normal((50, 2)) + 300 * np.eye(10, 2)[y]])
+    fixed = {"projections": proj, "labels": y, "compression": [1.5, 0.001]}
+    ex = widgets.explorer(H.feature_scatter, [widgets.Param("layer", [0, 1], fmt="{:d}")], dpi=40, fixed=fixed)
+    assert len(ex.frames) == 2
+    with mpl.rc_context(widgets.FRAME_STYLE):
+        assert _fits_canvas(H.feature_scatter(layer=1, **fixed))
+
+
+def test_depth_view_explorer_keeps_each_metrics_axes():
+    depths = [{"depth": L, "layers": _layers(n_nonlinear=L - 1, n_linear=0, ratio=0.9 - 0.1 * L)} for L in (3, 5)]
+    params = [widgets.Param("depth", [3, 5], fmt="{:d}")]
+    for metric in ("compression", "discrimination", "rank"):  # one metric: the same axes at every depth
+        widgets.explorer(H.depth_view, params, dpi=40, fixed={"depths": depths, "metric": metric})
+    ex = widgets.explorer(H.depth_view, [*params, widgets.Param("metric", ["compression", "rank"], fmt="{}")],
+                          dpi=40, fixed={"depths": depths}, fixed_axes=False)
+    assert len(ex.frames) == 4
+
+
+def test_transfer_network_view_explorer_keeps_its_axes():
+    # grow mode: every head has its own, differently long table
+    heads = [{"head_layers": h, "layer": 2, "compression": 0.1 / h, "transfer_accuracy": 0.9,
+              "layers": _layers(n_nonlinear=2, n_linear=h, ratio=0.2 + 0.2 * h)} for h in (1, 2)]
+    ex = widgets.explorer(H.transfer_network_view, [widgets.Param("head_layers", [1, 2], fmt="{:d}")], dpi=40,
+                          fixed={"heads": heads})
+    assert len(ex.frames) == 2

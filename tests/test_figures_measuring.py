@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pnc import measuring
+from pnc import measuring, widgets
 from pnc.figures import measuring as fm
 
 
@@ -31,3 +31,14 @@ def test_render_and_noise_figures():
     assert len(fig.axes) == 3
     with pytest.raises(ValueError):
         fm.noise_geometry_figure(samples, {}, kinds=["isotropic"])
+
+
+def test_mixture_explorer_keeps_its_axes_so_the_cloud_grows():
+    params = [widgets.Param("within_std", [0.05, 0.8]), widgets.Param("class_separation", [0.5, 4.0])]
+    ex = widgets.explorer(fm.render_mixture, params, dpi=40, fixed={"n_per_class": 10})
+    assert len(ex.frames) == 4
+    # the chapter's widest mixture (60 per class, s = 4, sigma = 0.8) fits the fixed axes
+    X, y = measuring.structured_mixture(60, 3, 20, 4.0, 0.8, recentre=False, seed=0)
+    assert np.abs(fm.between_plane(X, y)).max() < fm.MIXTURE_LIMIT
+    values = [fm.render_mixture(0.05, s, n_per_class=60).axes[1].texts for s in (0.5, 4.0)]
+    assert all(len(t.get_text()) <= 6 for texts in values for t in texts)  # bar labels that do not collide

@@ -18,12 +18,13 @@ CLASSES = np.array([3, 8, 20])
 # ---------------------------------------------------------------------------------------------------------
 
 
-def ref(x: np.ndarray, y: np.ndarray) -> dict:
+def ref(x: np.ndarray, y: np.ndarray, centre: str = "sample_mean") -> dict:
     classes = np.unique(y)
     k = len(classes)
     n = len(x)
     mus = np.stack([x[y == c].mean(axis=0) for c in classes])
-    mu = mus.mean(axis=0)
+    # centre of Sigma_B: the mean of all samples (default) or the unweighted mean of the class means
+    mu = x.mean(axis=0) if centre == "sample_mean" else mus.mean(axis=0)
     d = x.shape[1]
     sw = np.zeros((d, d))
     for i, c in enumerate(classes):
@@ -73,6 +74,129 @@ def test_classstats_matches_reference():
     close(st.class_variances, r["var"])
     close(st.gram(), x.T @ x)
     assert st.n_samples == len(y) and st.num_classes == 3 and st.dim == 6
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the centre of Sigma_B: sample mean (default) or mean of the class means
+# ---------------------------------------------------------------------------------------------------------
+
+UNEVEN = (7, 40, 113)
+
+
+def _brute_between(x: np.ndarray, y: np.ndarray, centre: str) -> dict:
+    """C, NC1 and Sigma_B by explicit loops over samples and classes (float64), independent of ``ref``."""
+    classes = np.unique(y)
+    d = x.shape[1]
+    n_total = 0
+    total = np.zeros(d)
+    mus = []
+    for c in classes:
+        members = [z for z, lab in zip(x, y, strict=True) if lab == c]
+        s = np.zeros(d)
+        for z in members:
+            s += z
+            total += z
+            n_total += 1
+        mus.append(s / len(members))
+    mu = total / n_total if centre == "sample_mean" else sum(mus) / len(mus)
+    sw = np.zeros((d, d))
+    for z, lab in zip(x, y, strict=True):
+        diff = z - mus[int(np.searchsorted(classes, lab))]
+        sw += np.outer(diff, diff)
+    sw /= n_total
+    sb = sum(np.outer(m - mu, m - mu) for m in mus) / len(mus)
+    w, v = np.linalg.eigh(sb)
+    keep = w > 1e-10 * w.max()
+    sb_pinv = (v[:, keep] / w[keep]) @ v[:, keep].T
+    return {"mu": mu, "sb": sb, "C": np.trace(sw) / np.trace(sb), "NC1": np.trace(sw @ sb_pinv) / len(mus)}
+
+
+@pytest.mark.parametrize("centre", ["sample_mean", "class_means"])
+def test_between_centre_matches_brute_force(centre):
+    x, y = make_data(21, d=5, counts=UNEVEN)
+    r = _brute_between(x, y, centre)
+    st = M.ClassStats().update(x, y)
+    rtol = 1e-10
+    close(st.centre(centre), r["mu"], rtol)
+    close(st.sigma_b(between_centre=centre), r["sb"], rtol)
+    close(st.trace_sigma_b(between_centre=centre), np.trace(r["sb"]), rtol)
+    for source in ((x, y), (st,)):
+        close(M.compression(*source, between_centre=centre), r["C"], rtol)
+        close(M.nc1(*source, between_centre=centre), r["NC1"], rtol)
+    batches = [(x[:50], y[:50]), (x[50:], y[50:])]
+    close(M.nc1_two_pass(batches, between_centre=centre), r["NC1"], rtol)
+    # streaming and merging stay exact: the sample mean is rebuilt from the merged counts and class means
+    a = M.ClassStats().update(x[:13], y[:13])
+    b = M.ClassStats().update(x[13:], y[13:])
+    merged = b.merge(a)
+    close(merged.sigma_b(between_centre=centre), r["sb"], rtol)
+    close(M.compression(merged, between_centre=centre), r["C"], rtol)
+    close(M.nc1(merged, between_centre=centre), r["NC1"], rtol)
+
+
+@pytest.mark.parametrize("centre", ["sample_mean", "class_means"])
+def test_measure_threads_between_centre(centre):
+    from pnc.report import measure, report_from_stats
+
+    x, y = make_data(24, d=5, counts=UNEVEN)
+    r = _brute_between(x, y, centre)
+    rep = report_from_stats({"z": M.ClassStats().update(x, y)}, ("compression", "nc1"), between_centre=centre)
+    close(rep["compression"][0], r["C"], 1e-10)
+    close(rep["nc1"][0], r["NC1"], 1e-10)
+    model = torch.nn.Sequential(torch.nn.Identity())
+    rep = measure(model, (torch.tensor(x), torch.tensor(y)), metrics=("compression", "nc1"), batch_size=33,
+                  between_centre=centre)
+    for row in rep:  # the input and the identity layer see the same float64 features
+        close(row["compression"], r["C"], 1e-10)
+        close(row["nc1"], r["NC1"], 1e-10)
+    with pytest.raises(ValueError, match="between_centre must be one of"):
+        measure(model, (torch.tensor(x), torch.tensor(y)), between_centre="median")
+
+
+def test_sample_mean_is_the_default_centre():
+    x, y = make_data(22, d=5, counts=UNEVEN)
+    st = M.ClassStats().update(x, y)
+    close(st.global_mean, x.mean(axis=0), 1e-12)
+    np.testing.assert_array_equal(st.sigma_b(), st.sigma_b(between_centre="sample_mean"))
+    assert M.compression(x, y) == M.compression(x, y, between_centre="sample_mean")
+    assert M.nc1(st) == M.nc1(st, between_centre="sample_mean")
+    assert M.nc2(st) == M.nc2(st, between_centre="sample_mean")
+
+
+def test_between_centres_differ_when_imbalanced_and_agree_when_balanced():
+    x, y = make_data(23, d=5, counts=UNEVEN)
+    for fn in (M.compression, M.nc1):
+        a, b = fn(x, y), fn(x, y, between_centre="class_means")
+        assert abs(a / b - 1) > 1e-2, fn.__name__
+    xb, yb = make_data(23, d=5, counts=(40, 40, 40))
+    stb = M.ClassStats().update(xb, yb)
+    close(stb.centre("sample_mean"), stb.centre("class_means"), 1e-12)
+    close(stb.sigma_b(), stb.sigma_b(between_centre="class_means"), 1e-12)
+    for fn in (M.compression, M.nc1):
+        close(fn(xb, yb), fn(xb, yb, between_centre="class_means"), 1e-12)
+    # quantities built on differences of class means do not depend on the centre at all
+    close(M.cdnv(x, y), M.cdnv(M.ClassStats().update(x, y)))
+
+
+def test_between_centre_validation():
+    x, y = make_data()
+    st = M.ClassStats().update(x, y)
+    calls = [
+        lambda c: M.compression(x, y, between_centre=c),
+        lambda c: M.nc1(x, y, between_centre=c),
+        lambda c: M.nc1(st, between_centre=c),
+        lambda c: M.nc1_two_pass([(x, y)], between_centre=c),
+        lambda c: M.nc2(st, between_centre=c),
+        lambda c: M.nc3(st, np.ones((3, 6)), between_centre=c),
+        lambda c: st.sigma_b(between_centre=c),
+        lambda c: st.trace_sigma_b(c),
+        lambda c: st.centre(c),
+    ]
+    for call in calls:
+        for bad in ("mean", "Sample_Mean", None, 0):
+            with pytest.raises(ValueError, match="between_centre must be one of 'sample_mean', 'class_means'"):
+                call(bad)
+    assert M.BETWEEN_CENTRES == ("sample_mean", "class_means")
 
 
 def test_trace_without_covariance():
@@ -492,3 +616,18 @@ def test_labels_with_classstats_rejected():
         M.compression(st, y)
     with pytest.raises(ValueError, match="labels are required"):
         M.compression(x)
+
+
+def test_effective_rank_from_stats_ignores_gram_rounding_noise() -> None:
+    """Rank-deficient features: the Gram's zero eigenvalues are rounding noise (±1e-16 λ_max), whose square roots
+    (~1e-8 σ_max) used to enter the entropy and depend on the batch order; now stream = SVD of the stored features."""
+    rng = np.random.default_rng(0)
+    y = np.arange(300) % 3
+    x = rng.normal(size=(300, 4)) @ rng.normal(size=(4, 20)) + y[:, None]  # rank 5 in 20 dimensions
+    direct = M.effective_rank(x)
+    one = M.effective_rank(M.ClassStats().update(x, y))
+    batched = M.ClassStats()
+    for start in range(0, 300, 7):
+        batched.update(x[start:start + 7], y[start:start + 7])
+    assert one == pytest.approx(direct, rel=1e-10)
+    assert M.effective_rank(batched) == pytest.approx(direct, rel=1e-10)

@@ -162,3 +162,14 @@ def test_weights_are_live_parameters():
     model = DeepLinearNetwork(4, 4, 2, depth=2, seed=0)
     assert all(isinstance(w, nn.Parameter) for w in model.weights())
     assert np.isfinite(model.end_to_end().numpy()).all()
+
+
+def test_small_resnet_blocks_and_shapes() -> None:
+    from pnc.models import ResidualBlock, SmallResNet
+
+    torch.manual_seed(0)
+    net = SmallResNet(side=8, width=4, blocks=3, classes=5)
+    assert net(torch.randn(7, 64)).shape == (7, 5)
+    assert [type(m) for m in net.layer1] == [ResidualBlock] * 3
+    with pytest.raises(ValueError, match="blocks"):
+        SmallResNet(blocks=0)

@@ -12,7 +12,16 @@ import pytest
 from browser_support import STATE_MIME, VIEW_MIME, WidgetState
 from ipywidgets.embed import dependency_state, embed_data
 
-from pnc.widgets import MAX_FRAMES, Explorer, Param, explorer, figure_png, live_explorer
+from pnc.widgets import (
+    FRAME_STYLE,
+    MAX_FRAMES,
+    Explorer,
+    Param,
+    explorer,
+    figure_png,
+    live_explorer,
+    min_font_pt,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -93,8 +102,9 @@ def test_embedded_state_maps_every_slider_position_to_its_frame() -> None:
             f'<script type="{VIEW_MIME}">{json.dumps(data["view_specs"][0])}</script>')
     state = WidgetState.from_html(page)
     (view,) = state.views
-    sliders = state.sliders(view)
+    sliders = state.controls(view)
     assert len(sliders) == 2 and state.n_frames() == 6
+    assert [state.name(m) for m in sliders] == ["SelectionSliderModel", "ToggleButtonsModel"]
     assert state.frame_bytes() == ex.page_bytes
     for index in itertools.product(range(3), range(2)):
         values = state.initial_values()
@@ -145,9 +155,60 @@ def test_figure_png_closes_the_figure() -> None:
     assert not plt.fignum_exists(fig.number)
 
 
+def test_two_way_choices_are_toggle_buttons() -> None:
+    ex = two_sliders()
+    assert isinstance(ex.sliders[0], widgets.SelectionSlider)
+    assert isinstance(ex.sliders[1], widgets.ToggleButtons)
+    assert ex.sliders[1].options == (("4", 0), ("6", 1)) and ex.sliders[1].index == 0
+
+
+def moving_axes(scale: float) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(3.0, 2.0))
+    ax.plot([0, 1], [0, scale])
+    return fig
+
+
+def fixed_axes(scale: float) -> plt.Figure:
+    fig = moving_axes(scale)
+    fig.axes[0].set_ylim(0, 10)
+    return fig
+
+
+def test_frames_must_share_axis_limits() -> None:
+    with pytest.raises(ValueError, match="axis limits.*fixed_axes=False"):
+        explorer(moving_axes, [Param("scale", [1.0, 5.0])], dpi=30)
+    explorer(moving_axes, [Param("scale", [1.0, 5.0])], dpi=30, fixed_axes=False)
+    assert len(explorer(fixed_axes, [Param("scale", [1.0, 5.0])], dpi=30).frames) == 2
+
+
+def test_frame_text_must_be_readable_at_the_displayed_size() -> None:
+    def small_legend(scale: float) -> plt.Figure:
+        fig = fixed_axes(scale)
+        fig.axes[0].legend(["line"], fontsize=3)
+        return fig
+
+    assert min_font_pt(6.4) == pytest.approx(16 * 72 * 6.4 / 720)  # 10.24 pt for the book's 6.4 in frames
+    with pytest.raises(ValueError, match="'line' is 3 pt"):
+        explorer(small_legend, [Param("scale", [1.0, 5.0])], dpi=30)
+
+
+def test_caption_tells_the_browser_the_frame_text_size() -> None:
+    ex = explorer(fixed_axes, [Param("scale", [1.0, 5.0])], dpi=30, caption="cap")
+    caption = ex.widget.children[-1].value
+    assert 'data-pnc-frame-dpi="30"' in caption and "cap" in caption
+    smallest = float(caption.split('data-pnc-min-font-pt="')[1].split('"')[0])
+    assert smallest == min(FRAME_STYLE["xtick.labelsize"], FRAME_STYLE["ytick.labelsize"])
+
+
 def test_live_explorer_controls() -> None:
     box = live_explorer(tiny, [Param("a", [1, 3]), Param("x", [0.5, 1.5]), Param("s", ["u", "v"], fmt="{}")])
     kinds = [type(child) for child in box.children[:-1]]
     assert kinds == [widgets.IntSlider, widgets.FloatSlider, widgets.Dropdown]
     assert isinstance(box.children[-1], widgets.Image)
     plt.close("all")
+
+
+def test_categorical_choices_are_toggle_buttons_numbers_are_sliders() -> None:
+    ex = explorer(tiny, [Param("metric", ["C", "D", "rank"], fmt="{}"), Param("n", [1, 2, 3])], dpi=30)
+    assert isinstance(ex.sliders[0], widgets.ToggleButtons)
+    assert isinstance(ex.sliders[1], widgets.SelectionSlider)

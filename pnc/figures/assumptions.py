@@ -9,12 +9,12 @@ from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, NullLocator
+from matplotlib.ticker import LogLocator, NullFormatter, NullLocator
 
 from ..assumptions import FAILURE_MODES, FailureRun
 from ..plotting import COLORS
 
-__all__ = ["assumption_check_figure", "failure_figure", "failure_frame"]
+__all__ = ["assumption_check_figure", "failure_figure", "failure_frame", "failure_frame_limits"]
 
 _CHECK_COLUMNS = ("panel", "L", "width", "seed", "rel_residual", "imbalance", "predicted_imbalance", "spread")
 
@@ -98,40 +98,60 @@ def failure_figure(runs: Mapping[tuple[str, int], FailureRun]) -> Figure:
     return fig
 
 
+def failure_frame_limits(runs: Mapping[tuple[str, int], FailureRun]) -> dict[str, tuple[float, float]]:
+    """Axis limits of :func:`failure_frame` that hold every run of ``runs``: ``layer`` (0..L-1), ``compression``
+    (whole decades) and ``ratio`` (at least 0.15..4), each ``(low, high)``."""
+    if not runs:
+        raise ValueError("runs is empty")
+    values = np.concatenate([np.r_[r.result.compression, r.construction, r.result.theory_compression]
+                             for r in runs.values()])
+    ratios = np.concatenate([np.r_[r.ratios_over_kappa, r.construction_ratios_over_kappa] for r in runs.values()])
+    values, ratios = values[np.isfinite(values) & (values > 0)], ratios[np.isfinite(ratios) & (ratios > 0)]
+    depth = max(int(r.result.L) for r in runs.values())
+    return {"layer": (-0.4, depth - 0.6),
+            "compression": (10.0 ** np.floor(np.log10(values.min())), 10.0 ** np.ceil(np.log10(values.max()))),
+            "ratio": (min(0.15, ratios.min() / 1.2), max(4.0, ratios.max() * 1.2))}
+
+
 def failure_frame(mode: str, severity: int, runs: Mapping[tuple[str, int], FailureRun]) -> Figure:
     """Explorer view for one failure run: ``C_l`` measured, the idealised law and the construction on the same data
-    (left); the ratios over ``kappa`` (right); the diagnostics as text."""
+    (left); the ratios over ``kappa`` (right); the setting and the diagnostics as two lines of text above. The axes
+    hold every run of ``runs`` (:func:`failure_frame_limits`), so that views compare."""
     key = (mode, int(severity))
     if key not in runs:
         raise ValueError(f"no run for mode {mode!r} at severity {severity}")
     run = runs[key]
     r = run.result
+    lim = failure_frame_limits(runs)
     layers = np.arange(r.L)
-    fig = Figure(figsize=(6.4, 3.2), layout="none")  # fixed margins: a layout engine doubles the rendering time
-    ax_c, ax_r = fig.subplots(1, 2, gridspec_kw={"left": 0.11, "right": 0.98, "bottom": 0.15, "top": 0.97,
-                                                   "wspace": 0.32})
+    fig = Figure(figsize=(6.4, 4.0), layout="none")  # fixed margins: a layout engine doubles the rendering time
+    ax_c, ax_r = fig.subplots(1, 2, gridspec_kw={"left": 0.115, "right": 0.985, "bottom": 0.13, "top": 0.775,
+                                                   "wspace": 0.34})
+    hidden = r.imbalance[:-1] if len(r.imbalance) > 1 else r.imbalance
+    middle = f"{np.mean(r.middle_sv):.3f}" if r.middle_sv else "n/a"
+    fig.text(0.5, 0.985, f"{run.label()}: final loss {r.final_loss:.1e}, rel. residual {run.rel_residual:.2f}",
+             ha="center", va="top")
+    fig.text(0.5, 0.93, f"hidden imbalance {max(hidden):.3f}, middle singular value {middle}", ha="center",
+             va="top")
     ax_c.semilogy(layers, r.theory_compression, "--", color=COLORS[1], label=r"law ($\kappa$)")
     ax_c.semilogy(layers, run.construction, ":", color=COLORS[3], label="construction, same data")
-    ax_c.semilogy(layers, r.compression, "o", color=COLORS[0], label="trained")
-    ax_c.set_ylim(1e-4, 1e2)
+    ax_c.semilogy(layers, r.compression, "o-", color=COLORS[0], label="trained")
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.88), ncol=3, handlelength=1.6, columnspacing=1.2)
+    ax_c.set_xlim(*lim["layer"])
+    ax_c.set_ylim(*lim["compression"])
+    ax_c.yaxis.set_major_locator(LogLocator(base=10, numticks=5))
     ax_c.yaxis.set_minor_locator(NullLocator())
     ax_c.set_xlabel("layer $l$")
     ax_c.set_ylabel("$C_l$")
-    ax_c.legend(loc="lower left", fontsize=8)
-    ax_c.text(0.98, 0.97, run.label(), transform=ax_c.transAxes, ha="right", va="top", fontsize=9)
-    ax_r.plot(layers[1:], run.ratios_over_kappa, "o-", color=COLORS[0], label="trained")
-    ax_r.plot(layers[1:], run.construction_ratios_over_kappa, ":", color=COLORS[3], label="construction")
-    ax_r.axhline(1.0, color="0.3", lw=1)
+    ax_r.plot(layers[1:], run.ratios_over_kappa, "o-", color=COLORS[0])
+    ax_r.plot(layers[1:], run.construction_ratios_over_kappa, ":", color=COLORS[3])
+    ax_r.axhline(1.0, color=COLORS[1], ls="--", lw=1.5)
     ax_r.set_yscale("log")
-    ax_r.set_ylim(0.15, 4.0)
-    ax_r.set_yticks([0.25, 0.5, 1, 2, 4], labels=["0.25", "0.5", "1", "2", "4"])
-    ax_r.yaxis.set_minor_formatter(NullFormatter())
+    ax_r.set_xlim(lim["layer"][0] + 1, lim["layer"][1])
+    ax_r.set_ylim(*lim["ratio"])
+    ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if lim["ratio"][0] <= t <= lim["ratio"][1]]
+    ax_r.set_yticks(ticks, labels=[f"{t:g}" for t in ticks])
+    ax_r.yaxis.set_minor_locator(NullLocator())
     ax_r.set_xlabel("layer $l$")
-    ax_r.set_ylabel(r"ratio $/\,\kappa$")
-    hidden = r.imbalance[:-1] if len(r.imbalance) > 1 else r.imbalance
-    middle = f"{np.mean(r.middle_sv):.3f}" if r.middle_sv else "n/a"
-    ax_r.text(0.02, 0.97, f"loss {r.final_loss:.1e}\nrel. residual {run.rel_residual:.2f}\n"
-              f"hidden imbalance {max(hidden):.3f}\nmiddle sv {middle}",
-              transform=ax_r.transAxes, va="top", fontsize=8)
-    ax_r.legend(loc="lower right", fontsize=8)
+    ax_r.set_ylabel(r"$(C_l/C_{l-1})\,/\,\kappa$")
     return fig

@@ -60,7 +60,7 @@ def explorer_frame(
     theory = layerwise_compression(layers, eps=xi, n=n, K=K, L=L, alpha=alpha)
     run = None if runs is None else runs.get((float(xi), int(L)))
     fig = Figure(figsize=(6.4, 3.2), layout="none")  # fixed margins: a layout engine doubles the rendering time
-    ax_c, ax_r = fig.subplots(1, 2, gridspec_kw={"left": 0.11, "right": 0.98, "bottom": 0.15, "top": 0.97,
+    ax_c, ax_r = fig.subplots(1, 2, gridspec_kw={"left": 0.12, "right": 0.975, "bottom": 0.17, "top": 0.95,
                                                    "wspace": 0.3})
     ax_c.semilogy(layers, theory, "--", color=COLORS[1], label="theory")
     ax_r.axhline(kappa, ls="--", color=COLORS[1], label=rf"$\kappa$ = {kappa:.3f}")
@@ -71,13 +71,14 @@ def explorer_frame(
     else:
         ax_c.text(0.5, 0.9, "theory only", transform=ax_c.transAxes, ha="center")
     ax_c.set_ylim(1e-6, 1e2)
+    ax_c.set_xlim(-0.5, 7.5)
     ax_c.yaxis.set_minor_locator(NullLocator())
     ax_c.set_xlabel("layer $l$")
     ax_c.set_ylabel("$C_l$")
-    ax_c.legend(loc="lower left", fontsize=9)
+    ax_c.legend(loc="lower left")
     ax_r.set_ylim(0.0, 1.2)
     ax_r.set_xlim(0.5, 7.5)
     ax_r.set_xlabel("layer $l$")
     ax_r.set_ylabel(r"$C_l / C_{l-1}$")
-    ax_r.legend(loc="upper right", fontsize=9)
+    ax_r.legend(loc="upper right")
     return fig

@@ -87,21 +87,30 @@ def tunnel_figure(report: LayerReport) -> Figure:
     return fig
 
 
-def saxe_figure(trace: ModeTrace, figsize: tuple[float, float] = (6.4, 3.2)) -> Figure:
-    """Mode strengths of a trained two-layer linear network (markers) and Saxe's closed form (dashed)."""
+def saxe_figure(trace: ModeTrace, figsize: tuple[float, float] = (6.4, 3.4), u_max: float | None = None,
+                t_max: float | None = None) -> Figure:
+    """Mode strengths of a trained two-layer linear network (markers) and Saxe's closed form (dashed).
+
+    The strength axis runs to ``u_max`` (default: the largest target ``s``) and the step axis to ``t_max`` (default:
+    the last step), so that several traces can share their axes; the legend sits above the axes.
+    """
     if not isinstance(trace, ModeTrace):
         raise ValueError(f"trace must be a ModeTrace, got {type(trace).__name__}")
+    top = float(trace.s.max() if u_max is None else u_max)
+    if not np.isfinite(top) or top <= 0:
+        raise ValueError(f"u_max must be > 0, got {u_max}")
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
     for i, s in enumerate(trace.s):
         color = COLORS[i % len(COLORS)]
-        ax.plot(trace.steps, trace.measured[:, i], "o", ms=3.5, color=color, label=f"$s_{i + 1}$={s:.3g} trained")
+        ax.plot(trace.steps, trace.measured[:, i], "o", ms=4, color=color, label=f"$s_{i + 1}$ = {s:.3g}")
         ax.plot(trace.steps, trace.theory[:, i], "--", color=color, lw=1.5)
     ax.plot([], [], "--", color="0.4", lw=1.5, label="closed form")
     ax.set_xlabel("gradient-descent step $t$")
     ax.set_ylabel("mode strength $u_i(t)$")
-    ax.set_ylim(-0.05 * trace.s.max(), 1.08 * trace.s.max())
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlim(0, float(trace.steps.max() if t_max is None else t_max))
+    ax.set_ylim(-0.05 * top, 1.08 * top)
+    fig.legend(loc="outside upper center", ncol=len(trace.s) + 1, handlelength=1.5, columnspacing=1.2)
     return fig
 
 
@@ -114,11 +123,14 @@ def saxe_render(
     width: int = 32,
     dim: int = 64,
     seed: int = 0,
+    u_max: float | None = None,
 ) -> Figure:
     """Train a two-layer linear network on orthonormal data with class sizes ``counts`` and plot its modes.
 
     The learning rate is chosen so that one step is ``1/tau`` of Saxe's time unit (``lr = N / (2 tau)``); the
-    initialisation is pnc's scaled orthogonal one with scale ``xi``. Used by the chapter's explorer.
+    initialisation is pnc's scaled orthogonal one with scale ``xi``. Used by the chapter's explorer, which passes
+    the same ``u_max`` (the largest ``s_k = sqrt(n_k)`` of its grid) to every view so that they share their axes;
+    by default the axis fits ``sqrt(max(counts))``. The step axis always runs from 0 to ``steps``.
     """
     from ..data import orthogonal_dataset
     from ..dynamics import trace_modes
@@ -128,4 +140,4 @@ def saxe_render(
     X, y = orthogonal_dataset(counts, len(counts), dim=dim, perturbation=0.0, seed=seed)
     net = DeepLinearNetwork(dim, width, len(counts), depth=2, init="orthogonal", xi=xi, seed=seed)
     trace = trace_modes(net, X, y, lr=X.shape[0] / (2.0 * tau), steps=steps, every=every)
-    return saxe_figure(trace)
+    return saxe_figure(trace, u_max=float(np.sqrt(max(counts))) if u_max is None else u_max, t_max=steps)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from pnc.plotting import COLORS, fit_linear
 
@@ -167,12 +168,56 @@ def depths_figure(depths: Sequence[Mapping[str, Any]], key: str = "compression")
     return fig
 
 
+def _plain_log_axis(axis: Any, limits: tuple[float, float]) -> None:
+    """Log-axis ticks written as plain numbers (``0.2``, not ``2×10⁻¹``): at 1, 2 and 5 times powers of ten over at
+    most two decades, at powers of ten otherwise."""
+    subs = (1.0, 2.0, 5.0) if limits[1] / limits[0] <= 150 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
+
+
+def _metric_limits(tables: Sequence[Sequence[Mapping[str, Any]]], key: str) -> tuple[float, float]:
+    """y limits that hold ``key`` of every table: log limits for compression, from 0 otherwise."""
+    v = np.concatenate([column(t, key) for t in tables])
+    v = v[np.isfinite(v)]
+    if key == "compression":
+        v = v[v > 0]
+        return (float(v.min()) / 1.4, float(v.max()) * 1.4) if v.size else (1e-3, 10.0)
+    top = float(v.max()) if v.size else 1.0
+    return 0.0, (max(1.0, 1.05 * top) if key == "discrimination" else 1.1 * top)
+
+
 def depth_view(depths: Sequence[Mapping[str, Any]], depth: int, metric: str = "compression") -> Figure:
-    """Explorer frame: :func:`depths_figure` of the one network of the given ``depth``."""
+    """Explorer frame: ``metric`` per layer for the network of the given ``depth`` (in colour), the other depths of
+    ``depths`` in grey behind it. The axes hold every depth, so they change only with ``metric``."""
+    if not depths or not all("depth" in d and "layers" in d for d in depths):
+        raise ValueError("depths must be a non-empty list of {'depth', 'layers'} dicts")
     entry = [d for d in depths if int(d.get("depth", -1)) == int(depth)]
     if not entry:
         raise ValueError(f"no network of depth {depth}; have {[d.get('depth') for d in depths]}")
-    return depths_figure(entry, key=metric)
+    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
+    ax = fig.subplots()
+    log = metric == "compression"
+    plot = ax.semilogy if log else ax.plot
+    others = [d for d in depths if d is not entry[0]]
+    for i, d in enumerate(others):
+        plot(column(d["layers"], "layer"), column(d["layers"], metric), "-", color="0.75", lw=1.5,
+             label="other depths" if i == 0 else None, zorder=1)
+    chosen = entry[0]["layers"]
+    plot(column(chosen, "layer"), column(chosen, metric), "o-", color=COLORS[0], label=f"L = {int(depth)}",
+         zorder=2)
+    last = max(float(np.nanmax(column(d["layers"], "layer"))) for d in depths)
+    ax.set_xlim(-0.3, last + 0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    limits = _metric_limits([d["layers"] for d in depths], metric)
+    ax.set_ylim(*limits)
+    if log:
+        _plain_log_axis(ax.yaxis, limits)
+    ax.set_xlabel("layer $l$")
+    ax.set_ylabel(_LABELS.get(metric, metric))
+    ax.legend(loc="lower right" if metric == "discrimination" else "upper right")
+    return fig
 
 
 def transfer_figure(heads: Sequence[Mapping[str, Any]]) -> Figure:
@@ -203,7 +248,8 @@ def transfer_network_view(heads: Sequence[Mapping[str, Any]], head_layers: int,
     the kept features in the title.
 
     Each entry of ``heads`` gives ``layer`` (index of the kept features) and, in ``"grow"`` mode, its own ``layers``
-    table; otherwise the shared ``layers`` table of the one network is used.
+    table; otherwise the shared ``layers`` table of the one network is used. The axes hold the tables of every head,
+    so that they stay put when ``head_layers`` changes.
     """
     match = [r for r in heads if int(r["head_layers"]) == int(head_layers)]
     if not match:
@@ -212,18 +258,26 @@ def transfer_network_view(heads: Sequence[Mapping[str, Any]], head_layers: int,
     table = r.get("layers", layers)
     if table is None or "layer" not in r:
         raise ValueError("need the kept layer index ('layer') and a per-layer table ('layers')")
+    tables = [t for t in (h.get("layers", layers) for h in heads) if t is not None]
     cut = int(r["layer"])
-    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
     ax = fig.subplots()
     x, c = column(table, "layer"), column(table, "compression")
-    ax.semilogy(x[: cut + 1], c[: cut + 1], "o-", color=COLORS[0], label="kept features (extractor)")
-    ax.semilogy(x[cut:], c[cut:], "s--", color=COLORS[1], label=f"projection head ({int(head_layers)} layers)")
+    ax.semilogy(x[: cut + 1], c[: cut + 1], "o-", color=COLORS[0], label="kept (extractor)")
+    plural = "s" if int(head_layers) != 1 else ""
+    ax.semilogy(x[cut:], c[cut:], "s--", color=COLORS[1], label=f"head ({int(head_layers)} layer{plural})")
     ax.axvline(cut, color="0.5", lw=1)
+    last = max(float(np.nanmax(column(t, "layer"))) for t in tables)
+    ax.set_xlim(-0.3, last + 0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    limits = _metric_limits(tables, "compression")
+    ax.set_ylim(*limits)
+    _plain_log_axis(ax.yaxis, limits)
     ax.set_xlabel("layer $l$")
     ax.set_ylabel(r"compression $C_l$")
     ax.set_title(f"h = {int(head_layers)}: pre-head C = {r['compression']:.3g}, "
-                 f"transfer accuracy {100 * r['transfer_accuracy']:.1f} %", fontsize=11)
-    ax.legend(fontsize=9)
+                 f"transfer accuracy {100 * r['transfer_accuracy']:.1f} %")
+    ax.legend(loc="upper right")
     return fig
 
 
@@ -252,20 +306,25 @@ def feature_scatter(projections: Any, labels: Any, layer: int, compression: Sequ
     y = as_labels(labels, proj.shape[1])
     p = proj[int(layer)]
     keep = np.linspace(0, len(y) - 1, min(max_points, len(y))).astype(int)
-    scale = np.abs(p).max() or 1.0
-    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    scale = np.abs(p).max() or 1.0  # every layer scaled to [-1, 1]: C_l does not depend on the scale
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.subplots()
     cmap = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d5a97", "#30343f", "#e36414", "#a0a0a0",
             "#6b3e26"]
     for i, k in enumerate(np.unique(y)):
         sel = keep[y[keep] == k]
         ax.scatter(p[sel, 0] / scale, p[sel, 1] / scale, s=9, color=cmap[i % len(cmap)], label=str(k), alpha=0.7)
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlim(-1.08, 1.08)  # the same axes in every frame of the explorer
+    ax.set_ylim(-1.08, 1.08)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([-1, 0, 1])
+    ax.set_yticks([-1, 0, 1])
     ax.set_xlabel("class-mean direction 1")
     ax.set_ylabel("direction 2")
     title = f"layer {int(layer)}"
     if compression is not None:
         title += f": $C_l$ = {float(compression[int(layer)]):.3g}"
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=1.5)
+    ax.legend(title="digit", ncol=2, loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=2.0,
+              columnspacing=0.8, handletextpad=0.2)
     return fig

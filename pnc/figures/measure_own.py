@@ -12,7 +12,7 @@ from ..features import default_layers
 from ..plotting import COLORS
 from ..report import LayerReport, measure
 
-__all__ = ["LAYER_SELECTIONS", "layer_selection", "measure_render", "report_bars"]
+__all__ = ["LAYER_SELECTIONS", "all_selected_layers", "layer_selection", "measure_render", "report_bars"]
 
 LAYER_SELECTIONS = ("children", "activations", "weights")
 """Names accepted by :func:`layer_selection`."""
@@ -38,22 +38,58 @@ def layer_selection(model: nn.Module, which: str) -> list[str]:
     return out
 
 
-def report_bars(report: LayerReport, figsize: tuple[float, float] = (6.4, 3.2)) -> Figure:
-    """Compression (log scale) and discrimination per measured layer, labelled by layer name."""
-    if not isinstance(report, LayerReport):
-        raise ValueError(f"report must be a LayerReport, got {type(report).__name__}")
-    for col in ("compression", "discrimination"):
-        if col not in report.columns:
-            raise ValueError(f"report lacks the {col!r} column; measure with metrics including {col!r}")
-    x = np.arange(len(report))
+def all_selected_layers(model: nn.Module) -> list[str]:
+    """Every layer that some selection of :data:`LAYER_SELECTIONS` measures, in the model's module order."""
+    order = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    names: set[str] = set()
+    for which in LAYER_SELECTIONS:
+        try:
+            names.update(layer_selection(model, which))
+        except ValueError:  # e.g. a model without activation modules
+            continue
+    return sorted(names, key=lambda name: order.get(name, len(order)))
+
+
+def report_bars(report: LayerReport, figsize: tuple[float, float] = (6.4, 3.4),
+                context: LayerReport | None = None) -> Figure:
+    """Compression (log scale) and discrimination per measured layer, labelled by layer name.
+
+    With ``context`` (a report of more layers of the same model, e.g. at :func:`all_selected_layers`), its values are
+    drawn as a grey line behind, ``report``'s layers sit at their places among its layers, and the axes are those of
+    ``context``: views of different selections then share their axes.
+    """
+    for name, r in (("report", report), ("context", context)):
+        if r is None:
+            continue
+        if not isinstance(r, LayerReport):
+            raise ValueError(f"{name} must be a LayerReport, got {type(r).__name__}")
+        for col in ("compression", "discrimination"):
+            if col not in r.columns:
+                raise ValueError(f"{name} lacks the {col!r} column; measure with metrics including {col!r}")
+    names = list(context.names) if context is not None else list(report.names)
+    missing = [n for n in report.names if n not in names]
+    if missing:
+        raise ValueError(f"context lacks the layers {missing} of report")
+    x = np.array([names.index(n) for n in report.names], dtype=float)
     fig = Figure(figsize=figsize, layout="constrained")
     ax_c, ax_d = fig.subplots(1, 2)
-    ax_c.semilogy(x, report.column("compression"), "o-", color=COLORS[0])
+    if context is not None:
+        ax_c.semilogy(np.arange(len(names)), context.column("compression"), "-", color="0.75", lw=1.5, zorder=1)
+        ax_d.plot(np.arange(len(names)), context.column("discrimination"), "-", color="0.75", lw=1.5, zorder=1)
+    ax_c.semilogy(x, report.column("compression"), "o-", color=COLORS[0], zorder=2)
     ax_c.set_ylabel("compression $C$")
-    ax_d.plot(x, report.column("discrimination"), "s-", color=COLORS[1])
+    ax_d.plot(x, report.column("discrimination"), "s-", color=COLORS[1], zorder=2)
     ax_d.set_ylabel("discrimination $D$")
+    if context is not None:
+        c, d = context.column("compression"), context.column("discrimination")
+        c = c[np.isfinite(c) & (c > 0)]
+        if c.size:
+            ax_c.set_ylim(float(c.min()) / 2, float(c.max()) * 1.6)
+        top = float(np.nanmax(d)) if np.isfinite(d).any() else 1.0
+        ax_d.set_ylim(0.0, max(1.0, 1.08 * top))
     for ax in (ax_c, ax_d):
-        ax.set_xticks(x, report.names, rotation=45, fontsize=8)
+        ax.set_xlim(-0.5, len(names) - 0.5)
+        ax.set_xticks(np.arange(len(names)), ["in" if n == "input" else n for n in names])
         ax.set_xlabel("layer name")
     return fig
 
@@ -62,11 +98,13 @@ def measure_render(model: nn.Module, data: Any, layers: str = "children", batch_
     """Measure ``model`` on ``data`` at the layers of :func:`layer_selection` with ``batch_size`` and plot the report.
 
     The numbers do not depend on ``batch_size`` (streaming statistics are exact); the annotation shows the last
-    layer's compression so a reader can check that.
+    layer's compression so a reader can check that. Every layer that any selection measures is drawn in grey behind
+    (and sets the axes, the same for every selection and batch size), so a view shows where its layers sit.
     """
     report = measure(model, data, layers=layer_selection(model, layers), batch_size=batch_size,
                      metrics=("compression", "discrimination"))
-    fig = report_bars(report)
-    fig.axes[0].annotate(f"last: C = {report.column('compression')[-1]:.6g}", xy=(0.02, 0.04),
-                         xycoords="axes fraction", fontsize=8)
+    context = measure(model, data, layers=all_selected_layers(model), metrics=("compression", "discrimination"))
+    fig = report_bars(report, context=context)
+    fig.axes[0].annotate(f"last: C = {report.column('compression')[-1]:.6g}", xy=(0.03, 0.04),
+                         xycoords="axes fraction")
     return fig

@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from ..measuring import metric_summary, structured_mixture
 from ..plotting import COLORS
 
-__all__ = ["between_plane", "mixture_view", "noise_geometry_figure", "render_mixture"]
+__all__ = ["MIXTURE_LIMIT", "between_plane", "mixture_view", "noise_geometry_figure", "render_mixture"]
 
 
 def between_plane(features: Any, labels: Any) -> np.ndarray:
@@ -30,38 +31,71 @@ def between_plane(features: Any, labels: Any) -> np.ndarray:
     return (x - means.mean(axis=0)) @ basis.T
 
 
-def mixture_view(features: Any, labels: Any, metrics: Mapping[str, float] | None = None) -> Figure:
-    """Left: the features in the between-class plane; right: bars of C, NC1, CDNV (log axis) and D."""
+def _short(value: float) -> str:
+    """Two significant digits in at most six characters (``0.087``, ``45``, ``3.4e-4``) for a bar label."""
+    if value == 0 or 0.01 <= abs(value) < 1000:
+        return f"{value:.2g}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+MIXTURE_LIMIT = 6.0
+"""Half-width of the scatter axes of :func:`render_mixture`: holds the chapter's widest mixture (s = 4, σ = 0.8)."""
+
+
+def mixture_view(features: Any, labels: Any, metrics: Mapping[str, float] | None = None,
+                 limit: float | None = None) -> Figure:
+    """Left: the features in the between-class plane; right: bars of C, NC1, CDNV (log axis) and D.
+
+    ``limit`` fixes the scatter axes to ``[-limit, limit]`` in both directions (so that views of different mixtures
+    share their axes); by default they fit the data.
+    """
     pts = between_plane(features, labels)
     y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels)
     m = dict(metrics) if metrics is not None else metric_summary(features, labels)
-    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
-    ax_s, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
+    ax_s, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [0.9, 1.1]})
     for j, c in enumerate(np.unique(y)):
         ax_s.scatter(*pts[y == c].T, s=8, alpha=0.6, color=COLORS[j % len(COLORS)], label=f"class {c}")
-    ax_s.set_aspect("equal", adjustable="datalim")
-    ax_s.set_xlabel("between-class direction 1")
+    if limit is not None:
+        limit = float(limit)
+        if not np.isfinite(limit) or limit <= 0:
+            raise ValueError(f"limit must be > 0, got {limit}")
+        ax_s.set_xlim(-limit, limit)
+        ax_s.set_ylim(-limit, limit)
+        ax_s.set_aspect("equal", adjustable="box")
+        for axis in (ax_s.xaxis, ax_s.yaxis):
+            axis.set_major_locator(MaxNLocator(4, integer=limit >= 2))
+    else:
+        ax_s.set_aspect("equal", adjustable="datalim")
+    ax_s.set_xlabel("between-class dir. 1")
     ax_s.set_ylabel("direction 2")
     names = ["C", "NC1", "CDNV", "D"]
     vals = [max(float(m[k]), 1e-6) for k in names]
     bars = ax_b.bar(names, vals, color=[COLORS[0], COLORS[1], COLORS[3], COLORS[2]])
     ax_b.set_yscale("log")
-    ax_b.set_ylim(1e-3, 1e3)
+    ax_b.set_ylim(1e-4, 1e3)
+    ax_b.set_yticks([1e-4, 1e-2, 1e0, 1e2])
+    ax_b.yaxis.set_minor_locator(NullLocator())
     for bar, k in zip(bars, names, strict=True):
-        ax_b.text(bar.get_x() + bar.get_width() / 2, bar.get_height() * 1.3, f"{m[k]:.3g}", ha="center",
-                  fontsize=8)
+        ax_b.text(bar.get_x() + bar.get_width() / 2, max(bar.get_height(), 1e-4) * 1.3, _short(float(m[k])),
+                  ha="center", va="bottom")
     ax_b.set_ylabel("value (log scale)")
     return fig
 
 
 def render_mixture(
     within_std: float, class_separation: float, n_per_class: int = 60, n_classes: int = 3, dim: int = 20,
-    seed: int = 0,
+    seed: int = 0, limit: float | None = MIXTURE_LIMIT,
 ) -> Figure:
-    """Explorer frame: an isotropic mixture (:func:`pnc.measuring.structured_mixture`) and its metrics."""
+    """Explorer frame: an isotropic mixture (:func:`pnc.measuring.structured_mixture`) and its metrics.
+
+    The scatter axes are ``[-limit, limit]`` whatever the mixture, so that the cloud visibly grows with ``within_std``
+    and the means move apart with ``class_separation``; ``limit=None`` fits them to the data.
+    """
     X, y = structured_mixture(n_per_class, n_classes, dim, class_separation, within_std, noise="isotropic",
                               recentre=False, seed=seed)
-    return mixture_view(X, y)
+    return mixture_view(X, y, limit=limit)
 
 
 def noise_geometry_figure(samples: Mapping[str, tuple[Any, Any]], metrics: Mapping[str, Mapping[str, float]],

@@ -1,0 +1,253 @@
+"""What a reader sees on the built site, in Debian chromium: figures, navigation on a phone, console, dark mode.
+
+- Every ``figure`` of every chapter holds an image that loaded, at least 300 px wide in its natural size, high
+  density (natural width at least 1.9x the displayed width, or SVG), on an opaque background (legible in dark mode),
+  and no page contains matplotlib's text repr ``<Figure size ...>``. One screenshot per figure is written to
+  test-artifacts/figures/.
+- No page logs a console error or an uncaught exception.
+- At 390 px the ☰ button opens the navigation drawer, a chapter link in it can be clicked and loads that chapter; the
+  "contents" button opens the page's table of contents; the header shows one search button.
+- Explorer frames show their smallest text at least as large as the body text, at the width they are displayed.
+
+Needs /usr/bin/chromium and the book build shared with tests/test_book.py (conftest.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_support import CHROMIUM, MARK_VIEWS_JS, launch, open_page, serve, site_pages, widget_pages
+from conftest import ARTIFACTS
+
+pytestmark = [pytest.mark.browser, pytest.mark.book]
+
+FIGURES = ARTIFACTS / "figures"
+PHONE = (390, 844)
+DESKTOP = (1400, 1000)
+RENDER_TIMEOUT_MS = 30_000
+
+# For each figure element: its id, the image's load state, natural and displayed size, and whether its corners are
+# opaque (drawn into a canvas; same-origin, so the pixels can be read).
+FIGURES_JS = """
+async () => {
+  const out = [];
+  for (const fig of document.querySelectorAll('figure')) {
+    const img = fig.querySelector('img');
+    if (!img) { out.push({id: fig.id, img: false, text: fig.innerText.slice(0, 80)}); continue; }
+    if (!img.complete) { await new Promise(r => { img.onload = r; img.onerror = r; setTimeout(r, 5000); }); }
+    let opaque = null;
+    if (img.naturalWidth > 0 && !img.src.endsWith('.svg')) {
+      const canvas = document.createElement('canvas');
+      canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+      const ctx = canvas.getContext('2d');
+      ctx.drawImage(img, 0, 0);
+      const w = img.naturalWidth - 1, h = img.naturalHeight - 1;
+      opaque = [[0, 0], [w, 0], [0, h], [w, h]].every(([x, y]) => ctx.getImageData(x, y, 1, 1).data[3] === 255);
+    }
+    out.push({id: fig.id, img: true, src: img.src, complete: img.complete, natural: img.naturalWidth,
+              naturalHeight: img.naturalHeight, shown: img.getBoundingClientRect().width,
+              shownHeight: img.getBoundingClientRect().height, opaque: opaque});
+  }
+  return out;
+}
+"""
+
+BODY_FONT_JS = """
+() => parseFloat(getComputedStyle(document.querySelector('article p') || document.body).fontSize)
+"""
+
+# Per explorer: the smallest frame text (points, as the explorer measured it), the frame dpi, and the displayed and
+# natural width of its visible frame.
+EXPLORER_TEXT_JS = """
+() => Array.from(document.querySelectorAll('.pnc-explorer')).map(box => {
+  const caption = box.querySelector('[data-pnc-min-font-pt]');
+  const img = Array.from(box.querySelectorAll('img.widget-image')).find(i => i.offsetParent !== null);
+  return {
+    minPt: caption ? parseFloat(caption.dataset.pncMinFontPt) : null,
+    dpi: caption ? parseFloat(caption.dataset.pncFrameDpi) : null,
+    shown: img ? img.getBoundingClientRect().width : null,
+    natural: img ? img.naturalWidth : null,
+  };
+})
+"""
+
+
+@pytest.fixture(scope="module")
+def site(built_book: Path) -> Iterator[str]:
+    with serve(built_book) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `python3 dev.py test` installs Debian chromium (or set PNC_CHROMIUM)")
+    with launch() as browser:
+        yield browser
+
+
+def _chapters(built_book: Path) -> list[str]:
+    return [p.relative_to(built_book).as_posix() for p in site_pages(built_book) if p.parent.name == "chapters"]
+
+
+def test_no_page_shows_a_figure_repr_instead_of_a_figure(built_book: Path) -> None:
+    for page in site_pages(built_book):
+        text = page.read_text(errors="replace")
+        assert "&lt;Figure size" not in text and "<Figure size" not in text, f"{page}: a figure rendered as text"
+
+
+def test_every_figure_is_a_sharp_loaded_image(built_book: Path, site: str, chromium: Any) -> None:
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    for old in FIGURES.glob("*.png"):
+        old.unlink()
+    problems: list[str] = []
+    seen = 0
+    for relative in _chapters(built_book):
+        page, log = open_page(chromium, site + relative, viewport=DESKTOP)
+        try:
+            page.wait_for_load_state("networkidle")
+            for info in page.evaluate(FIGURES_JS):
+                seen += 1
+                where = f"{relative}#{info['id']}"
+                if not info["img"]:
+                    problems.append(f"{where}: no image in the figure (shows {info['text']!r})")
+                    continue
+                if not info["complete"] or info["natural"] < 300:
+                    problems.append(f"{where}: image not loaded or too small (natural width {info['natural']} px)")
+                    continue
+                svg = info["src"].endswith(".svg")
+                if not svg and info["natural"] < 1.9 * info["shown"]:
+                    problems.append(f"{where}: {info['natural']} px shown at {info['shown']:.0f} px: not high density")
+                if info["shown"] < 300:
+                    problems.append(f"{where}: shown only {info['shown']:.0f} px wide")
+                ratio = info["naturalHeight"] / info["natural"]
+                if abs(info["shownHeight"] / info["shown"] - ratio) > 0.02 * ratio + 1 / info["shown"]:
+                    problems.append(f"{where}: aspect ratio distorted on the page")
+                if info["opaque"] is False:
+                    problems.append(f"{where}: transparent background (unreadable in dark mode)")
+                if info["id"]:
+                    page.locator(f"figure#{info['id']}").screenshot(path=str(FIGURES / f"{info['id']}.png"))
+            problems += [f"{relative}: {p}" for p in log.problems()]
+        finally:
+            page.context.close()
+    assert seen >= 10, f"only {seen} figures found in the chapters"
+    assert not problems, "\n".join(problems)
+    assert len(list(FIGURES.glob("*.png"))) == seen
+
+
+def test_no_console_errors_on_any_page(built_book: Path, site: str, chromium: Any) -> None:
+    problems: list[str] = []
+    for path in site_pages(built_book):
+        relative = path.relative_to(built_book).as_posix()
+        page, log = open_page(chromium, site + relative, viewport=DESKTOP)
+        try:
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(200)  # late console messages
+            problems += [f"{relative}: {p}" for p in log.problems()]
+        finally:
+            page.context.close()
+    assert not problems, "\n".join(problems)
+
+
+def _visible(page: Any, selector: str) -> Any:
+    return page.locator(f"{selector} >> visible=true")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1400px"])
+def test_one_search_button_in_the_header(built_book: Path, site: str, chromium: Any, viewport: tuple) -> None:
+    page, _ = open_page(chromium, site + _chapters(built_book)[1], viewport=viewport)
+    try:
+        page.wait_for_load_state("networkidle")
+        count = _visible(page, ".bd-header-article .search-button, .bd-header .search-button-field, "
+                               ".bd-header-article .search-button-field, .bd-header .search-button").count()
+        assert count == 1, f"{count} visible search buttons in the header at {viewport[0]} px"
+    finally:
+        page.context.close()
+
+
+def test_phone_navigation_drawer_opens_and_its_links_work(built_book: Path, site: str, chromium: Any) -> None:
+    chapters = _chapters(built_book)
+    start, target = chapters[1], chapters[3]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page, log = open_page(chromium, site + start, viewport=PHONE)
+    try:
+        page.wait_for_load_state("networkidle")
+        toggle = _visible(page, ".primary-toggle")
+        assert toggle.count() == 1, f"{toggle.count()} visible ☰ buttons at 390 px"
+        toggle.click()
+        drawer = page.locator("dialog#pst-primary-sidebar-modal[open]")
+        drawer.wait_for(state="visible", timeout=5000)
+        page.screenshot(path=str(ARTIFACTS / "phone-drawer-open.png"))
+        link = drawer.locator(f'a.reference.internal[href$="{Path(target).name}"]')
+        assert link.count() >= 1, f"no link to {target} in the open drawer"
+        box = link.first.bounding_box()
+        assert box and box["width"] > 0 and 0 <= box["x"] < PHONE[0], f"the link to {target} is not on screen: {box}"
+        with page.expect_navigation():
+            link.first.click()
+        assert page.url.endswith(target), f"clicking the drawer link went to {page.url}"
+        assert page.locator("h1").first.inner_text().strip(), "the chapter did not load"
+
+        contents = _visible(page, ".secondary-toggle")
+        assert contents.count() == 1, f"{contents.count()} visible 'contents' buttons at 390 px"
+        contents.click()
+        toc = page.locator("dialog#pst-secondary-sidebar-modal[open]")
+        toc.wait_for(state="visible", timeout=5000)
+        assert toc.locator("a").count() > 2, "the page contents drawer is empty"
+        page.screenshot(path=str(ARTIFACTS / "phone-contents-open.png"))
+        page.keyboard.press("Escape")
+        toc.wait_for(state="hidden", timeout=5000)
+        assert not log.problems(), log.problems()
+    finally:
+        page.context.close()
+
+
+def test_explorer_text_is_at_least_body_size(built_book: Path, site: str, chromium: Any) -> None:
+    problems: list[str] = []
+    checked = 0
+    for path in widget_pages(built_book):
+        relative = path.relative_to(built_book).as_posix()
+        page, _ = open_page(chromium, site + relative, viewport=DESKTOP)
+        try:
+            page.wait_for_function(
+                "() => document.querySelectorAll('.pnc-explorer img.widget-image').length > 0 && "
+                "Array.from(document.querySelectorAll('.pnc-explorer img.widget-image')).every(i => i.complete)",
+                timeout=RENDER_TIMEOUT_MS)
+            page.evaluate(MARK_VIEWS_JS)
+            body = page.evaluate(BODY_FONT_JS)
+            for number, info in enumerate(page.evaluate(EXPLORER_TEXT_JS)):
+                checked += 1
+                if info["minPt"] is None or not info["natural"]:
+                    problems.append(f"{relative} explorer {number}: no frame or no font record")
+                    continue
+                shown_px = info["minPt"] * info["dpi"] / 72 * info["shown"] / info["natural"]
+                if shown_px < body - 0.5:
+                    problems.append(f"{relative} explorer {number}: smallest text {shown_px:.1f} px, "
+                                    f"body text {body:.1f} px")
+        finally:
+            page.context.close()
+    assert checked >= len(widget_pages(built_book)) > 0
+    assert not problems, "\n".join(problems)
+
+
+def test_dark_mode_figures_stay_legible(built_book: Path, site: str, chromium: Any) -> None:
+    """In dark mode the figures keep their white background (checked per image in the test above); a screenshot."""
+    relative = next(c for c in _chapters(built_book) if re.search(r"/04_", c))
+    page, log = open_page(chromium, site + relative, viewport=DESKTOP)
+    try:
+        page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; "
+                      "document.documentElement.dataset.mode = 'dark'; }")
+        page.wait_for_load_state("networkidle")
+        figure = page.locator("figure img").first
+        figure.scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dark-mode-figure.png"))
+        background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        channels = [int(v) for v in re.findall(r"\d+", background)[:3]]
+        assert sum(channels) < 3 * 100, f"dark mode not applied (body background {background})"
+        assert page.evaluate(FIGURES_JS)[0]["opaque"] is True
+    finally:
+        page.context.close()
