@@ -1,15 +1,18 @@
 """pnc: measure and explain progressive neural collapse in deep networks.
 
-The package behind the *pnc-book* textbook. One module per concern:
+The package behind the *pnc-book* textbook. The core library, one module per concern (it needs numpy and torch):
 
-- :mod:`pnc.data` synthetic (and real) datasets,
-- :mod:`pnc.models` deep linear networks, MLPs and hybrids,
-- :mod:`pnc.train` seeded full-batch GD / SGD training,
-- :mod:`pnc.features` per-layer feature collection through forward hooks,
-- :mod:`pnc.metrics` streaming class statistics and the collapse metrics,
-- :mod:`pnc.report` the one-call layerwise report :func:`pnc.measure`,
-- :mod:`pnc.theory` closed forms and exact constructions,
-- :mod:`pnc.plotting` the house style and the standard layerwise plot.
+- :mod:`pnc.data`, :mod:`pnc.download`: synthetic and real data sets, a checksummed downloader;
+- :mod:`pnc.models`, :mod:`pnc.train`: deep linear networks, MLPs, hybrids, a small ResNet; seeded training;
+- :mod:`pnc.features`: per-layer features through forward hooks (layer choice, pooling, batch adapters);
+- :mod:`pnc.metrics`: streaming class statistics and every collapse metric;
+- :mod:`pnc.report`: the one-call layerwise table :func:`pnc.measure`; :mod:`pnc.distributed`: across processes;
+  :mod:`pnc.tracking`: during training; :mod:`pnc.probes`: linear probes;
+- :mod:`pnc.theory`: closed forms and exact constructions; :mod:`pnc.fits`: geometric and linear fits;
+- :mod:`pnc.plotting` (needs matplotlib): the house style and the standard layerwise plot;
+- :mod:`pnc.cache`: atomic files and the result cache; :mod:`pnc.cli`: ``pnc measure``, ``pnc download``.
+
+:mod:`pnc.book` holds the book's chapter studies, experiments, explorers and figures; the core imports nothing from it.
 """
 
 from importlib import import_module as _import_module
@@ -22,10 +25,8 @@ from .metrics import ClassStats, compression, discrimination, nc1
 from .report import LayerReport, measure
 
 _SUBMODULES = (
-    "data", "download", "models", "train", "features", "metrics", "report", "theory", "plotting", "widgets",
-    "fits", "tracking", "distributed",
-    "figures", "cache", "runner", "experiments", "probes", "dynamics", "connections", "dln", "recipes", "assumptions",
-    "measuring",
+    "data", "download", "models", "train", "features", "metrics", "report", "distributed", "tracking", "probes",
+    "theory", "fits", "plotting", "cache", "cli", "book",
 )
 
 __all__ = [

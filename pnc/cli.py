@@ -1,8 +1,9 @@
-"""The command line: ``python -m pnc measure ... | list | run NAME ... | download DATASET | --version``.
+"""The command line: ``pnc measure ... | download DATASET | --version`` (also ``python -m pnc``).
 
 ``measure`` is the researcher's entry: a saved model (an importable factory + a ``weights_only`` checkpoint) and a
-labelled ``.npz`` data file give the layerwise table, printed and optionally written as JSON. ``list`` and ``run``
-drive the book's named experiments (they need the ``cli`` extra: ``pip install "pnc[cli]"``).
+labelled ``.npz`` data file give the layerwise table, printed and optionally written as JSON. The book's named
+experiments have their own command, ``python -m pnc.book list | run NAME`` (:mod:`pnc.book.cli`), built with
+:func:`run_cli` from here.
 
 Exit codes: 0 success, 1 the run failed, 2 bad usage (unknown experiment, option or value).
 """
@@ -12,21 +13,22 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["build_parser", "main"]
+__all__ = ["UsageError", "build_parser", "main", "run_cli"]
 
 
-class _UsageError(Exception):
-    pass
+class UsageError(Exception):
+    """Bad usage: printed with the usage line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m pnc``."""
     parser = argparse.ArgumentParser(
-        prog="python -m pnc",
-        description="Progressive neural collapse: run the book's experiments at book or paper scale.",
+        prog="pnc",
+        description="Progressive neural collapse: measure a model layer by layer, download data sets.",
+        epilog="The book's experiments: python -m pnc.book list | run NAME.",
     )
     from pnc import __version__
 
@@ -51,22 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "(repeatable; the current folder is always searched)")
     me.add_argument("--json", default=None, metavar="FILE", help="also write the table as JSON")
 
-    sub.add_parser("list", help="list the named experiments and their settings")
-
-    run = sub.add_parser("run", help="run one experiment and write its results as JSON (+ .npz arrays)")
-    run.add_argument("name", help="experiment name (see `python -m pnc list`)")
-    run.add_argument("--scale", choices=("book", "paper"), default="book",
-                     help="book: offline data, minutes on a CPU; paper: the authors' settings (GPU, hours)")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--out", default="results", help="folder for <name>-<scale>-seed<seed>.json (default: results)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one configuration option (value parsed as JSON if possible); repeatable")
-    run.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
-    run.add_argument("--cache-dir", default=None, help="result cache folder (default: $PNC_CACHE_DIR or user cache)")
-    run.add_argument("--keep-checkpoints", action="store_true", help="keep training checkpoints after success")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
-
     dl = sub.add_parser("download", help="download and verify a data set (mnist, fashion_mnist, cifar10)")
     dl.add_argument("dataset")
     dl.add_argument("--root", default=None, help="data folder (default: $PNC_DATA_DIR or the user cache folder)")
@@ -81,58 +67,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _cmd_list() -> int:
-    from pnc.runner import _registry
-
-    for name, exp in sorted(_registry().items()):
-        print(f"{name}: {getattr(exp, 'description', '')}")
-        for scale in ("book", "paper"):
-            cfg = getattr(exp, scale, {}) or {}
-            shown = ", ".join(f"{k}={v}" for k, v in cfg.items())
-            print(f"    {scale}: {shown}")
-    return 0
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from pnc import runner
-
-    if args.seed < 0:
-        raise _UsageError(f"--seed must be >= 0, got {args.seed}")
-    registry = runner._registry()
-    if args.name not in registry:
-        raise _UsageError(f"unknown experiment {args.name!r}; known: {', '.join(sorted(registry))}")
-    try:
-        overrides = dict(runner.parse_override(text) for text in args.overrides)
-        exp = registry[args.name]
-        runner.apply_overrides(getattr(exp, args.scale), overrides)
-        runner.resolve_device(args.device)
-    except ValueError as exc:
-        raise _UsageError(str(exc)) from None
-    result = runner.run_experiment(
-        args.name, scale=args.scale, seed=args.seed, device=args.device, out=args.out, overrides=overrides,
-        progress=not args.quiet, use_cache=not args.no_cache, cache_dir=args.cache_dir,
-        keep_checkpoints=args.keep_checkpoints,
-    )
-    cached = " (from the result cache)" if result.get("from_cache") else ""
-    print(f"{args.name} at {args.scale} scale, seed {args.seed}, on {result['device']}: "
-          f"{result['timings']['total']:.1f} s{cached}")
-    cols = ["layer", "compression", "discrimination", "nc1", "rank", "probe_accuracy"]
-    print("  ".join(f"{c:>14}" for c in cols))
-    for row in result["layers"]:
-        print("  ".join(f"{_fmt(row.get(c)):>14}" for c in cols))
-    if "transfer_accuracy" in result:
-        accs = ", ".join(f"{h}: {_fmt(a)}" for h, a in enumerate(result["transfer_accuracy"], start=1))
-        print(f"transfer accuracy by head layers: {accs}")
-    print(f"wrote {result['results_path']}")
-    return 0
-
-
 def _load_factory(spec: str, paths: list[str]) -> Any:
     import importlib
     import os
 
     if ":" not in spec:
-        raise _UsageError(f"--model must look like MODULE:FACTORY, got {spec!r}")
+        raise UsageError(f"--model must look like MODULE:FACTORY, got {spec!r}")
     module_name, _, attr = spec.partition(":")
     for folder in [os.getcwd(), *paths]:
         if folder not in sys.path:
@@ -140,10 +80,10 @@ def _load_factory(spec: str, paths: list[str]) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise _UsageError(f"cannot import {module_name!r} for --model: {exc}; add its folder with --path") from None
+        raise UsageError(f"cannot import {module_name!r} for --model: {exc}; add its folder with --path") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise _UsageError(f"{module_name!r} has no callable {attr!r}")
+        raise UsageError(f"{module_name!r} has no callable {attr!r}")
     return factory
 
 
@@ -168,24 +108,24 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     try:
         kwargs = json.loads(args.factory_kwargs)
     except ValueError as exc:
-        raise _UsageError(f"--factory-kwargs is not JSON: {exc}") from None
+        raise UsageError(f"--factory-kwargs is not JSON: {exc}") from None
     if not isinstance(kwargs, dict):
-        raise _UsageError("--factory-kwargs must be a JSON object")
+        raise UsageError("--factory-kwargs must be a JSON object")
     model = factory(**kwargs)
     if not isinstance(model, torch.nn.Module):
-        raise _UsageError(f"{args.model} returned {type(model).__name__}, not a torch.nn.Module")
+        raise UsageError(f"{args.model} returned {type(model).__name__}, not a torch.nn.Module")
     if args.weights:
         try:
             checkpoint = torch.load(args.weights, map_location="cpu", weights_only=True)
         except FileNotFoundError:
-            raise _UsageError(f"--weights: no such file {args.weights}") from None
+            raise UsageError(f"--weights: no such file {args.weights}") from None
         model.load_state_dict(_state_dict(checkpoint))
     if not Path(args.data).is_file():
-        raise _UsageError(f"--data: no such file {args.data}")
+        raise UsageError(f"--data: no such file {args.data}")
     with np.load(args.data, allow_pickle=False) as arrays:
         missing = [key for key in (args.x_key, args.y_key) if key not in arrays.files]
         if missing:
-            raise _UsageError(f"--data has no array {missing} (it has {arrays.files}); set --x-key / --y-key")
+            raise UsageError(f"--data has no array {missing} (it has {arrays.files}); set --x-key / --y-key")
         x, y = arrays[args.x_key], arrays[args.y_key]
     model = model.to(args.device)
     x_tensor = torch.from_numpy(x)
@@ -196,7 +136,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
                          metrics=tuple(args.metrics) if args.metrics else DEFAULT_METRICS,
                          batch_size=args.batch_size, device=args.device, pool=args.pool)
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     print(report)
     for note in report.notes:
         print(f"skipped {note}")
@@ -210,41 +150,43 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from pnc import download
 
     if args.dataset not in download.DATASET_FILES:
-        raise _UsageError(f"unknown data set {args.dataset!r}; known: {', '.join(download.DATASET_FILES)}")
+        raise UsageError(f"unknown data set {args.dataset!r}; known: {', '.join(download.DATASET_FILES)}")
     paths = download.download_dataset(args.dataset, root=args.root, progress=True)
     for role, path in paths.items():
         print(f"{role}: {path}")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 failure, 2 usage error)."""
-    parser = build_parser()
+def run_cli(parser: argparse.ArgumentParser, commands: dict[str, Callable[[argparse.Namespace], int]],
+            argv: Sequence[str] | None, extra_hint: str = "") -> int:
+    """Parse ``argv`` and run ``commands[args.command]``, turning errors into exit codes.
+
+    0 ok; 2 bad usage (argparse errors, :class:`UsageError`, a missing optional package, named with ``extra_hint``);
+    1 a failed run (the error is printed); 130 interrupted.
+    """
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 2 on bad usage, 0 for --help
+    except SystemExit as exc:  # argparse: 2 on bad usage, 0 for --help and --version
         return int(exc.code or 0)
     try:
-        if args.command == "measure":
-            return _cmd_measure(args)
-        if args.command == "list":
-            return _cmd_list()
-        if args.command == "run":
-            return _cmd_run(args)
-        return _cmd_download(args)
+        return commands[args.command](args)
     except ModuleNotFoundError as exc:
-        if args.command in ("list", "run") and exc.name and exc.name.split(".")[0] != "pnc":
-            print(f"python -m pnc {args.command} needs the cli extra: pip install 'pnc[cli]' (missing: {exc.name})",
-                  file=sys.stderr)
+        if extra_hint and exc.name and exc.name.split(".")[0] != "pnc":
+            print(f"{parser.prog} {args.command} {extra_hint} (missing: {exc.name})", file=sys.stderr)
             return 2
         raise
-    except _UsageError as exc:
+    except UsageError as exc:
         parser.print_usage(sys.stderr)
-        print(f"python -m pnc: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted (checkpoints, if any, are kept; run the same command again to resume)", file=sys.stderr)
         return 130
     except Exception as exc:  # a failed run: say what happened, exit 1
-        print(f"python -m pnc: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``pnc`` / ``python -m pnc``; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+    return run_cli(build_parser(), {"measure": _cmd_measure, "download": _cmd_download}, argv)

@@ -1,4 +1,4 @@
-"""pnc.assumptions: the reduced assumption check and the failure-mode sweep of chapter 5."""
+"""pnc.book.assumptions: the reduced assumption check and the failure-mode sweep of chapter 5."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from pnc import assumptions, theory
+from pnc import theory
+from pnc.book import assumptions
 
 
 def test_predicted_imbalance_matches_theory_md() -> None:

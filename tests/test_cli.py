@@ -1,4 +1,5 @@
-"""Tests for the command line `python -m pnc` (fake experiment registry, except one subprocess smoke test)."""
+"""The command lines: the book's `python -m pnc.book` (fake experiment registry, except one subprocess smoke test)
+and the core's `pnc` / `python -m pnc` (download; `measure` is exercised in tests/test_install.py)."""
 
 import json
 import subprocess
@@ -7,8 +8,9 @@ import sys
 import pytest
 from test_runner import REGISTRY, _broken  # tests/ is on sys.path (rootdir conftest)
 
-import pnc.runner as runner
-from pnc.cli import main
+import pnc.book.runner as runner
+from pnc.book.cli import main
+from pnc.cli import main as core_main
 
 
 @pytest.fixture(autouse=True)
@@ -52,11 +54,24 @@ def test_run_writes_results_and_prints_a_table(tmp_path, capsys):
         (["run", "fake", "--set", "depth=2.5"], "option 'depth' must be an integer"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "required"),
-        (["download", "svhn"], "unknown data set 'svhn'"),
     ],
 )
 def test_bad_usage_exits_2_with_a_clear_message(argv, message, capsys, tmp_path):
     assert main([*argv, *(["--out", str(tmp_path)] if argv[:1] == ["run"] else [])]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["download", "svhn"], "unknown data set 'svhn'"),
+        (["measure", "--model", "nocolon", "--data", "x.npz"], "--model must look like MODULE:FACTORY"),
+        (["measure", "--model", "no_such_module_xyz:make", "--data", "x.npz"], "cannot import 'no_such_module_xyz'"),
+        (["run", "hybrid"], "invalid choice: 'run'"),
+    ],
+)
+def test_core_cli_bad_usage_exits_2(argv, message, capsys):
+    assert core_main(argv) == 2
     assert message in capsys.readouterr().err
 
 
@@ -79,13 +94,16 @@ def test_download_command(monkeypatch, tmp_path, capsys):
     import pnc.download as dl
 
     monkeypatch.setattr(dl, "download_dataset", lambda name, root=None, progress=False: {"archive": tmp_path / "a"})
-    assert main(["download", "cifar10", "--root", str(tmp_path)]) == 0
+    assert core_main(["download", "cifar10", "--root", str(tmp_path)]) == 0
     assert "archive:" in capsys.readouterr().out
 
 
-def test_python_dash_m_pnc_entry_point():
-    help_ = subprocess.run([sys.executable, "-m", "pnc", "--help"], capture_output=True, text=True, timeout=120)
+def test_python_dash_m_entry_points():
+    core = subprocess.run([sys.executable, "-m", "pnc", "--help"], capture_output=True, text=True, timeout=120)
+    assert core.returncode == 0 and "measure" in core.stdout and "download" in core.stdout
+    assert "python -m pnc.book" in core.stdout  # says where the experiments went
+    help_ = subprocess.run([sys.executable, "-m", "pnc.book", "--help"], capture_output=True, text=True, timeout=120)
     assert help_.returncode == 0 and "run" in help_.stdout and "list" in help_.stdout
-    bad = subprocess.run([sys.executable, "-m", "pnc", "run", "no-such-experiment"], capture_output=True, text=True,
-                         timeout=120)
+    bad = subprocess.run([sys.executable, "-m", "pnc.book", "run", "no-such-experiment"], capture_output=True,
+                         text=True, timeout=120)
     assert bad.returncode == 2 and "unknown experiment 'no-such-experiment'" in bad.stderr

@@ -1,4 +1,4 @@
-"""Tests for pnc.connections: last-layer neural collapse, He & Su's fuzziness, the layerwise table."""
+"""Tests for pnc.book.connections: last-layer neural collapse, He & Su's fuzziness, the layerwise table."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pnc import data, metrics, models, train
-from pnc.connections import (
+from pnc.book.connections import (
     NeuralCollapse,
     last_layer_collapse,
     layerwise_connections,

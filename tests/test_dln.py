@@ -1,4 +1,4 @@
-"""Tests for pnc.dln: conservation of imbalance, rank of gradients, low-rank weight updates."""
+"""Tests for pnc.book.dln: conservation of imbalance, rank of gradients, low-rank weight updates."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pnc import data, dln, models, theory
+from pnc import data, models, theory
+from pnc.book import dln
 from pnc.train import TrainConfig
 
 

@@ -1,4 +1,4 @@
-"""Tests for pnc.dynamics: Saxe's closed form, the input-output modes and training in rounds."""
+"""Tests for pnc.book.dynamics: Saxe's closed form, the input-output modes and training in rounds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pnc import data, models, train
-from pnc.dynamics import (
+from pnc.book.dynamics import (
     Modes,
     effective_initial_strength,
     gd_time_constant,

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from pnc import experiments as E
+from pnc.book import experiments as E
+from pnc.book.runner import RunContext, validate_result
 from pnc.plotting import fit_geometric_rate
-from pnc.runner import RunContext, validate_result
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,4 +1,4 @@
-"""pnc.figures.assumptions: chapter-5 figures render and reject bad input."""
+"""pnc.book.figures.assumptions: chapter-5 figures render and reject bad input."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pnc import assumptions, widgets
-from pnc.figures import assumptions as figures
+from pnc.book import assumptions, widgets
+from pnc.book.figures import assumptions as figures
 
 
 @pytest.fixture(scope="module")

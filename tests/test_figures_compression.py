@@ -1,4 +1,4 @@
-"""pnc.figures.compression: chapter-4 figures render and reject bad input."""
+"""pnc.book.figures.compression: chapter-4 figures render and reject bad input."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pnc import recipes, widgets
-from pnc.figures import compression
+from pnc.book import recipes, widgets
+from pnc.book.figures import compression
 
 
 @pytest.fixture(scope="module")

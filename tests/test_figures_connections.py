@@ -1,4 +1,4 @@
-"""Tests for pnc.figures.connections (figures of the chapter "Connections")."""
+"""Tests for pnc.book.figures.connections (figures of the chapter "Connections")."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from pnc import widgets  # noqa: E402
-from pnc.connections import NeuralCollapse  # noqa: E402
-from pnc.dynamics import ModeTrace  # noqa: E402
-from pnc.figures import connections as F  # noqa: E402
+from pnc.book import widgets  # noqa: E402
+from pnc.book.connections import NeuralCollapse  # noqa: E402
+from pnc.book.dynamics import ModeTrace  # noqa: E402
+from pnc.book.figures import connections as F  # noqa: E402
 from pnc.report import LayerReport  # noqa: E402
 
 

@@ -1,12 +1,13 @@
-"""Tests for pnc.figures.dln."""
+"""Tests for pnc.book.figures.dln."""
 
 from __future__ import annotations
 
 import pytest
 from matplotlib.figure import Figure
 
-from pnc import data, dln, widgets
-from pnc.figures import dln as fd
+from pnc import data
+from pnc.book import dln, widgets
+from pnc.book.figures import dln as fd
 from pnc.train import TrainConfig
 
 

@@ -1,12 +1,12 @@
-"""Tests for pnc.figures.hierarchy (figures of the real-data chapters)."""
+"""Tests for pnc.book.figures.hierarchy (figures of the real-data chapters)."""
 
 import matplotlib as mpl
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pnc import widgets
-from pnc.figures import hierarchy as H
+from pnc.book import widgets
+from pnc.book.figures import hierarchy as H
 
 
 def _layers(n_nonlinear=2, n_linear=3, ratio=0.3):

@@ -1,4 +1,4 @@
-"""Tests for pnc.figures.measure_own (appendix "Measure your own model")."""
+"""Tests for pnc.book.figures.measure_own (appendix "Measure your own model")."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
-from pnc import measure, widgets  # noqa: E402
-from pnc.figures.measure_own import all_selected_layers, layer_selection, measure_render, report_bars  # noqa: E402
+from pnc import measure  # noqa: E402
+from pnc.book import widgets  # noqa: E402
+from pnc.book.figures.measure_own import all_selected_layers, layer_selection, measure_render, report_bars  # noqa: E402
 
 
 def _model() -> nn.Sequential:

@@ -1,4 +1,4 @@
-"""Tests for pnc.figures.measuring."""
+"""Tests for pnc.book.figures.measuring."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pnc import measuring, widgets
-from pnc.figures import measuring as fm
+from pnc.book import measuring, widgets
+from pnc.book.figures import measuring as fm
 
 
 def test_between_plane_separates_means():

@@ -1,11 +1,12 @@
-"""Tests for pnc.measuring: structured mixtures and the Gaussian-mixture expectations."""
+"""Tests for pnc.book.measuring: structured mixtures and the Gaussian-mixture expectations."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pnc import data, measuring, metrics
+from pnc import data, metrics
+from pnc.book import measuring
 
 
 def test_noise_kinds_same_C_different_NC1():

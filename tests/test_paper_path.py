@@ -17,8 +17,8 @@ import torch
 from test_download import _idx, _remote  # tests/ is on sys.path (rootdir conftest)
 
 import pnc.download as dl
-from pnc import experiments as E
-from pnc.cli import main
+from pnc.book import experiments as E
+from pnc.book.cli import main
 
 SHRINK = ["width=16", "epochs=2", "batch_size=16"]
 

@@ -1,4 +1,4 @@
-"""pnc.recipes: the chapter-4 recipe for any (xi, n, L, alpha) and its comparison with the closed forms."""
+"""pnc.book.recipes: the chapter-4 recipe for any (xi, n, L, alpha) and its comparison with the closed forms."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pnc import data, recipes, theory
+from pnc import data, theory
+from pnc.book import recipes
 
 
 @pytest.fixture(scope="module")

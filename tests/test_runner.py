@@ -1,4 +1,4 @@
-"""Tests for pnc.runner with a fake experiment registry (independent of pnc.experiments)."""
+"""Tests for pnc.book.runner with a fake experiment registry (independent of pnc.book.experiments)."""
 
 import json
 import random
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-import pnc.runner as runner
-from pnc.runner import RunContext, apply_overrides, load_or_run, parse_override, run_experiment, validate_result
+import pnc.book.runner as runner
+from pnc.book.runner import RunContext, apply_overrides, load_or_run, parse_override, run_experiment, validate_result
 
 
 @dataclass(frozen=True)

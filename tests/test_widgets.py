@@ -1,4 +1,4 @@
-"""Unit tests of pnc.widgets: the frame grid, defaults, the browser-side wiring, input checks, page weight."""
+"""Unit tests of pnc.book.widgets: the frame grid, defaults, the browser-side wiring, input checks, page weight."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from browser_support import STATE_MIME, VIEW_MIME, WidgetState
 from ipywidgets.embed import dependency_state, embed_data
 
-from pnc.widgets import (
+from pnc.book.widgets import (
     FRAME_STYLE,
     MAX_FRAMES,
     Explorer,

@@ -1,4 +1,4 @@
-"""Run the named experiments of :mod:`pnc.experiments` reproducibly, with a result cache and result files.
+"""Run the named experiments of :mod:`pnc.book.experiments` reproducibly, with a result cache and result files.
 
 :func:`run_experiment` resolves a configuration (the experiment's ``book`` or ``paper`` settings plus
 overrides), seeds ``random``, NumPy and PyTorch, runs the experiment with a :class:`RunContext` (device,
@@ -9,13 +9,12 @@ writes ``<out>/<name>-<scale>-seed<seed>.json`` (plus ``.npz`` arrays) atomicall
 recomputed.
 
 :func:`load_or_run` is what a chapter calls: stored results from a results folder when present (paper-scale
-runs made with ``python -m pnc run NAME --scale paper``), else a book-scale run on the spot.
+runs made with ``python -m pnc.book run NAME --scale paper``), else a book-scale run on the spot.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import inspect
 import json
@@ -24,7 +23,7 @@ import random
 import re
 import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pnc.book.context import RunContext
 from pnc.cache import ResultCache, atomic_write_json, atomic_write_npz, config_hash, load_npz, to_jsonable
 
 __all__ = [
@@ -54,40 +54,9 @@ LAYER_KEYS = ("layer", "compression", "discrimination", "nc1", "rank")
 """Keys every entry of a result's ``layers`` list must have (``probe_accuracy`` too where probes ran)."""
 
 
-@dataclasses.dataclass
-class RunContext:
-    """What an experiment's ``run(config, ctx)`` gets besides its configuration."""
-
-    seed: int = 0
-    device: torch.device = dataclasses.field(default_factory=lambda: torch.device("cpu"))
-    scale: str = "book"
-    progress: bool = False
-    """Show tqdm progress bars (on stderr)."""
-    checkpoint_dir: Path | None = None
-    """Folder for training checkpoints (``None``: no checkpoints)."""
-
-    def progress_bar(self, iterable: Iterable[Any], total: int | None = None, desc: str = "") -> Iterable[Any]:
-        """``iterable`` wrapped in a tqdm bar when ``progress`` is on, else unchanged."""
-        if not self.progress:
-            return iterable
-        from tqdm import tqdm
-
-        return tqdm(iterable, total=total, desc=desc, dynamic_ncols=True, leave=False)
-
-    def checkpoint_path(self, tag: str) -> Path | None:
-        """Checkpoint file for the training run named ``tag`` (``None`` when checkpoints are off)."""
-        if self.checkpoint_dir is None:
-            return None
-        if not isinstance(tag, str) or not tag:
-            raise ValueError(f"checkpoint tag must be a non-empty string, got {tag!r}")
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag).strip("._") or "run"
-        Path(self.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-        return Path(self.checkpoint_dir) / f"{safe}.pt"
-
-
 def _registry() -> Mapping[str, Any]:
     """The experiment registry (tests replace this function)."""
-    from pnc.experiments import EXPERIMENTS
+    from pnc.book.experiments import EXPERIMENTS
 
     return EXPERIMENTS
 
@@ -429,7 +398,7 @@ def load_or_run(
     (``from_results=False``; cached, see :func:`run_experiment`).
 
     ``results_dir`` defaults to :func:`default_results_dir`. A chapter calls ``load_or_run(name, "paper")`` to
-    show paper-scale results when someone has produced them with ``python -m pnc run NAME --scale paper --out
+    show paper-scale results when someone has produced them with ``python -m pnc.book run NAME --scale paper --out
     results`` and its own book-scale run otherwise; ``result["scale"]`` says which it got.
     """
     _get(name)

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import class_counts, labels_from_counts
-from .metrics import ClassStats, cdnv, compression, discrimination, nc1, numerical_rank
+from pnc.data import class_counts, labels_from_counts
+from pnc.metrics import ClassStats, cdnv, compression, discrimination, nc1, numerical_rank
 
 __all__ = [
     "NOISE_KINDS",

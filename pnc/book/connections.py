@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics as M
-from ._checks import as_features, as_labels
-from .features import collect_features
-from .probes import probe_accuracy
-from .report import LayerReport
+from pnc import metrics as M
+from pnc._checks import as_features, as_labels
+from pnc.features import collect_features
+from pnc.probes import probe_accuracy
+from pnc.report import LayerReport
 
 __all__ = ["NeuralCollapse", "last_layer_collapse", "layerwise_connections", "normalize_rows", "separation_fuzziness"]
 

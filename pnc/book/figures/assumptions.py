@@ -11,8 +11,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, NullLocator
 
+from pnc.plotting import COLORS
+
 from ..assumptions import FAILURE_MODES, FailureRun
-from ..plotting import COLORS
 
 __all__ = ["assumption_check_figure", "failure_figure", "failure_frame", "failure_frame_limits"]
 
@@ -22,8 +23,8 @@ _CHECK_COLUMNS = ("panel", "L", "width", "seed", "rel_residual", "imbalance", "p
 def assumption_check_figure(frame) -> Figure:
     """Two rows (depth panel, width panel) by three diagnostics, mean +- std over seeds as error bars.
 
-    ``frame`` is the DataFrame of :func:`pnc.assumptions.assumption_check`. The imbalance panels add the gradient-flow
-    prediction (dashed); the spread is on a log axis.
+    ``frame`` is the DataFrame of :func:`pnc.book.assumptions.assumption_check`. The imbalance panels add the
+    gradient-flow prediction (dashed); the spread is on a log axis.
     """
     missing = [c for c in _CHECK_COLUMNS if c not in getattr(frame, "columns", ())]
     if missing:

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from pnc.plotting import COLORS, fit_geometric_rate, fit_linear
+from pnc.report import LayerReport
+
 from ..connections import NeuralCollapse
 from ..dynamics import ModeTrace
-from ..plotting import COLORS, fit_geometric_rate, fit_linear
-from ..report import LayerReport
 
 __all__ = ["nc_trajectory_figure", "saxe_figure", "saxe_render", "separation_figure", "tunnel_figure"]
 
@@ -21,7 +22,7 @@ def _check_report(report: LayerReport, needed: Sequence[str]) -> None:
         raise ValueError(f"report must be a LayerReport, got {type(report).__name__}")
     missing = [c for c in needed if c not in report.columns]
     if missing:
-        raise ValueError(f"report lacks column(s) {missing}; use pnc.connections.layerwise_connections")
+        raise ValueError(f"report lacks column(s) {missing}; use pnc.book.connections.layerwise_connections")
     if len(report) < 2:
         raise ValueError("report needs at least 2 layers")
 
@@ -132,9 +133,10 @@ def saxe_render(
     the same ``u_max`` (the largest ``s_k = sqrt(n_k)`` of its grid) to every view so that they share their axes;
     by default the axis fits ``sqrt(max(counts))``. The step axis always runs from 0 to ``steps``.
     """
-    from ..data import orthogonal_dataset
+    from pnc.data import orthogonal_dataset
+    from pnc.models import DeepLinearNetwork
+
     from ..dynamics import trace_modes
-    from ..models import DeepLinearNetwork
 
     counts = [int(c) for c in counts]
     X, y = orthogonal_dataset(counts, len(counts), dim=dim, perturbation=0.0, seed=seed)

@@ -8,8 +8,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
+from pnc.plotting import COLORS
+
 from ..dln import DLNTrajectory
-from ..plotting import COLORS
 
 __all__ = ["spectra_and_imbalance", "render_trajectory", "trajectory_limits"]
 

@@ -1,6 +1,6 @@
 """Checking the assumptions of the compression law, and breaking them one at a time (chapter 5).
 
-Two experiments, both built on :func:`pnc.recipes.train_dln`:
+Two experiments, both built on :func:`pnc.book.recipes.train_dln`:
 
 - :func:`assumption_check` re-runs the authors' assumption check (theory.md section 7.2) at a reduced size: for
   several depths, widths and seeds it trains a deep linear network and records the three diagnostics of assumption
@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import data as _data
-from . import metrics as _metrics
-from . import theory as _theory
-from . import train as _train
-from ._checks import check_int as _check_int
-from ._checks import check_positive as _check_pos
+from pnc import data as _data
+from pnc import metrics as _metrics
+from pnc import theory as _theory
+from pnc import train as _train
+from pnc._checks import check_int as _check_int
+from pnc._checks import check_positive as _check_pos
+
 from .recipes import RecipeResult, train_dln
 
 __all__ = [

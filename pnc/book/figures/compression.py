@@ -11,7 +11,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from ..plotting import COLORS, fit_linear
+from pnc.plotting import COLORS, fit_linear
+
 from ..recipes import RecipeResult
 
 __all__ = ["discrimination_figure", "explorer_frame"]
@@ -53,7 +54,7 @@ def explorer_frame(
     """One explorer view for ``(xi, L)``: the theory line ``C_l`` (left, log scale) and the per-layer ratios against
     ``kappa`` (right). When ``runs`` holds a trained network for ``(xi, L)``, its measured points are added;
     otherwise the frame is marked "theory only"."""
-    from ..theory import compression_ratio, layerwise_compression
+    from pnc.theory import compression_ratio, layerwise_compression
 
     kappa = compression_ratio(xi, n, L, alpha)
     layers = np.arange(L)

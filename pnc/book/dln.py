@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .theory import min_norm_solution
-from .train import TrainConfig, cosine_lr, train
+from pnc.theory import min_norm_solution
+from pnc.train import TrainConfig, cosine_lr, train
 
 __all__ = [
     "DLNTrajectory",
@@ -218,7 +218,7 @@ def trajectory_grid(
 
     ``width`` defaults to the data dimension. Returns ``{(xi, L): trajectory}``.
     """
-    from .models import DeepLinearNetwork
+    from pnc.models import DeepLinearNetwork
 
     if not xis or not depths:
         raise ValueError("xis and depths must be non-empty")

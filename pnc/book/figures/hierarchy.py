@@ -1,4 +1,4 @@
-"""Figures for the real-data chapters (1, 6, 7): per-layer tables from :mod:`pnc.experiments` to plots.
+"""Figures for the real-data chapters (1, 6, 7): per-layer tables from :mod:`pnc.book.experiments` to plots.
 
 Every function takes the plain ``layers`` lists (dicts with ``layer``, ``kind``, ``compression``, ...) that the
 experiments return, so the same code draws book-scale and paper-scale results. Functions return matplotlib
@@ -283,8 +283,8 @@ def transfer_network_view(heads: Sequence[Mapping[str, Any]], head_layers: int,
 
 def class_projection(features: Any, labels: Any) -> np.ndarray:
     """Project features onto the top two principal directions of the centred class means (N×2); see
-    :func:`pnc.experiments.class_mean_projection`."""
-    from pnc.experiments import class_mean_projection
+    :func:`pnc.book.experiments.class_mean_projection`."""
+    from pnc.book.experiments import class_mean_projection
 
     return class_mean_projection(features, labels)
 

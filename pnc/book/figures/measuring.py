@@ -9,8 +9,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
+from pnc.plotting import COLORS
+
 from ..measuring import metric_summary, structured_mixture
-from ..plotting import COLORS
 
 __all__ = ["MIXTURE_LIMIT", "between_plane", "mixture_view", "noise_geometry_figure", "render_mixture"]
 
@@ -88,7 +89,7 @@ def render_mixture(
     within_std: float, class_separation: float, n_per_class: int = 60, n_classes: int = 3, dim: int = 20,
     seed: int = 0, limit: float | None = MIXTURE_LIMIT,
 ) -> Figure:
-    """Explorer frame: an isotropic mixture (:func:`pnc.measuring.structured_mixture`) and its metrics.
+    """Explorer frame: an isotropic mixture (:func:`pnc.book.measuring.structured_mixture`) and its metrics.
 
     The scatter axes are ``[-limit, limit]`` whatever the mixture, so that the cloud visibly grows with ``within_std``
     and the means move apart with ``class_separation``; ``limit=None`` fits them to the data.

@@ -12,9 +12,9 @@ CPU) and a ``paper`` configuration (the authors' CIFAR-10 settings, theory.md §
 - for ``transfer``: ``transfer_accuracy``, indexed by the number of projection-head layers ``1, 2, ...``;
 - optionally ``arrays``: ``{name: numpy array}``.
 
-``ctx`` is a :class:`pnc.runner.RunContext` (seed, device, progress bars, checkpoints); ``None`` runs on the
-CPU with seed 0 and no progress bar. The CLI (``python -m pnc run NAME``) and
-:func:`pnc.runner.load_or_run` are the usual entry points.
+``ctx`` is a :class:`pnc.book.runner.RunContext` (seed, device, progress bars, checkpoints); ``None`` runs on the
+CPU with seed 0 and no progress bar. The CLI (``python -m pnc.book run NAME``) and
+:func:`pnc.book.runner.load_or_run` are the usual entry points.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pnc.runner import RunContext
+    from pnc.book.context import RunContext
 
 __all__ = ["EXPERIMENTS", "Experiment", "class_mean_projection", "get_experiment", "layer_table"]
 
@@ -82,7 +82,7 @@ def _cpu_threads(config: dict, device: torch.device) -> Iterator[None]:
 
 def _context(ctx: Any) -> Any:
     if ctx is None:
-        from pnc.runner import RunContext
+        from pnc.book.context import RunContext
 
         return RunContext()
     for attr in ("seed", "device", "progress_bar", "checkpoint_path"):
@@ -528,7 +528,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         run=run_transfer,
     ),
 }
-"""The named experiments of the CLI (``python -m pnc list``)."""
+"""The named experiments of the CLI (``python -m pnc.book list``)."""
 
 
 def get_experiment(name: str) -> Experiment:

@@ -8,9 +8,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..features import default_layers
-from ..plotting import COLORS
-from ..report import LayerReport, measure
+from pnc.features import default_layers
+from pnc.plotting import COLORS
+from pnc.report import LayerReport, measure
 
 __all__ = ["LAYER_SELECTIONS", "all_selected_layers", "layer_selection", "measure_render", "report_bars"]
 

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import as_features, as_labels, to_numpy
-from ._checks import check_positive as _positive
-from .train import TrainConfig, train
+from pnc._checks import as_features, as_labels, to_numpy
+from pnc._checks import check_positive as _positive
+from pnc.train import TrainConfig, train
 
 __all__ = [
     "ModeTrace",

@@ -5,9 +5,9 @@ descent (theory.md section 7.1) and returns a :class:`RecipeResult`: the measure
 discrimination ``D_l`` of every layer, the predicted per-layer ratio ``kappa`` and the first-order ``D_l`` law, and
 the assumption diagnostics of the trained weights (minimum-norm residual, imbalance, singular-value spread).
 
-:func:`run_recipe` builds the nearly orthonormal data of the recipe itself; :func:`train_dln` takes any data (used by
-:mod:`pnc.assumptions` to break the assumptions one at a time). Everything is float64 and seeded: the same arguments
-give the same numbers on a CPU.
+:func:`run_recipe` builds the nearly orthonormal data of the recipe itself; :func:`train_dln` takes any data (used
+by :mod:`pnc.book.assumptions` to break the assumptions one at a time). Everything is float64 and seeded: the same
+arguments give the same numbers on a CPU.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import data as _data
-from . import metrics as _metrics
-from . import models as _models
-from . import theory as _theory
-from . import train as _train
-from ._checks import check_int as _check_int
-from ._checks import check_positive as _check_pos
+from pnc import data as _data
+from pnc import metrics as _metrics
+from pnc import models as _models
+from pnc import theory as _theory
+from pnc import train as _train
+from pnc._checks import check_int as _check_int
+from pnc._checks import check_positive as _check_pos
 
 __all__ = ["RecipeResult", "recipe_grid", "recipe_table", "run_recipe", "train_dln"]
 

@@ -1,0 +1,83 @@
+"""The package layout: the core library imports nothing from the book, and no module imports itself in a circle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "pnc"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, top_level_only: bool) -> set[str]:
+    """Absolute names of the pnc modules ``path`` imports (anywhere, or at module level only)."""
+    tree = ast.parse(path.read_text())
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rsplit(".", 1)[0]
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    out: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("pnc")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module.startswith("pnc"):
+                out.add(module)
+                out |= {f"{module}.{a.name}" for a in node.names}
+    return out
+
+
+def _known(names: set[str], modules: set[str]) -> set[str]:
+    return {n for n in names if n in modules}
+
+
+def test_core_imports_nothing_from_the_book() -> None:
+    core = [p for p in PACKAGE.glob("*.py")]
+    assert len(core) >= 15
+    offenders = {p.name: sorted(n for n in _imports(p, top_level_only=False) if n.startswith("pnc.book"))
+                 for p in core}
+    offenders = {k: v for k, v in offenders.items() if v}
+    assert not offenders, f"core modules import the book: {offenders}"
+
+
+def test_no_import_circles() -> None:
+    """Not at module level and not inside functions either (a deferred import hides a circle, it does not remove it).
+
+    ``from . import metrics`` names the package and its module; the edge that counts is the one to the module.
+    """
+    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    packages = {n for n, p in files.items() if p.name == "__init__.py"}
+    graph = {name: _known(_imports(path, top_level_only=False), set(files)) - {name} - packages
+             for name, path in files.items() if name not in packages}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in graph[node]:
+            if state.get(dep) == 1:
+                raise AssertionError(f"import circle: {' -> '.join(stack[stack.index(dep):] + [dep])}")
+            if dep not in state:
+                visit(dep, [*stack, dep])
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+
+
+def test_book_modules_live_in_the_book_subpackage() -> None:
+    studies = {"measuring", "recipes", "assumptions", "connections", "dln", "dynamics", "experiments", "runner",
+               "widgets"}
+    assert not [s for s in studies if (PACKAGE / f"{s}.py").exists()]
+    assert all((PACKAGE / "book" / f"{s}.py").exists() for s in studies)
+    assert (PACKAGE / "book" / "figures").is_dir() and not (PACKAGE / "figures").exists()
