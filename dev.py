@@ -38,6 +38,7 @@ VENDOR = ROOT / "_vendor"
 VENDOR_LOCK = ROOT / "requirements" / "vendor.lock"
 VENDOR_MANIFEST = "vendor-manifest.json"
 CHROMIUM = Path(os.environ.get("PNC_CHROMIUM", "/usr/bin/chromium"))
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # where Debian's dataset-fashion-mnist installs it
 
 # What goes where: npm package name -> [(path in the tarball, path under _vendor/)]; a trailing "/" copies a folder,
 # a "*.ext" suffix copies the matching files of that folder (toolchain.md section 3).
@@ -259,20 +260,38 @@ def vendor(force: bool = False) -> Path:
     return VENDOR
 
 
+def _apt_install(package: str) -> bool:
+    """``apt-get install -y package`` when running as root on a system with apt; False if that is not possible."""
+    apt = shutil.which("apt-get")
+    if not (apt and hasattr(os, "geteuid") and os.geteuid() == 0):
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run([apt, "update"], env=env)
+    _run([apt, "install", "-y", package], env=env)
+    return True
+
+
 def ensure_chromium() -> Path:
     """Make sure the browser the browser tests drive exists: Debian ``chromium`` (installed with apt-get as root)."""
     if CHROMIUM.exists():
         return CHROMIUM
-    apt = shutil.which("apt-get")
-    if apt and hasattr(os, "geteuid") and os.geteuid() == 0 and CHROMIUM == Path("/usr/bin/chromium"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run([apt, "update"], env=env)
-        _run([apt, "install", "-y", "chromium"], env=env)
-        if CHROMIUM.exists():
-            return CHROMIUM
+    if CHROMIUM == Path("/usr/bin/chromium") and _apt_install("chromium") and CHROMIUM.exists():
+        return CHROMIUM
     sys.exit(f"The browser tests need Chromium at {CHROMIUM} and it is missing. On Debian/Ubuntu run "
              "`sudo apt-get update && sudo apt-get install -y chromium`; elsewhere set PNC_CHROMIUM to a Chromium or "
              "Chrome executable. (To skip them: python3 dev.py test -m 'not browser'.)")
+
+
+def ensure_fashion_mnist() -> Path | None:
+    """The real data set of chapters 1, 6 and 7: Debian's ``dataset-fashion-mnist`` (apt-get as root), found by
+    ``pnc.download.locate``. Elsewhere the chapters download it once (checksums pinned); this says how to avoid that."""
+    if (FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+        return FASHION_MNIST
+    if _apt_install("dataset-fashion-mnist") and FASHION_MNIST.exists():
+        return FASHION_MNIST
+    print("Fashion-MNIST is not installed as a system package; the chapters will download it once into the data "
+          "folder (~30 MB). To install it instead: sudo apt-get install -y dataset-fashion-mnist", flush=True)
+    return None
 
 
 def _single_threaded() -> None:
@@ -328,6 +347,7 @@ def main(argv: list[str]) -> int:
         vendor()
     if command in {"book", "test"}:
         _single_threaded()
+        ensure_fashion_mnist()
     if command == "book":
         return book(python)
     if command == "test":

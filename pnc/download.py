@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 import tarfile
 import time
@@ -36,17 +37,22 @@ import torch
 
 from pnc.cache import atomic_write, atomic_write_npz, load_npz, sha256_file, user_cache_dir
 
+_log = logging.getLogger("pnc.download")
+
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "ChecksumError",
     "DATASET_FILES",
+    "DatasetSource",
     "DownloadError",
     "RemoteFile",
     "data_dir",
     "download_dataset",
     "fetch",
+    "SYSTEM_FOLDERS",
     "load",
+    "locate",
     "manual_instructions",
     "read_cifar10_binary",
     "read_idx",
@@ -63,12 +69,18 @@ class ChecksumError(DownloadError):
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file of a data set: its name in the data folder, SHA-256, size in bytes and mirror URLs."""
+    """One file of a data set: its name in the data folder, SHA-256, size in bytes and mirror URLs.
+
+    ``content_sha256`` is the SHA-256 of the *decompressed* content of a ``.gz`` file: copies that were compressed
+    again (Debian's ``dataset-fashion-mnist`` omits the file name from the gzip header, so its ``.gz`` bytes differ
+    from upstream's) are verified by it.
+    """
 
     name: str
     sha256: str
     size: int | None
     urls: tuple[str, ...]
+    content_sha256: str | None = None
 
 
 def _mirrors(bases: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -117,24 +129,28 @@ DATASET_FILES: dict[str, dict[str, RemoteFile]] = {
             "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
             26421880,
             _mirrors(_FASHION_BASES, "train-images-idx3-ubyte.gz"),
+            content_sha256="c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
         ),
         "train_labels": RemoteFile(
             "train-labels-idx1-ubyte.gz",
             "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
             29515,
             _mirrors(_FASHION_BASES, "train-labels-idx1-ubyte.gz"),
+            content_sha256="bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
         ),
         "test_images": RemoteFile(
             "t10k-images-idx3-ubyte.gz",
             "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
             4422102,
             _mirrors(_FASHION_BASES, "t10k-images-idx3-ubyte.gz"),
+            content_sha256="5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
         ),
         "test_labels": RemoteFile(
             "t10k-labels-idx1-ubyte.gz",
             "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
             5148,
             _mirrors(_FASHION_BASES, "t10k-labels-idx1-ubyte.gz"),
+            content_sha256="0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
         ),
     },
     "cifar10": {
@@ -156,6 +172,14 @@ _CHANNEL_STATS = {
     "fashion_mnist": ((0.2860,), (0.3530,)),
     "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
 }
+
+SYSTEM_FOLDERS: dict[str, tuple[Path, ...]] = {
+    "fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+}
+"""Where operating-system packages install a data set (Debian: ``apt-get install dataset-fashion-mnist``)."""
+
+SYSTEM_PACKAGES = {"fashion_mnist": "dataset-fashion-mnist"}
+"""The Debian package that installs each data set of :data:`SYSTEM_FOLDERS`."""
 
 _urlopen: Callable[..., Any] = urllib.request.urlopen
 """The opener :func:`fetch` uses (tests replace it)."""
@@ -193,6 +217,98 @@ def _verified(path: Path, sha256: str) -> bool:
     if key not in _VERIFIED:
         _VERIFIED[key] = sha256_file(path)
     return _VERIFIED[key] == sha256
+
+
+def _content_verified(path: Path, file: RemoteFile) -> bool:
+    """``path`` has ``file``'s pinned bytes, or (for a ``.gz`` with a pinned content hash) its pinned content."""
+    if _verified(path, file.sha256):
+        return True
+    if file.content_sha256 is None:
+        return False
+    st = path.stat()
+    key = (str(path.resolve()) + "#content", st.st_size, st.st_mtime_ns)
+    if key not in _VERIFIED:
+        digest = hashlib.sha256()
+        try:
+            with gzip.open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            _VERIFIED[key] = digest.hexdigest()
+        except (OSError, EOFError):  # not gzip, or truncated
+            _VERIFIED[key] = ""
+    return _VERIFIED[key] == file.content_sha256
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where :func:`locate` found a data set: ``origin`` is ``"data folder"``, ``"system package"`` or
+    ``"download"``; ``paths`` maps each file's role to its verified path; ``skipped`` lists copies that were found
+    but failed verification."""
+
+    name: str
+    origin: str
+    folder: Path
+    paths: dict[str, Path]
+    skipped: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for a reader: which copy of the data set is used."""
+        where = {"data folder": "the data folder", "system package": f"the {SYSTEM_PACKAGES.get(self.name, 'system')} "
+                 "package", "download": "a verified download"}[self.origin]
+        return f"{self.name} from {where} ({self.folder})"
+
+
+def _complete_copy(name: str, folder: Path, skipped: list[str]) -> dict[str, Path] | None:
+    files = _dataset_files(name)
+    present = {role: folder / f.name for role, f in files.items() if (folder / f.name).exists()}
+    if not present:
+        return None
+    bad = [str(path) for role, path in present.items() if not _content_verified(path, files[role])]
+    if bad:
+        skipped.extend(f"{path} (checksum mismatch)" for path in bad)
+        return None
+    if len(present) < len(files):
+        skipped.append(f"{folder} (only {sorted(p.name for p in present.values())} of {len(files)} files)")
+        return None
+    return present
+
+
+def locate(
+    name: str, root: str | os.PathLike[str] | None = None, download: bool = True, progress: bool = False,
+    **fetch_options: Any,
+) -> DatasetSource:
+    """Find a verified copy of data set ``name``: the data folder (``root``, ``$PNC_DATA_DIR`` or the user cache), then
+    an operating-system package's folder (:data:`SYSTEM_FOLDERS`), then a download into the data folder.
+
+    A copy is used only if every file has its pinned SHA-256 (or, for re-compressed ``.gz`` files, its pinned
+    decompressed content); copies that fail are listed in :attr:`DatasetSource.skipped` and never used.
+
+    Raises:
+        DownloadError: nothing verified was found and ``download=False`` (or the download failed); the message says
+            what was found, how to install the system package and how to place the files by hand.
+    """
+    files = _dataset_files(name)
+    folder = data_dir(root) / name
+    skipped: list[str] = []
+    local = _complete_copy(name, folder, skipped)
+    if local is not None:
+        return DatasetSource(name, "data folder", folder, local, tuple(skipped))
+    for system in SYSTEM_FOLDERS.get(name, ()):
+        found = _complete_copy(name, system, skipped)
+        if found is not None:
+            return DatasetSource(name, "system package", system, found, tuple(skipped))
+    package = SYSTEM_PACKAGES.get(name)
+    apt = f"\nOn Debian or Ubuntu: sudo apt-get install {package}, which pnc finds by itself." if package else ""
+    seen = f"\nFound but not used: {'; '.join(skipped)}." if skipped else ""
+    if not download:
+        raise DownloadError(f"no verified copy of {name} and download=False.{seen}{apt}\n"
+                            f"{manual_instructions(name, root)}")
+    try:
+        paths = {role: fetch(f, folder, download=True, progress=progress, **fetch_options)
+                 for role, f in files.items()}
+    except DownloadError as err:
+        raise type(err)(f"{err}{seen}{apt}") from None
+    return DatasetSource(name, "download", folder, paths, tuple(skipped))
 
 
 def _stream_to(url: str, fh: BinaryIO, timeout: float, progress: bool) -> str:
@@ -397,24 +513,24 @@ def load(
     flatten: bool = True,
     progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Load MNIST, FashionMNIST or CIFAR-10 (downloading once); ``(X, y)`` with ``y`` int64.
+    """Load MNIST, FashionMNIST or CIFAR-10 (found by :func:`locate`: data folder, system package, or downloaded
+    once); ``(X, y)`` with ``y`` int64. The copy used is logged (logger ``pnc.download``).
 
     ``X`` is ``(N, C*H*W)`` with ``flatten=True`` (``C=1, H=W=28`` or ``C=3, H=W=32``), else ``(N, C, H, W)``.
     Intensities are scaled to [0, 1]; ``normalize=True`` then standardises each channel with
     :data:`CIFAR10_MEAN`/:data:`CIFAR10_STD` (CIFAR-10) or the usual MNIST/FashionMNIST statistics.
     """
-    files = _dataset_files(name)
+    _dataset_files(name)  # a clear error for an unknown name
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
         raise ValueError(f"dtype must be a torch floating dtype, got {dtype!r}")
-    folder = data_dir(root) / name
+    source = locate(name, root, download=download, progress=progress)
+    _log.info("%s", source.describe())
     if name == "cifar10":
-        archive = fetch(files["archive"], folder, download=download, progress=progress)
-        images, labels = _cifar_arrays(archive, split)
+        images, labels = _cifar_arrays(source.paths["archive"], split)
     else:
-        img_path = fetch(files[f"{split}_images"], folder, download=download, progress=progress)
-        lab_path = fetch(files[f"{split}_labels"], folder, download=download, progress=progress)
+        img_path, lab_path = source.paths[f"{split}_images"], source.paths[f"{split}_labels"]
         images = read_idx(img_path)
         labels = read_idx(lab_path).astype(np.int64)
         if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:

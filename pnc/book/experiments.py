@@ -360,12 +360,14 @@ def _run_depths(config: dict, ctx: Any) -> dict:
 
 
 def _transfer_row(h: int, fp: np.ndarray, yp: np.ndarray, z_tr: np.ndarray, y_tr: np.ndarray, z_te: np.ndarray,
-                  y_te: np.ndarray, ridge: float) -> dict[str, Any]:
+                  y_te: np.ndarray, ridge: float, ridges: Iterable[float] = ()) -> dict[str, Any]:
     from pnc.metrics import compression
     from pnc.probes import fit_probe
 
     probe = fit_probe(z_tr, y_tr, ridge=ridge)
+    by_ridge = {f"{r:g}": fit_probe(z_tr, y_tr, ridge=float(r)).accuracy(z_te, y_te) for r in ridges}
     return {
+        "transfer_accuracy_by_ridge": by_ridge,
         "head_layers": int(h),
         "compression": _safe(compression, fp, yp),
         "transfer_compression": _safe(compression, z_tr, y_tr),
@@ -388,7 +390,8 @@ def _run_transfer(config: dict, ctx: Any) -> dict:
 
     Reported per ``h``: ``compression`` (``C`` of the kept features on the pretraining data) and
     ``transfer_accuracy``, the test accuracy of a ridge probe fitted on the kept features of the
-    ``transfer_classes`` (training split) and evaluated on their test split.
+    ``transfer_classes`` (training split) and evaluated on their test split; with ``probe_ridges`` also
+    ``transfer_accuracy_by_ridge``, the same accuracy for each of those ridge strengths.
     """
     _require(config, ("dataset", "width", "head_layers", "pretrain_classes", "transfer_classes",
                       *(_TRAIN_KEYS[:5])), "transfer")
@@ -410,6 +413,7 @@ def _run_transfer(config: dict, ctx: Any) -> dict:
     Xt_tr, yt_tr = _load(config, "train", post, config.get("n_transfer_per_class"))
     Xt_te, yt_te = _load(config, "test", post)
     ridge = float(config.get("probe_ridge", 1e-4))
+    ridges = [float(r) for r in config.get("probe_ridges", ())]
     rows_by_head: list[dict[str, Any]] = []
     last_rows: list[dict[str, Any]] = []
     if mode == "cut":
@@ -424,9 +428,12 @@ def _run_transfer(config: dict, ctx: Any) -> dict:
         depth = len(fp)  # = L: features z^0 .. z^{L-1}
         for h in heads:
             row = _transfer_row(h, fp[depth - h], yp.numpy(), ftr[depth - h], yt_tr.numpy(), fte[depth - h],
-                                yt_te.numpy(), ridge)
+                                yt_te.numpy(), ridge, ridges)
             row.update(layer=depth - h, final_loss=float(result.final_loss))
             rows_by_head.append(row)
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if mode == "cut":
+        kept = {h: (ftr[len(fp) - h], fte[len(fp) - h]) for h in heads}
     else:
         for h in heads:
             model = _model(cfg, Xp.shape[1], len(pre), seed, n_linear=h - 1).to(ctx.device)
@@ -434,17 +441,16 @@ def _run_transfer(config: dict, ctx: Any) -> dict:
             _check_finite(result, cfg)
             fp = _features(model, Xp, ctx.device)
             last_rows = layer_table(fp, yp.numpy(), kinds=_kinds(model), probe=False)
-            row = _transfer_row(h, fp[nb], yp.numpy(), _features(model, Xt_tr, ctx.device)[nb], yt_tr.numpy(),
-                                _features(model, Xt_te, ctx.device)[nb], yt_te.numpy(), ridge)
+            kept[h] = (_features(model, Xt_tr, ctx.device)[nb], _features(model, Xt_te, ctx.device)[nb])
+            row = _transfer_row(h, fp[nb], yp.numpy(), kept[h][0], yt_tr.numpy(), kept[h][1], yt_te.numpy(), ridge,
+                                ridges)
             row.update(layer=nb, final_loss=float(result.final_loss), layers=last_rows)
             rows_by_head.append(row)
     arrays: dict[str, np.ndarray] = {}
-    if mode == "cut" and config.get("store_features", False):
-        depth = len(fp)
+    if config.get("store_features", False):
         arrays = {"transfer_train_labels": yt_tr.numpy(), "transfer_test_labels": yt_te.numpy()}
         for h in heads:
-            arrays[f"transfer_train_h{h}"] = ftr[depth - h]
-            arrays[f"transfer_test_h{h}"] = fte[depth - h]
+            arrays[f"transfer_train_h{h}"], arrays[f"transfer_test_h{h}"] = kept[h]
     return {
         "arrays": arrays,
         "layers": last_rows,
@@ -480,16 +486,21 @@ _PAPER_TRAIN = {"optimizer": "sgd", "lr": 1e-4, "momentum": 0.9, "weight_decay":
                 "batch_size": 128, "final_lr_factor": 0.01}
 """The authors' CIFAR-10 training recipe (theory.md §7.3)."""
 
-_BOOK_TRAIN = {"optimizer": "gd", "lr": 0.3, "momentum": 0.9, "weight_decay": 0.0, "epochs": 400,
-               "final_lr_factor": 0.01, "cpu_threads": 1}
-"""Full-batch gradient descent with momentum on a few hundred digits: interpolates in seconds."""
+_BOOK_TRAIN = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "epochs": 30,
+               "batch_size": 128, "final_lr_factor": 0.01, "cpu_threads": 1}
+"""The authors' recipe (SGD with momentum 0.9, weight decay 1e-4, batch 128, one cosine cycle to lr/100) at CPU
+scale: 30 epochs at lr 0.01 on 600 Fashion-MNIST images per class (6,000 of the 60,000), width 256."""
+
+_BOOK_DATA = {"dataset": "fashion_mnist", "n_per_class": 600, "width": 256}
+"""Book scale: a seeded class-balanced tenth of Fashion-MNIST's training set; probes are tested on all 10,000 test
+images."""
 
 EXPERIMENTS: dict[str, Experiment] = {
     "hybrid": Experiment(
         name="hybrid",
         description="Nonlinear blocks then linear layers: per-layer C, D, NC1, numerical rank and linear probes.",
-        book={"dataset": "digits", "n_per_class": 50, "network": "hybrid", "width": 128, "n_nonlinear": 2,
-              "n_linear": 4, "init": "orthogonal", "xi": 0.3, "alpha": 1.0, **_BOOK_TRAIN},
+        book={**_BOOK_DATA, "network": "hybrid", "n_nonlinear": 3, "n_linear": 4, "init": "orthogonal", "xi": 0.1,
+              "alpha": 100.0, **_BOOK_TRAIN},
         paper={"dataset": "cifar10", "network": "hybrid", "width": 1024, "n_nonlinear": 3, "n_linear": 4,
                "init": "orthogonal", "xi": 0.1, "alpha": 100.0, **_PAPER_TRAIN},
         run=run_layerwise,
@@ -497,8 +508,8 @@ EXPERIMENTS: dict[str, Experiment] = {
     "mlp": Experiment(
         name="mlp",
         description="An MLP (Linear-BatchNorm-ReLU blocks) of the same depth: per-layer metrics and probes.",
-        book={"dataset": "digits", "n_per_class": 50, "network": "mlp", "width": 128, "depth": 7,
-              "init": "orthogonal", "xi": 0.3, "alpha": 1.0, **{**_BOOK_TRAIN, "lr": 0.03}},
+        book={**_BOOK_DATA, "network": "mlp", "depth": 8, "init": "orthogonal", "xi": 0.1, "alpha": 1.0,
+              **_BOOK_TRAIN},
         paper={"dataset": "cifar10", "network": "mlp", "width": 1024, "depth": 8, "init": "orthogonal",
                "xi": 0.1, "alpha": 1.0, **_PAPER_TRAIN},
         run=run_layerwise,
@@ -507,8 +518,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         name="depths",
         description="Hybrids (2 nonlinear blocks, then linear layers) with PyTorch's default initialisation at "
                     "depths L = 5, 7, 9: C_l and D_l per layer.",
-        book={"dataset": "digits", "n_per_class": 50, "network": "hybrid", "n_nonlinear": 2, "width": 128,
-              "depths": [5, 7, 9], "init": "default", "alpha": 1.0, **{**_BOOK_TRAIN, "lr": 0.1}},
+        book={**_BOOK_DATA, "network": "hybrid", "n_nonlinear": 2, "depths": [5, 7, 9], "init": "default",
+              "alpha": 1.0, **_BOOK_TRAIN},
         paper={"dataset": "fashion_mnist", "network": "hybrid", "n_nonlinear": 2, "width": 1024, "depths": [5, 7, 9],
                "init": "default", "alpha": 1.0, **_PAPER_TRAIN},
         run=run_depths,
@@ -517,11 +528,11 @@ EXPERIMENTS: dict[str, Experiment] = {
         name="transfer",
         description="Pretrain with 1-5 projection-head layers; C of the pre-head features and linear-probe "
                     "accuracy on held-out classes.",
-        book={"dataset": "digits", "n_per_class": 50, "width": 128, "n_nonlinear": 2, "n_linear": 4,
-              "mode": "cut", "head_layers": [1, 2, 3, 4, 5],
+        book={**_BOOK_DATA, "n_nonlinear": 3, "n_linear": 4, "mode": "grow", "head_layers": [1, 2, 3, 4, 5],
               "pretrain_classes": [0, 1, 2, 3, 4], "transfer_classes": [5, 6, 7, 8, 9], "init": "orthogonal",
-              "xi": 0.3, "alpha": 1.0, "probe_ridge": 1e-2, "store_features": True, **{**_BOOK_TRAIN, "lr": 0.1}},
-        paper={"dataset": "cifar10", "width": 1024, "n_nonlinear": 3, "n_linear": 4, "mode": "cut",
+              "xi": 0.1, "alpha": 1.0, "probe_ridge": 1e-2, "probe_ridges": [1e-8, 1e-4, 1e-2, 1.0],
+              "n_transfer_per_class": 600, **_BOOK_TRAIN},
+        paper={"dataset": "cifar10", "width": 1024, "n_nonlinear": 3, "n_linear": 4, "mode": "grow",
                "head_layers": [1, 2, 3, 4, 5],
                "pretrain_classes": [0, 1, 2, 3, 4], "transfer_classes": [5, 6, 7, 8, 9], "init": "orthogonal",
                "xi": 0.1, "alpha": 100.0, "probe_ridge": 1e-2, **_PAPER_TRAIN},
