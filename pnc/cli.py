@@ -11,7 +11,6 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage (unknown experiment, option
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -57,14 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("dataset")
     dl.add_argument("--root", default=None, help="data folder (default: $PNC_DATA_DIR or the user cache folder)")
     return parser
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
 
 
 def _load_factory(spec: str, paths: list[str]) -> Any:

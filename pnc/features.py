@@ -415,21 +415,24 @@ def forward_features(
     The rows and every option are those of :func:`collect_features`, which consumes this iterator; use it for a
     statistic that ``ClassStats`` does not hold (e.g. a second pass once the class means are known).
     """
-    batch_size, reused = _check_options(batch_size, reused, pool)
-    pairs = resolve_layers(model, layers, layer_types)
-    dev0, pdtype = _model_device_dtype(model)
-    plan = _Plan(pairs, layers is not None or layer_types is not None, reused)
-    yield from _forward_passes(model, data, plan, batch_size=batch_size, dev=_check_device(device, dev0),
-                               dtype=pdtype, pool=pool, batch_fn=batch_fn, include_input=include_input)
+    plan, passes = _setup(model, data, layers, batch_size, device, include_input, layer_types, pool, batch_fn, reused)
+    yield from passes
 
 
-def _check_options(batch_size: Any, reused: Any, pool: Any) -> tuple[int, str]:
+def _setup(model: nn.Module, data: Any, layers: Any, batch_size: Any, device: Any, include_input: bool,
+           layer_types: Any, pool: Any, batch_fn: Any, reused: Any) -> tuple[_Plan, Iterator[tuple]]:
+    """Check the options, resolve the layers and return the plan with its (not yet started) forward passes."""
     batch_size = check_int("batch_size", batch_size, 1)
     if reused not in REUSED:
         raise ValueError(f"reused must be one of {REUSED}, got {reused!r}")
     if not callable(pool) and pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS} or a callable, got {pool!r}")
-    return batch_size, reused
+    pairs = resolve_layers(model, layers, layer_types)
+    dev0, pdtype = _model_device_dtype(model)
+    plan = _Plan(pairs, layers is not None or layer_types is not None, reused)
+    passes = _forward_passes(model, data, plan, batch_size=batch_size, dev=_check_device(device, dev0), dtype=pdtype,
+                             pool=pool, batch_fn=batch_fn, include_input=include_input)
+    return plan, passes
 
 
 def collect_features(
@@ -469,13 +472,9 @@ def collect_features(
         reused: a module called several times per forward pass: ``"each"`` call measured as its own row, ``"skip"``
             (with a note) or ``"error"``.
     """
-    batch_size, reused = _check_options(batch_size, reused, pool)
     if max_cov_dim is not None:
         max_cov_dim = check_int("max_cov_dim", max_cov_dim, 1)
-    pairs = resolve_layers(model, layers, layer_types)
-    dev0, pdtype = _model_device_dtype(model)
-    dev = _check_device(device, dev0)
-    plan = _Plan(pairs, layers is not None or layer_types is not None, reused)
+    plan, passes = _setup(model, data, layers, batch_size, device, include_input, layer_types, pool, batch_fn, reused)
 
     stats: dict[str, ClassStats] = {}
     kept: dict[str, list[np.ndarray]] = {}
@@ -503,8 +502,6 @@ def collect_features(
         if keep:
             kept.setdefault(row, []).append(to_numpy(flat).astype(np.float32, copy=False))
 
-    passes = _forward_passes(model, data, plan, batch_size=batch_size, dev=dev, dtype=pdtype, pool=pool,
-                             batch_fn=batch_fn, include_input=include_input)
     for y, out, rows in passes:
         for row, flat in rows.items():
             feed(row, flat, y)
@@ -516,7 +513,7 @@ def collect_features(
     if plan.rows is None:
         raise ValueError("data yielded no batches")
     result = LayerFeatures(stats)
-    result.modules = {row: dict(pairs)[name] for row, name, _ in plan.rows}
+    result.modules = {row: dict(plan.pairs)[name] for row, name, _ in plan.rows}
     result.notes = dict(notes)
     if plan.skipped:
         result.notes["skipped"] = "; ".join(plan.skipped)

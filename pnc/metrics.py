@@ -49,6 +49,9 @@ __all__ = [
     "nc3",
     "nc4",
     "cdnv",
+    "separation_fuzziness",
+    "nearest_class_mean",
+    "predicted_classes",
     "singular_values",
     "rank_from_singular_values",
     "numerical_rank",
@@ -668,6 +671,28 @@ def nc4(features: Any, labels: Any, logits: Any) -> float:
         raise ValueError(f"length mismatch: {x.shape[0]} features but {z.shape[0]} logits")
     st = _stats(x, y)
     return float(np.mean(predicted_classes(z, st._classes) != nearest_class_mean(st, x)))
+
+
+def separation_fuzziness(features: Any, labels: Any = None, rcond: float = 1e-10) -> float:
+    r"""He & Su's fuzziness $\operatorname{Tr}(SS_w\,SS_b^+)$ with between-class scatter weighted by $n_k/N$.
+
+    $SS_b=\sum_k\frac{n_k}{N}(\mu_k-\bar z)(\mu_k-\bar z)^\top$, $SS_w=\Sigma_W$, $\bar z$ the sample mean (He & Su
+    2023). For balanced classes it equals $K\cdot$NC1. Accepts a
+    :class:`~pnc.metrics.ClassStats` (with covariance) or ``(features, labels)``. Eigenvalues of $SS_b$ below ``rcond``
+    times the largest are dropped.
+    """
+    st = _stats(features, labels, covariance=True)
+    _check_between(st)
+    counts = st.counts.astype(np.float64)
+    weights = counts / counts.sum()
+    mean = weights @ st.means
+    mc = (st.means - mean) * np.sqrt(weights)[:, None]
+    _, s, vt = np.linalg.svd(mc, full_matrices=False)
+    lam = s**2
+    keep = lam > rcond * lam.max()
+    v = vt[keep]
+    proj = np.einsum("ij,jk,ik->i", v, st.sigma_w(), v)
+    return float(np.sum(proj / lam[keep]))
 
 
 def cdnv(stats_or_features: Any, labels: Any = None) -> float:

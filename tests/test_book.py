@@ -55,3 +55,14 @@ def test_chapters_have_launch_and_download_buttons(built_book: Path) -> None:
     assert "colab.research.google.com/github/" in page
     assert "mybinder.org/v2/gh/" in page
     assert "_sources/chapters/04_progressive_compression.ipynb" in page  # notebook download
+
+
+@pytest.mark.book
+def test_ledger_page_lists_every_entry_with_a_status(built_book: Path) -> None:
+    from pnc.book import ledger
+
+    page = (built_book / "chapters" / "10_reproduction_ledger.html").read_text()
+    rows = re.findall(r'<tr id="ledger-([\w-]+)" data-status="([a-z ]+)">', page)
+    assert len(rows) >= 12
+    assert [key for key, _ in rows] == [entry.key for entry in ledger.ENTRIES]
+    assert {status for _, status in rows} <= set(ledger.STATUSES)

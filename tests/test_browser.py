@@ -12,21 +12,17 @@ Needs /usr/bin/chromium (``python3 dev.py test`` installs it) and the book build
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser_support import (
-    CHROMIUM,
     FRAME_HASHES_JS,
     MARK_VIEWS_JS,
     MATHJAX_JS,
     SHIM_TYPESET_JS,
     WidgetState,
-    launch,
     open_page,
-    serve,
     site_pages,
     widget_pages,
 )
@@ -38,20 +34,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.book]
 SCREENSHOTS = ARTIFACTS / "screenshots"
 RENDER_TIMEOUT_MS = 30_000  # the CI machine is small and shared; widgets render in ~2 s there
 FRAME_TIMEOUT_S = 5.0
-
-
-@pytest.fixture(scope="module")
-def site(built_book: Path) -> Iterator[str]:
-    with serve(built_book) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `python3 dev.py test` installs Debian chromium (or set PNC_CHROMIUM)")
-    with launch() as browser:
-        yield browser
 
 
 def _check_math(page: Any, where: str) -> list[str]:

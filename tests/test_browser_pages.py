@@ -15,12 +15,11 @@ Needs /usr/bin/chromium and the book build shared with tests/test_book.py (conft
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import CHROMIUM, MARK_VIEWS_JS, launch, open_page, serve, site_pages, widget_pages
+from browser_support import MARK_VIEWS_JS, open_page, site_pages, widget_pages
 from conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
@@ -74,20 +73,6 @@ EXPLORER_TEXT_JS = """
   };
 })
 """
-
-
-@pytest.fixture(scope="module")
-def site(built_book: Path) -> Iterator[str]:
-    with serve(built_book) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `python3 dev.py test` installs Debian chromium (or set PNC_CHROMIUM)")
-    with launch() as browser:
-        yield browser
 
 
 def _chapters(built_book: Path) -> list[str]:

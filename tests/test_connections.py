@@ -12,8 +12,8 @@ from pnc.book.connections import (
     last_layer_collapse,
     layerwise_connections,
     normalize_rows,
-    separation_fuzziness,
 )
+from pnc.metrics import separation_fuzziness
 
 
 def _fuzziness_by_hand(x: np.ndarray, y: np.ndarray) -> float:

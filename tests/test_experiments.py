@@ -48,7 +48,7 @@ def test_registry_and_paper_configs():
         assert exp.paper["dataset"] in ("cifar10", "fashion_mnist")
         assert exp.paper["width"] == 1024 and exp.paper["epochs"] == 400
         assert exp.paper["optimizer"] == "sgd" and exp.paper["momentum"] == 0.9 and exp.paper["weight_decay"] == 1e-4
-        assert exp.book["dataset"] in ("digits", "mnist1d")
+        assert exp.book["dataset"] == "fashion_mnist" and exp.book["n_per_class"] == 600
     assert E.EXPERIMENTS["hybrid"].paper["alpha"] == 100.0 and E.EXPERIMENTS["mlp"].paper["alpha"] == 1.0
     hyb = E.EXPERIMENTS["hybrid"].paper
     assert hyb["n_nonlinear"] + hyb["n_linear"] + 1 == 8 and E.EXPERIMENTS["mlp"].paper["depth"] == 8
@@ -61,85 +61,72 @@ def test_registry_and_paper_configs():
 def test_hybrid_result_contract(hybrid):
     validate_result(hybrid, "hybrid")
     layers = hybrid["layers"]
-    assert [r["layer"] for r in layers] == list(range(7))
-    assert [r["kind"] for r in layers] == ["input", "nonlinear", "nonlinear"] + ["linear"] * 4
-    assert hybrid["arrays"]["projection"].shape == (7, 500, 2)
+    assert [r["layer"] for r in layers] == list(range(8))
+    assert [r["kind"] for r in layers] == ["input"] + ["nonlinear"] * 3 + ["linear"] * 4
+    assert hybrid["arrays"]["projection"].shape == (8, 6000, 2)
+    assert hybrid["summary"]["n_train"] == 6000 and hybrid["summary"]["n_test"] == 10000
 
 
-def test_hybrid_linear_layers_compress_geometrically(hybrid):
-    layers = hybrid["layers"]
-    part = list(range(2, 7))  # last nonlinear output, then the four linear layers
-    c = np.array([layers[i]["compression"] for i in part])
-    ratio, r2 = fit_geometric_rate(c, part)
-    assert r2 >= 0.9, f"log C_l over the linear layers is not a straight line: R^2 = {r2:.3f}"
-    assert ratio < 0.6 and np.all(np.diff(c) < 0)
-    assert hybrid["summary"]["linear_r2"] == pytest.approx(r2)
+def _column(result, key):
+    return np.array([r[key] for r in result["layers"]], dtype=float)
 
 
-def test_hybrid_probe_saturates_while_rank_falls(hybrid):
-    layers = hybrid["layers"]
-    probe = np.array([r["probe_accuracy"] for r in layers])
-    rank = np.array([r["rank"] for r in layers])
+def test_hybrid_separates_early_then_compresses_through_the_linear_layers(hybrid):
+    # Fashion-MNIST is not linearly separable at the input; the first nonlinear blocks make it so (probe at least
+    # 99 % from layer 2), and C falls through the blocks and the first linear layers, then flattens.
+    probe, rank, c, d = (_column(hybrid, k) for k in ("probe_accuracy", "rank", "compression", "discrimination"))
+    assert probe[0] < 0.9
     first_full = int(np.argmax(probe >= 0.99))
-    assert probe[first_full] >= 0.99 and first_full < len(layers) - 2  # saturates well before the last layer
-    assert np.all(probe[first_full:] >= 0.99)
-    assert rank[1] > rank[0]  # the first nonlinear block lifts the rank ...
-    assert np.all(np.diff(rank[2:]) < 0) and rank[-1] <= 12  # ... and the linear layers bring it down to ~K
+    assert probe[first_full] >= 0.99 and first_full <= 2 and np.all(probe[first_full:] >= 0.985)
+    assert np.all(np.diff(c[:6]) < 0) and c[-1] < 0.02 * c[0]
+    linear = c[3:]  # the last nonlinear output, then the four linear layers
+    assert linear[0] / linear[-1] >= 3.0, f"the linear layers do not compress: {linear}"
+    ratio, r2 = fit_geometric_rate(linear, list(range(3, 8)))
+    assert ratio < 0.8 and hybrid["summary"]["linear_r2"] == pytest.approx(r2)
+    assert np.all(np.diff(rank[3:]) < 0) and rank[-1] <= 12  # the linear layers bring the rank down to ~K
+    assert rank[1] <= 256 < rank[0]  # width 256 caps the rank below the input's: it cannot rise here
+    assert np.all(np.diff(d[:6]) > 0) and d[-1] > 0.9
 
 
-def test_mlp_rank_rises_then_falls_while_probe_saturates(mlp):
-    # the authors' first figure, for the all-nonlinear network: separability early, compression late
+def test_mlp_rank_rises_then_falls_while_probe_saturates_later(mlp):
     validate_result(mlp, "mlp")
-    layers = mlp["layers"]
-    assert [r["kind"] for r in layers] == ["input"] + ["nonlinear"] * (len(layers) - 1)
-    probe = np.array([r["probe_accuracy"] for r in layers])
-    rank = np.array([r["rank"] for r in layers])
+    assert [r["kind"] for r in mlp["layers"]] == ["input"] + ["nonlinear"] * 7
+    probe, rank, c = (_column(mlp, k) for k in ("probe_accuracy", "rank", "compression"))
+    assert probe[0] < 0.9 and np.all(np.diff(probe) > 0)  # separability grows layer by layer ...
     first_full = int(np.argmax(probe >= 0.99))
-    assert probe[first_full] >= 0.99 and first_full < len(layers) - 2
-    assert np.all(probe[first_full:] >= 0.99)
-    peak = int(np.argmax(rank))
-    assert rank[peak] > rank[0] and 1 <= peak <= len(layers) - 3  # rises in the first layers ...
-    assert rank[-1] < rank[peak] and np.all(np.diff(rank[peak:]) <= 0)  # ... then falls, never rising again
-    c = np.array([r["compression"] for r in layers[1:]])
-    assert np.all(np.diff(c) < 0) and c[-1] < 0.5 * c[0]  # every hidden layer compresses
+    assert probe[first_full] >= 0.99 and first_full >= 4  # ... and saturates later than in the hybrid
+    peak = int(np.argmax(rank[1:])) + 1
+    assert peak >= 2 and rank[peak] > rank[1]  # the hidden rank rises after the first block ...
+    assert np.all(np.diff(rank[peak:]) < 0) and rank[-1] < 0.6 * rank[peak]  # ... then falls
+    assert c[-1] < 0.2 * c[1] and np.all(np.diff(c[:6]) < 0)
 
 
-def test_depths_default_initialisation_compresses_geometrically(depths):
-    # chapter 6: with PyTorch's default initialisation, C_l still falls geometrically at L = 5, 7, 9
+def test_depths_default_initialisation_compresses_at_every_depth(depths):
     assert [d["depth"] for d in depths["depths"]] == [5, 7, 9]
     for d in depths["depths"]:
         c = np.array([r["compression"] for r in d["layers"]])
         assert len(c) == d["depth"]  # the input and the L - 1 hidden layers
         assert np.all(np.diff(c) < 0), f"L = {d['depth']}: C_l not decreasing: {c}"
-        assert c[1] / c[-1] >= 4.0
-        assert d["r2"] >= 0.95 and 0.3 < d["ratio"] < 0.7, d
-        assert d["final_loss"] < 1e-2
+        assert d["r2"] >= 0.9 and d["ratio"] < 0.95, d
+        assert d["final_loss"] < 0.15  # 30 epochs at book scale: not trained to interpolation
+    deepest = np.array([r["compression"] for r in depths["depths"][-1]["layers"]])
+    assert deepest[0] / deepest[-1] >= 5.0
 
 
-def test_transfer_accuracy_increases_with_head_depth(transfer):
+def test_transfer_in_the_authors_design(transfer):
+    """Separately pretrained networks per head depth: at book scale the ridge-1e-2 transfer accuracy hardly depends on
+    the head depth (the authors' +7 points do not appear), a strongly regularised probe does rise with it."""
     validate_result(transfer, "transfer", require_transfer=True)
     heads = transfer["heads"]
-    assert [h["head_layers"] for h in heads] == [1, 2, 3, 4, 5]
+    assert [h["head_layers"] for h in heads] == [1, 2, 3, 4, 5] and transfer["summary"]["mode"] == "grow"
     acc = np.array(transfer["transfer_accuracy"])
+    assert np.all((acc > 0.85) & (acc < 0.95)) and acc.max() - acc.min() < 0.03
+    strong = np.array([h["transfer_accuracy_by_ridge"]["1"] for h in heads])
+    assert strong[-1] - strong[0] > 0.03 and np.all(strong < acc + 1e-9)
+    plain = np.array([h["transfer_accuracy_by_ridge"]["1e-08"] for h in heads])
+    assert np.max(np.abs(plain - acc)) < 0.01  # ridge 1e-2 and no ridge agree
     comp = np.array([h["compression"] for h in heads])
-    assert np.all(np.diff(acc) >= -1e-9), f"transfer accuracy is not monotone in head depth: {acc}"
-    assert acc[-1] - acc[0] >= 0.03
-    assert np.all(np.diff(comp) > 0)  # fewer head layers: more collapsed pre-head features
-
-
-def test_unregularised_probe_cannot_see_the_linear_head(transfer):
-    # Proposition (chapter 1): injective linear layers leave a least-squares probe's accuracy unchanged, so the
-    # transfer effect of the book's linear head needs a probe that ignores near-null directions (ridge).
-    from pnc.probes import fit_probe
-
-    a = transfer["arrays"]
-    ytr, yte = a["transfer_train_labels"], a["transfer_test_labels"]
-    flat = [fit_probe(a[f"transfer_train_h{h}"], ytr, ridge=1e-8).accuracy(a[f"transfer_test_h{h}"], yte)
-            for h in (1, 2, 3, 4, 5)]
-    assert max(flat) - min(flat) <= 0.02
-    ridge = [fit_probe(a[f"transfer_train_h{h}"], ytr, ridge=1e-2).accuracy(a[f"transfer_test_h{h}"], yte)
-             for h in (1, 2, 3, 4, 5)]
-    np.testing.assert_allclose(ridge, transfer["transfer_accuracy"])
+    assert np.all(comp > 0) and comp[-1] > 5 * comp[:-1].max()  # with h = 5 the extractor's classes stay apart
 
 
 def test_bad_configs_raise_value_error():

@@ -54,12 +54,3 @@ def test_validation():
         measuring.expected_traces(5, 4, 3, 1.0, 0.1)
     with pytest.raises(ValueError, match="zero"):
         measuring.expected_compression(5, 3, 10, 0.0, 0.0)
-
-
-def test_separation_fuzziness_is_K_nc1_for_balanced_classes():
-    X, y = data.gaussian_mixture(30, 4, 10, 1.0, 0.3, seed=0)
-    assert measuring.separation_fuzziness(X, y) == pytest.approx(4 * metrics.nc1(X, y), rel=1e-8)
-    Xu, yu = data.gaussian_mixture([10, 30, 60], 3, 10, 1.0, 0.3, seed=0)
-    assert abs(measuring.separation_fuzziness(Xu, yu) / (3 * metrics.nc1(Xu, yu)) - 1) > 0.05
-    with pytest.raises(ValueError, match="2 classes"):
-        measuring.separation_fuzziness(X[:5], y[:5] * 0)

@@ -1,7 +1,7 @@
 r"""Measurements that connect progressive collapse to neighbouring results (chapter "Connections").
 
 - :func:`last_layer_collapse`: NC1–NC4 of Papyan, Han & Donoho (2020) at the last hidden layer of a model;
-- :func:`separation_fuzziness`: the "fuzziness" $D=\operatorname{Tr}(SS_w\,SS_b^+)$ of He & Su's law of data
+- :func:`pnc.metrics.separation_fuzziness`: the "fuzziness" $D=\operatorname{Tr}(SS_w\,SS_b^+)$ of He & Su's law of data
   separation, with $SS_b$ weighted by the class proportions $n_k/N$ (equal to $K\cdot$NC1 for balanced classes);
 - :func:`layerwise_connections`: one table over all layers with the fuzziness, coding rates (Ma et al.), numerical
   rank and linear-probe accuracy (the tunnel effect of Masarczyk et al.).
@@ -21,7 +21,7 @@ from pnc.features import collect_features
 from pnc.probes import probe_accuracy
 from pnc.report import LayerReport
 
-__all__ = ["NeuralCollapse", "last_layer_collapse", "layerwise_connections", "normalize_rows", "separation_fuzziness"]
+__all__ = ["NeuralCollapse", "last_layer_collapse", "layerwise_connections", "normalize_rows"]
 
 
 class NeuralCollapse(NamedTuple):
@@ -98,27 +98,6 @@ def _classifier_io(model: nn.Module, clf: nn.Linear, X: torch.Tensor, batch_size
     return np.concatenate(ins), np.concatenate(outs)
 
 
-def separation_fuzziness(features: Any, labels: Any = None, rcond: float = 1e-10) -> float:
-    r"""He & Su's fuzziness $\operatorname{Tr}(SS_w\,SS_b^+)$ with between-class scatter weighted by $n_k/N$.
-
-    $SS_b=\sum_k\frac{n_k}{N}(\mu_k-\bar z)(\mu_k-\bar z)^\top$, $SS_w=\Sigma_W$, $\bar z$ the sample mean. Accepts a
-    :class:`~pnc.metrics.ClassStats` (with covariance) or ``(features, labels)``. Eigenvalues of $SS_b$ below ``rcond``
-    times the largest are dropped.
-    """
-    st = M._stats(features, labels, covariance=True)
-    M._check_between(st)
-    counts = st.counts.astype(np.float64)
-    weights = counts / counts.sum()
-    mean = weights @ st.means
-    mc = (st.means - mean) * np.sqrt(weights)[:, None]
-    _, s, vt = np.linalg.svd(mc, full_matrices=False)
-    lam = s**2
-    keep = lam > rcond * lam.max()
-    v = vt[keep]
-    proj = np.einsum("ij,jk,ik->i", v, st.sigma_w(), v)
-    return float(np.sum(proj / lam[keep]))
-
-
 def normalize_rows(features: Any) -> np.ndarray:
     """Scale every sample (row) to unit Euclidean norm, as rate-reduction comparisons require."""
     x = as_features(features)
@@ -139,7 +118,7 @@ def layerwise_connections(
 ) -> LayerReport:
     """One row per layer (input first): fuzziness, NC1, coding rates, numerical rank and probe accuracy.
 
-    Columns: ``fuzziness`` (:func:`separation_fuzziness`), ``nc1``, ``rate`` $R$, ``class_rate`` $R^c$ and
+    Columns: ``fuzziness`` (:func:`pnc.metrics.separation_fuzziness`), ``nc1``, ``rate`` $R$, ``class_rate`` $R^c$ and
     ``rate_reduction`` $\\Delta R$ (nats, of the row-normalised features, $\\varepsilon^2=$ ``eps_sq``),
     ``numerical_rank`` (95 % of the nuclear norm), ``probe_train`` / ``probe_test`` (closed-form linear probe on a
     seeded stratified split, :func:`pnc.probes.probe_accuracy`).
@@ -155,7 +134,7 @@ def layerwise_connections(
         class_rate = M.class_coding_rate(z, labels, eps_sq=eps_sq)
         rows.append({
             "layer": i, "name": name, "dim": int(f.shape[1]),
-            "fuzziness": separation_fuzziness(feats[name]),
+            "fuzziness": M.separation_fuzziness(feats[name]),
             "nc1": float(M.nc1(feats[name])),
             "rate": rate, "class_rate": class_rate, "rate_reduction": rate - class_rate,
             "numerical_rank": int(M.numerical_rank(feats[name])),

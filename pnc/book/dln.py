@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pnc._checks import check_int
 from pnc.theory import min_norm_solution
 from pnc.train import TrainConfig, cosine_lr, train
 
@@ -155,8 +156,7 @@ def train_tracked(
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     if config.optimizer != "gd" or config.momentum != 0:
         raise ValueError("train_tracked needs optimizer='gd' with momentum=0 (chunks must not carry state)")
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}")
+    every = check_int("every", every, 1)
     if not hasattr(model, "weights"):
         raise ValueError("model must provide .weights() (a DeepLinearNetwork)")
     w_star = min_norm_solution(X, y, config.alpha)

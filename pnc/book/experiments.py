@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from pnc._checks import check_int
+
 if TYPE_CHECKING:  # pragma: no cover
     from pnc.book.context import RunContext
 
@@ -70,8 +72,7 @@ def _cpu_threads(config: dict, device: torch.device) -> Iterator[None]:
     if n is None or torch.device(device).type != "cpu":
         yield
         return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"cpu_threads must be a positive integer or None, got {n!r}")
+    n = check_int("cpu_threads", n, 1)
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pnc._checks import check_int
 from pnc.data import class_counts, labels_from_counts
 from pnc.metrics import ClassStats, cdnv, compression, discrimination, nc1, numerical_rank
 
@@ -24,7 +25,6 @@ __all__ = [
     "expected_traces",
     "expected_compression",
     "metric_summary",
-    "separation_fuzziness",
 ]
 
 NOISE_KINDS = ("isotropic", "between", "orthogonal")
@@ -61,8 +61,7 @@ def structured_mixture(
     """
     counts = class_counts(n_per_class, n_classes)
     k = len(counts)
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < k + 2:
-        raise ValueError(f"dim must be an integer >= n_classes + 2 = {k + 2}, got {dim!r}")
+    dim = check_int("dim", dim, k + 2)
     if noise not in NOISE_KINDS:
         raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
     sep = _nonneg("class_separation", class_separation)
@@ -130,28 +129,3 @@ def metric_summary(features: Any, labels: Any) -> dict[str, float]:
         "CDNV": cdnv(st),
         "rank": float(numerical_rank(st)),
     }
-
-
-def separation_fuzziness(features: Any, labels: Any) -> float:
-    r"""He & Su's separation fuzziness $\operatorname{Tr}(SS_W\,SS_B^+)$ from its own definition.
-
-    $SS_W=\frac1N\sum_{k,i}(z_{k,i}-\bar z_k)(z_{k,i}-\bar z_k)^\top$ and the *sample-weighted*
-    $SS_B=\frac1N\sum_kn_k(\bar z_k-\bar z)(\bar z_k-\bar z)^\top$ with the sample mean $\bar z$. Equals
-    $K\cdot$NC1 for balanced classes. Implemented directly (not via :class:`ClassStats`) as an independent check.
-    """
-    x = np.asarray(features.detach().cpu().numpy() if hasattr(features, "detach") else features, dtype=np.float64)
-    y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels)
-    if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"features must be (N, d) and labels (N,), got {x.shape} and {y.shape}")
-    classes = np.unique(y)
-    if classes.size < 2:
-        raise ValueError("separation fuzziness needs at least 2 classes")
-    zbar = x.mean(axis=0)
-    ss_w = np.zeros((x.shape[1], x.shape[1]))
-    ss_b = np.zeros_like(ss_w)
-    for c in classes:  # loop over classes
-        xc = x[y == c]
-        centred = xc - xc.mean(axis=0)
-        ss_w += centred.T @ centred
-        ss_b += xc.shape[0] * np.outer(xc.mean(axis=0) - zbar, xc.mean(axis=0) - zbar)
-    return float(np.trace(ss_w @ np.linalg.pinv(ss_b / x.shape[0])) / x.shape[0])

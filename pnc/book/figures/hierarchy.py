@@ -18,6 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocato
 from pnc.plotting import COLORS, fit_linear
 
 __all__ = [
+    "FASHION_MNIST_CLASSES",
     "class_projection",
     "column",
     "depth_view",
@@ -25,11 +26,21 @@ __all__ = [
     "feature_scatter",
     "layer_curves",
     "linear_part",
+    "projection_grid",
     "rank_probe_figure",
     "saturation_layer",
+    "transfer_band_figure",
+    "transfer_design_view",
     "transfer_figure",
     "transfer_network_view",
 ]
+
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
+"""Fashion-MNIST's class names, in label order 0-9 (for legends)."""
+
+_CLASS_COLORS = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d5a97", "#30343f", "#e36414", "#a0a0a0",
+                 "#6b3e26"]
 
 _LABELS = {
     "compression": r"compression $C_l$",
@@ -289,42 +300,161 @@ def class_projection(features: Any, labels: Any) -> np.ndarray:
     return class_mean_projection(features, labels)
 
 
-def feature_scatter(projections: Any, labels: Any, layer: int, compression: Sequence[float] | None = None,
-                    max_points: int = 400) -> Figure:
-    """Explorer frame: the samples at ``layer`` in the plane of their class means, coloured by class.
+def _class_name(k: Any, class_names: Sequence[str] | None) -> str:
+    if class_names is not None and 0 <= int(k) < len(class_names):
+        return str(class_names[int(k)])
+    return str(k)
 
-    ``projections`` has shape ``(L, N, 2)``: per layer, :func:`class_projection` of the features (the ``hybrid``
-    experiment returns it as ``arrays["projection"]``).
-    """
+
+def _scatter_plane(ax: Axes, p: np.ndarray, y: np.ndarray, max_points: int, class_names: Sequence[str] | None,
+                   size: float = 9) -> None:
+    """Samples of one layer in the class-mean plane, scaled to [-1, 1] (``C_l`` does not depend on the scale)."""
+    keep = np.linspace(0, len(y) - 1, min(max_points, len(y))).astype(int)
+    scale = np.abs(p).max() or 1.0
+    for i, k in enumerate(np.unique(y)):
+        sel = keep[y[keep] == k]
+        ax.scatter(p[sel, 0] / scale, p[sel, 1] / scale, s=size, color=_CLASS_COLORS[i % len(_CLASS_COLORS)],
+                   label=_class_name(k, class_names), alpha=0.7)
+    ax.set_xlim(-1.08, 1.08)  # the same axes at every layer
+    ax.set_ylim(-1.08, 1.08)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([-1, 0, 1])
+    ax.set_yticks([-1, 0, 1])
+
+
+def _check_projections(projections: Any) -> np.ndarray:
     proj = np.asarray(projections, dtype=np.float64)
     if proj.ndim != 3 or proj.shape[2] != 2:
         raise ValueError(f"projections must have shape (L, N, 2), got {proj.shape}")
+    return proj
+
+
+def feature_scatter(projections: Any, labels: Any, layer: int, compression: Sequence[float] | None = None,
+                    max_points: int = 400, class_names: Sequence[str] | None = None) -> Figure:
+    """Explorer frame: the samples at ``layer`` in the plane of their class means, coloured by class.
+
+    ``projections`` has shape ``(L, N, 2)``: per layer, :func:`class_projection` of the features (the ``hybrid``
+    experiment returns it as ``arrays["projection"]``). ``class_names`` (e.g. :data:`FASHION_MNIST_CLASSES`) label
+    the legend instead of the integer labels.
+    """
+    proj = _check_projections(projections)
     if not 0 <= int(layer) < proj.shape[0]:
         raise ValueError(f"layer must be in [0, {proj.shape[0] - 1}], got {layer}")
     from pnc._checks import as_labels
 
     y = as_labels(labels, proj.shape[1])
-    p = proj[int(layer)]
-    keep = np.linspace(0, len(y) - 1, min(max_points, len(y))).astype(int)
-    scale = np.abs(p).max() or 1.0  # every layer scaled to [-1, 1]: C_l does not depend on the scale
     fig = Figure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.subplots()
-    cmap = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d5a97", "#30343f", "#e36414", "#a0a0a0",
-            "#6b3e26"]
-    for i, k in enumerate(np.unique(y)):
-        sel = keep[y[keep] == k]
-        ax.scatter(p[sel, 0] / scale, p[sel, 1] / scale, s=9, color=cmap[i % len(cmap)], label=str(k), alpha=0.7)
-    ax.set_xlim(-1.08, 1.08)  # the same axes in every frame of the explorer
-    ax.set_ylim(-1.08, 1.08)
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xticks([-1, 0, 1])
-    ax.set_yticks([-1, 0, 1])
+    _scatter_plane(ax, proj[int(layer)], y, max_points, class_names)
     ax.set_xlabel("class-mean direction 1")
     ax.set_ylabel("direction 2")
     title = f"layer {int(layer)}"
     if compression is not None:
         title += f": $C_l$ = {float(compression[int(layer)]):.3g}"
     ax.set_title(title)
-    ax.legend(title="digit", ncol=2, loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=2.0,
-              columnspacing=0.8, handletextpad=0.2)
+    ax.legend(title="class", ncol=1 if class_names is not None else 2, loc="center left",
+              bbox_to_anchor=(1.02, 0.5), markerscale=2.0, columnspacing=0.8, handletextpad=0.2,
+              labelspacing=0.3 if class_names is not None else None)
+    return fig
+
+
+def projection_grid(results: Mapping[str, tuple[Any, Any]], layers: Sequence[int] = (1, 2, 4, 6),
+                    class_names: Sequence[str] | None = None, max_points: int = 600) -> Figure:
+    """One row per network in ``results`` (``{label: (projections, labels)}``, projections ``(L, N, 2)`` as for
+    :func:`feature_scatter`), one column per layer in ``layers``: the samples in the plane of their class means.
+
+    A static counterpart of the authors' UMAP figure (layers 1, 2, 4, 6), with a linear projection instead of UMAP.
+    """
+    if not results:
+        raise ValueError("results must map at least one label to (projections, labels)")
+    layers = [int(layer) for layer in layers]
+    if not layers:
+        raise ValueError("layers must name at least one layer")
+    from pnc._checks import as_labels
+
+    fig = Figure(figsize=(2.2 * len(layers) + 1.6, 2.3 * len(results) + 0.3), layout="constrained")
+    axes = fig.subplots(len(results), len(layers), squeeze=False)
+    for i, (label, (projections, labels)) in enumerate(results.items()):
+        proj = _check_projections(projections)
+        y = as_labels(labels, proj.shape[1])
+        for j, layer in enumerate(layers):
+            if not 0 <= layer < proj.shape[0]:
+                raise ValueError(f"layer must be in [0, {proj.shape[0] - 1}], got {layer} for {label!r}")
+            ax = axes[i, j]
+            _scatter_plane(ax, proj[layer], y, max_points, class_names, size=4)
+            ax.set_title(f"{label}, layer {layer}", fontsize="medium")
+            if i < len(results) - 1:
+                ax.set_xticklabels([])
+            if j > 0:
+                ax.set_yticklabels([])
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, title="class", loc="outside right center", markerscale=2.5, fontsize="small")
+    return fig
+
+
+def _series(name: str, values: Mapping[str, Any], n_heads: int) -> dict[str, np.ndarray]:
+    out = {}
+    for label, v in values.items():
+        a = np.atleast_2d(np.asarray(v, dtype=np.float64))
+        if a.ndim != 2 or a.shape[1] != n_heads:
+            raise ValueError(f"{name}[{label!r}] must have shape (seeds, {n_heads}), got {a.shape}")
+        out[str(label)] = a
+    return out
+
+
+def transfer_band_figure(head_layers: Sequence[int], compression: Mapping[str, Any], accuracy: Mapping[str, Any],
+                         reference: Mapping[str, Any] | None = None) -> Figure:
+    """The ``transfer`` experiment over several seeds: mean and a band of ± one standard deviation.
+
+    ``compression`` and ``accuracy`` map a label to an array of shape ``(seeds, len(head_layers))``: ``C`` of the
+    kept features, and transfer accuracy as a fraction. Left: ``C`` (log scale); right: accuracy in %. ``reference``
+    (e.g. the paper's readings) gives ``head_layers``, ``compression`` and ``accuracy`` (a fraction) lists, drawn as
+    open markers joined by a dotted line and named by ``reference["label"]``.
+    """
+    h = np.asarray(head_layers, dtype=float)
+    if h.ndim != 1 or h.size == 0:
+        raise ValueError("head_layers must be a non-empty 1-d sequence")
+    comp = _series("compression", compression, h.size)
+    acc = _series("accuracy", accuracy, h.size)
+    if not comp or not acc:
+        raise ValueError("compression and accuracy need at least one series each")
+    fig = Figure(figsize=(9.0, 4.4), layout="constrained")
+    ax_c, ax_a = fig.subplots(1, 2)
+    for ax, series, scale, log in ((ax_c, comp, 1.0, True), (ax_a, acc, 100.0, False)):
+        for i, (label, a) in enumerate(series.items()):
+            mean, std = scale * a.mean(axis=0), scale * a.std(axis=0)
+            low = np.maximum(mean - std, mean / 10) if log else mean - std
+            ax.fill_between(h, low, mean + std, color=COLORS[i % len(COLORS)], alpha=0.25, lw=0)
+            ax.plot(h, mean, "o-", color=COLORS[i % len(COLORS)], label=f"{label} ({a.shape[0]} seeds)")
+        if reference is not None:
+            key = "compression" if log else "accuracy"
+            ax.plot(np.asarray(reference["head_layers"], dtype=float), scale * np.asarray(reference[key], dtype=float),
+                    "o:", mfc="white", color="0.3", label=str(reference.get("label", "reference")))
+        if log:
+            ax.set_yscale("log")
+        ax.set_xticks(h)
+        ax.set_xlabel("projection-head layers $h$")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    ax_c.set_ylabel(r"$C$ of the kept features")
+    ax_a.set_ylabel("held-out probe accuracy (%)")
+    return fig
+
+
+def transfer_design_view(designs: Mapping[str, Mapping[str, Any]], design: str, head_layers: int) -> Figure:
+    """Explorer frame comparing designs of the ``transfer`` experiment: :func:`transfer_network_view` of
+    ``designs[design]`` (a mapping with ``heads`` and, for the cut design, the shared ``layers`` table), on axes that
+    hold the tables of every design, so that they stay put when either control moves."""
+    if design not in designs:
+        raise ValueError(f"unknown design {design!r}; have {list(designs)}")
+    entry = designs[design]
+    fig = transfer_network_view(entry["heads"], head_layers, entry.get("layers"))
+    tables = [t for d in designs.values() for t in (r.get("layers", d.get("layers")) for r in d["heads"])
+              if t is not None]
+    ax = fig.axes[0]
+    ax.set_xlim(-0.3, max(float(np.nanmax(column(t, "layer"))) for t in tables) + 0.3)
+    limits = _metric_limits(tables, "compression")
+    ax.set_ylim(*limits)
+    _plain_log_axis(ax.yaxis, limits)
+    ax.set_title(f"{design}\n{ax.get_title()}")
+    ax.legend(loc="lower left")
     return fig

@@ -1,0 +1,92 @@
+"""The reproduction ledger computes every value it shows, and its statuses follow the values."""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from pnc.book import ledger
+
+
+def _layers(**columns):
+    n = len(next(iter(columns.values())))
+    return [{key: values[i] for key, values in columns.items()} for i in range(n)]
+
+
+def fake_results(shift: float = 0.0) -> dict:
+    """Stand-ins for the runs the ledger reads (recipe, hybrid, mlp, depths, transfer seeds 0-2)."""
+    kappa = 0.2846
+    c = 13.5 * kappa ** np.arange(6) * (1 + shift)
+    recipe = SimpleNamespace(compression=c, discrimination=np.linspace(0.93, 0.99, 6), kappa=kappa,
+                             residual=0.009 + shift)
+    hybrid = {"layers": _layers(probe_accuracy=[0.85, 0.97, 0.995, 0.999, 1, 1, 1, 1],
+                                rank=[590, 210, 215, 200, 150, 90, 20, 10],
+                                discrimination=np.linspace(0.03, 0.95, 8)),
+              "summary": {"linear_ratio": 0.3, "linear_r2": 0.95}}
+    mlp = {"layers": _layers(probe_accuracy=[0.85, 0.95, 0.98, 0.975, 0.985, 0.985, 0.996, 0.997],
+                             rank=[590, 180, 200, 190, 170, 140, 100, 80],
+                             discrimination=[0.03, 0.1, 0.2, 0.4, 0.5, 0.6, 0.7, 0.6])}
+    depths = {"depths": [{"layers": _layers(compression=[1.5, 1.2, 1.0, 0.7, 0.4, 0.2, 0.1, 0.09, 0.085])}]}
+    results = {"recipe": recipe, "hybrid-0": hybrid, "mlp-0": mlp, "depths-0": depths}
+    for seed in (0, 1, 2):
+        results[f"transfer-{seed}"] = {"heads": [{"transfer_accuracy": 0.6 + 0.02 * h, "compression": 0.01 * h,
+                                                  "final_loss": 0.01} for h in range(1, 6)]}
+    return results
+
+
+def test_at_least_twelve_rows_each_with_a_status() -> None:
+    rows = ledger.build(fake_results())
+    assert len(rows) >= 12
+    assert all(row.status in ledger.STATUSES for row in rows)
+    assert len({row.key for row in rows}) == len(rows)
+
+
+def test_values_and_statuses_follow_the_results() -> None:
+    good = {row.key: row for row in ledger.build(fake_results())}
+    assert good["fig4-c0"].ours == "13.50" and good["fig4-c0"].status == "reproduced"
+    assert good["fig5-hybrid-c"].status == "qualitative" and good["fig5-hybrid-c"].ours == "ratio 0.30, R² 0.95"
+    assert good["transfer-acc"].status == "reproduced" and good["transfer-c"].status == "reproduced"
+    assert good["fig1-mlp-probe"].status == "not reproduced"  # 0.975 < 0.99 at layer 5 of the stand-in
+    worse = fake_results(shift=0.2)
+    worse["hybrid-0"]["summary"]["linear_ratio"] = 0.65
+    for seed in (0, 1, 2):
+        for h, head in enumerate(worse[f"transfer-{seed}"]["heads"]):
+            head["compression"] = 0.5 - 0.05 * h
+    bad = {row.key: row for row in ledger.build(worse)}
+    assert bad["fig4-c0"].ours == "16.20" and bad["fig4-c0"].status == "not reproduced"
+    assert bad["fig4-residual"].status == "not reproduced"
+    assert bad["fig5-hybrid-c"].status == "not reproduced"
+    assert bad["transfer-c"].status == "contradicted"
+
+
+def test_every_row_reads_the_results_it_is_given() -> None:
+    """Change one input per row: each row's value must change (nothing in the ours column is typed)."""
+    base = {row.key: row.ours for row in ledger.build(fake_results())}
+    changed = fake_results()
+    changed["recipe"].compression = changed["recipe"].compression * 1.1 ** np.arange(1, 7)
+    changed["recipe"].discrimination = changed["recipe"].discrimination ** 3
+    changed["recipe"].residual = 0.5
+    for key in ("hybrid-0", "mlp-0"):
+        for layer in changed[key]["layers"]:
+            layer["probe_accuracy"] *= 0.9
+            layer["rank"] += 1
+            layer["discrimination"] *= 0.5
+    changed["hybrid-0"]["summary"]["linear_ratio"] = 0.9
+    changed["depths-0"]["depths"][0]["layers"][3]["compression"] = 0.5
+    for seed in (0, 1, 2):
+        for head in changed[f"transfer-{seed}"]["heads"]:
+            head["transfer_accuracy"] += 0.01
+            head["compression"] *= 2
+    after = {row.key: row.ours for row in ledger.build(copy.deepcopy(changed))}
+    fixed = {"exact"}  # a closed form checked against an exact construction: no run to substitute
+    same = [key for key in base if base[key] == after[key] and key not in fixed]
+    assert not same, f"rows that ignore their results: {same}"
+
+
+def test_the_exact_construction_row_is_computed() -> None:
+    row = next(r for r in ledger.build(fake_results()) if r.key == "exact")
+    assert row.value < 1e-10 and row.status == "reproduced"
+    assert row.value == pytest.approx(ledger._exact_construction({}), abs=1e-18)
