@@ -76,6 +76,7 @@ def test_every_row_reads_the_results_it_is_given() -> None:
             layer["discrimination"] *= 0.5
     changed["hybrid-0"]["summary"]["linear_ratio"] = 0.9
     changed["depths-0"]["depths"][0]["layers"][3]["compression"] = 0.5
+    changed["depths-0"]["depths"][0]["layers"][-1]["compression"] = 0.05
     for seed in (0, 1, 2):
         for head in changed[f"transfer-{seed}"]["heads"]:
             head["transfer_accuracy"] += 0.01

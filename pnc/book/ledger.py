@@ -116,6 +116,11 @@ def _grow_trend(results: dict[str, Any], key: str) -> np.ndarray:
     return np.mean([[h[key] for h in heads] for heads in rows], axis=0)
 
 
+def _depth_curve(results: dict[str, Any]) -> np.ndarray:
+    """C_1..C_{L-1} of the deepest network of the depth experiment."""
+    return np.array([x["compression"] for x in _run(results, "depths")["depths"][-1]["layers"]][1:])
+
+
 def _within(low: float, high: float) -> Callable[[float], str]:
     return lambda v: "reproduced" if low <= v <= high else "not reproduced"
 
@@ -177,12 +182,14 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("fig1-mlp-d", "MLP: D_l may dip at the last layer", "…, 0.496, 0.551, 0.495", _FMNIST,
           "D_7 < D_6", "06_nonlinear_hybrid", lambda r: _column(_run(r, "mlp"), "discrimination")[1:],
           lambda v: "qualitative" if v[-1] < v[-2] else "not reproduced", _seq(".2f")),
-    Entry("depth-fmnist", "Default initialisation, L = 9, Fashion-MNIST: C_l falls, the last layers flatten",
+    Entry("depth-fmnist", "Default initialisation, L = 9, Fashion-MNIST: C_l falls through the layers",
           "2.4, 1.05, 0.8, 0.21, 0.062, 0.03, 0.022, 0.02 (layers 1..8)", "hybrid with 2 nonlinear blocks; "
-          + _FMNIST, "decreasing, and the last ratio C_8/C_7 ≥ 0.8", "06_nonlinear_hybrid",
-          lambda r: np.array([x["compression"] for x in _run(r, "depths")["depths"][-1]["layers"]][1:]),
-          lambda v: ("qualitative" if np.all(np.diff(v) < 0) and v[-1] / v[-2] >= 0.8 else "not reproduced"),
-          _seq(".3g")),
+          + _FMNIST, "C_l decreasing", "06_nonlinear_hybrid", lambda r: _depth_curve(r),
+          lambda v: "qualitative" if np.all(np.diff(v) < 0) else "not reproduced", _seq(".3g")),
+    Entry("depth-fmnist-flat", "Default initialisation, L = 9: the last layers flatten",
+          "C_8/C_7 ≈ 0.02/0.022 = 0.91", "as above", "C_8/C_7 ≥ 0.9", "06_nonlinear_hybrid",
+          lambda r: float(_depth_curve(r)[-1] / _depth_curve(r)[-2]),
+          lambda v: "qualitative" if v >= 0.9 else "not reproduced", _fmt(".2f")),
     Entry("transfer-acc", "Transfer (CIFAR-10): accuracy rises with the projection-head depth h = 1..5",
           "60.0 % → 67.1 %", "authors' design (a network per h), 3 seeds, ridge 1e-2; " + _FMNIST,
           "≥ 3 points from h = 1 to 5", "07_transfer",
