@@ -109,11 +109,14 @@ class Section:
 
 
 def ratio_row(
-    section: Section, what: str, t: float, t_ref: float, ref_name: str, goal: float | None, *, at_most: bool = True
+    section: Section, what: str, t: float, t_ref: float, ref_name: str, goal: float | None, *, at_most: bool = True,
+    ratio: float | None = None,
 ) -> Row:
-    """Add a row comparing time ``t`` with ``t_ref``; the goal is ``t/t_ref <= goal`` (or ``t_ref/t >= goal``)."""
+    """Add a row comparing time ``t`` with ``t_ref``; the goal is ``t/t_ref <= goal`` (or ``t_ref/t >= goal``).
+
+    ``ratio`` overrides ``t/t_ref`` (e.g. a median of per-round ratios of interleaved runs)."""
     if at_most:
-        r = t / t_ref
+        r = t / t_ref if ratio is None else ratio
         goal_s = "" if goal is None else f"≤ {goal:g}× {ref_name}"
         ok = None if goal is None else r <= goal
         return section.add(what, fmt_time(t), f"{fmt_time(t_ref)} ({ref_name})", f"{r:.2f}×", goal_s, ok)

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--x-key", default="x", help="array name of the inputs in --data (default: x)")
     me.add_argument("--y-key", default="y", help="array name of the labels in --data (default: y)")
     me.add_argument("--layers", nargs="+", default=None, help="layer names or patterns (default: the model's blocks)")
-    me.add_argument("--metrics", nargs="+", default=None, help="metrics (default: pnc.report.DEFAULT_METRICS)")
+    me.add_argument("--metrics", nargs="+", default=None, help="metric names or 'all' (default: DEFAULT_METRICS)")
     me.add_argument("--pool", default="mean", help="mean | flatten | first | last (default: mean)")
     me.add_argument("--batch-size", type=int, default=512)
     me.add_argument("--device", default="cpu")
@@ -124,7 +124,8 @@ def _cmd_measure(args: argparse.Namespace) -> int:
         x_tensor = x_tensor.float()
     try:
         report = measure(model, (x_tensor, torch.from_numpy(y)), layers=args.layers,
-                         metrics=tuple(args.metrics) if args.metrics else DEFAULT_METRICS,
+                         metrics=("all" if args.metrics == ["all"] else tuple(args.metrics)) if args.metrics
+                         else DEFAULT_METRICS,
                          batch_size=args.batch_size, device=args.device, pool=args.pool)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ._checks import as_labels, check_int, to_numpy
-from .metrics import ClassStats
+from .metrics import ClassStats, _Groups
 
 __all__ = [
     "POOLS",
@@ -482,7 +482,7 @@ def collect_features(
     kept_y: list[np.ndarray] = []
     notes: dict[str, str] = {}
 
-    def feed(row: str, flat: torch.Tensor, y: np.ndarray) -> None:
+    def feed(row: str, flat: torch.Tensor, groups: _Groups) -> None:
         st = stats.get(row)
         if st is None:
             d = int(flat.shape[1])
@@ -496,15 +496,16 @@ def collect_features(
                     "pool='mean', 'first' or 'last'" if pool == "flatten" else "pass a pool that gives a fixed size")
             raise ValueError(f"layer {row!r}: feature dimension changed from {st.dim} to {flat.shape[1]}; {hint}")
         try:
-            st.update(flat, y)
+            st.update(flat, groups)
         except ValueError as err:
             raise ValueError(f"layer {row!r}: {err}") from err
         if keep:
             kept.setdefault(row, []).append(to_numpy(flat).astype(np.float32, copy=False))
 
     for y, out, rows in passes:
+        groups = _Groups(y)  # the batch's class structure, computed once for all its layers
         for row, flat in rows.items():
-            feed(row, flat, y)
+            feed(row, flat, groups)
         if keep:
             kept_y.append(y)
             if isinstance(out, torch.Tensor):

@@ -33,8 +33,9 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
-from ._checks import as_features, as_labels, check_classes, to_numpy
+from ._checks import _is_torch_tensor, as_features, as_labels, check_classes, to_numpy
 
 __all__ = [
     "BETWEEN_CENTRES",
@@ -81,6 +82,21 @@ def _check_centre(between_centre: Any) -> str:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _folded(field: str) -> property:
+    private = "_s_" + field
+
+    def get(self: ClassStats) -> Any:
+        if self._pending is not None:
+            self._flush()
+        return getattr(self, private)
+
+    def put(self: ClassStats, value: Any) -> None:
+        setattr(self, private, value)
+        self._gram_eig = None  # new statistics: the cached eigenvalues are stale
+
+    return property(get, put)
+
+
 class ClassStats:
     """Streaming per-class statistics (counts, means, centred scatter) in float64.
 
@@ -94,6 +110,8 @@ class ClassStats:
     with Chan's pairwise formula, so ``update`` order and :meth:`merge` order do not matter (up to rounding).
     """
 
+    _compensated: bool | None = None  # None: float64 where the device has it; True forces float32 + Kahan (tests)
+
     def __init__(self, dim: int | None = None, track_covariance: bool = True) -> None:
         if dim is not None and (int(dim) != dim or dim <= 0):
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
@@ -102,8 +120,17 @@ class ClassStats:
         self.reset()
 
     # -- state -------------------------------------------------------------------------------------------
+    # The folded statistics live in ``_s_*``; reading them through these properties folds pending batches first.
+    _classes = _folded("classes")
+    _counts = _folded("counts")
+    _means = _folded("means")
+    _ss = _folded("ss")
+    _scatter = _folded("scatter")
+
     def reset(self) -> None:
         """Forget all data (the constructor's ``dim`` is kept)."""
+        self._pending: _Pending | None = None
+        self._gram_eig: np.ndarray | None = None
         self._dim = self._dim0
         self._classes = np.zeros(0, dtype=np.int64)
         self._counts = np.zeros(0, dtype=np.int64)
@@ -113,6 +140,7 @@ class ClassStats:
 
     def copy(self) -> ClassStats:
         """Return an independent copy."""
+        self._flush()
         new = ClassStats(self._dim0, self.track_covariance)
         new._dim = self._dim
         new._classes = self._classes.copy()
@@ -127,33 +155,35 @@ class ClassStats:
             raise ValueError(f"feature dimension changed: expected {self._dim}, got {d}")
 
     def update(self, features: Any, labels: Any) -> ClassStats:
-        """Add a batch of ``features`` (N×d, numpy or torch) with integer ``labels`` (N,). Returns self."""
-        x = as_features(features)
-        y = as_labels(labels, x.shape[0])
+        """Add a batch of ``features`` (N×d, numpy or torch on any device) with integer ``labels`` (N,).
+
+        The batch is reduced where it lives (a CUDA tensor stays on its GPU: no host copy per batch) into shifted
+        per-class sums, in float64, or in float32 with compensated (Kahan) summation on devices without float64.
+        They are folded into the float64 statistics when a result is read. Returns self.
+        """
+        x = _feature_tensor(features)
+        groups = labels if isinstance(labels, _Groups) else _Groups(as_labels(labels, x.shape[0]))
+        if groups.inv.size != x.shape[0]:
+            raise ValueError(f"length mismatch: {x.shape[0]} features but {groups.inv.size} labels")
         self._check_dim(x.shape[1])
-        _check_magnitude(x)
-        classes, inv = np.unique(y, return_inverse=True)
-        inv = inv.reshape(-1)
-        counts = np.bincount(inv, minlength=classes.size)
-        nk = counts.astype(np.float64)[:, None]
-        sums = _ClassSummer(inv, classes.size)
-        means = sums(x) / nk
-        centred = means[inv]
-        np.subtract(x, centred, out=centred)
-        # corrected two-pass (Chan, Golub & LeVeque 1983): the centred rows of a class sum to n_k times the
-        # rounding error of the first mean; add it to the mean and remove n_k |corr|^2 from the sum of squares
-        corr = sums(centred) / nk
-        means += corr
-        ss = np.bincount(inv, weights=np.einsum("ij,ij->i", centred, centred), minlength=classes.size)
-        ss = np.maximum(ss - counts * np.einsum("ij,ij->i", corr, corr), 0.0)
-        scatter = None
-        if self.track_covariance:
-            scaled = corr * np.sqrt(nk)
-            scatter = centred.T @ centred - scaled.T @ scaled  # A.T @ A: numpy's symmetric (syrk) path
-        if not (np.isfinite(ss).all() and np.isfinite(means).all()):
-            raise ValueError("features too large: their second moments overflow float64; rescale them")
-        self._combine(classes, counts, means, ss, scatter, x.shape[1], self.track_covariance)
+        self._dim = x.shape[1]
+        if self._pending is not None and self._pending.device != x.device:
+            self._flush()
+        if self._pending is None:
+            self._pending = _Pending(x.device, x.shape[1], self.track_covariance, self._compensated)
+        rows = max(1, _CHUNK_ELEMENTS // x.shape[1])
+        if x.shape[0] <= rows:
+            self._pending.add(x, groups)
+        else:  # a large array in cache-sized chunks: bounded float64 working memory, same sums
+            for start in range(0, x.shape[0], rows):
+                self._pending.add(x[start : start + rows], _Groups(groups.labels[start : start + rows]))
         return self
+
+    def _flush(self) -> None:
+        """Fold the pending device sums into the float64 statistics (a no-op when nothing is pending)."""
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.count.size:
+            self._combine(*pending.finish(), pending.dim, self.track_covariance)
 
     def _combine(self, cb, nb, mb, ssb, sb, d, tracked_b) -> None:
         self._check_dim(d)
@@ -321,6 +351,13 @@ class ClassStats:
         scatter = self._require_cov()
         return scatter + (self._means * self._counts[:, None]).T @ self._means
 
+    def gram_eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of :meth:`gram`, descending (computed once per state: ranks and coding rates share them)."""
+        scatter = self._require_cov()  # folds pending batches, which clears the cache
+        if self._gram_eig is None:
+            self._gram_eig = np.linalg.eigvalsh(scatter + (self._means * self._counts[:, None]).T @ self._means)[::-1]
+        return self._gram_eig.copy()
+
     def __repr__(self) -> str:
         if self._classes.size == 0:
             return f"ClassStats(empty, dim={self._dim})"
@@ -332,50 +369,232 @@ class ClassStats:
 
 _MAX_ABS = 1e100
 _MIN_ABS = 1e-100
+_ONE_HOT_MAX = 64  # up to this many classes in a batch, shift and class sums are (exact) one-hot GEMMs
+_CHUNK_ELEMENTS = 1 << 20  # ClassStats.update reduces larger batches in chunks of about this many features
+_BUFFER_ELEMENTS = 1 << 22  # rows of small batches are gathered up to this many features for one scatter syrk
 
 
-def _check_magnitude(x: np.ndarray) -> None:
-    """Refuse features whose squares would overflow or underflow float64 (a clear error instead of inf/0)."""
-    amax = max(float(x.max()), -float(x.min()))
-    if amax > _MAX_ABS or 0.0 < amax < _MIN_ABS:
-        raise ValueError(
-            f"features have magnitude {amax:.1e}: their second moments would over/underflow float64 "
-            f"(supported: largest |value| in [{_MIN_ABS:g}, {_MAX_ABS:g}] or all zero); rescale the features"
-        )
+def _feature_tensor(features: Any) -> torch.Tensor:
+    """``features`` as a 2-D real torch tensor on its own device (numpy arrays are wrapped without a copy)."""
+    if _is_torch_tensor(features):
+        x = features.detach()
+        if x.is_complex() or x.dtype == torch.bool:
+            raise ValueError(f"features must be real numbers, got dtype {x.dtype}")
+    else:
+        arr = np.asarray(features)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise ValueError(f"features must be real numbers, got dtype {arr.dtype}")
+        if arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64)
+        x = torch.from_numpy(np.ascontiguousarray(arr))
+    if x.ndim != 2:
+        raise ValueError(f"features must be a 2-D array of shape (N, d), got {x.ndim}-D array with shape "
+                         f"{tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"features are empty: shape {tuple(x.shape)}")
+    return x
 
 
-class _ClassSummer:
-    """Per-class row sums of N×d arrays sharing one labelling ``inv`` (values 0..k-1), in one pass each.
+def _has_float64(device: torch.device) -> bool:
+    try:
+        torch.zeros(1, dtype=torch.float64, device=device)
+    except (TypeError, RuntimeError):
+        return False
+    return True
 
-    Few classes: one boolean mask per class (cheap, contiguous copies); many classes: one stable sort and
-    ``np.add.reduceat`` (O(N·d) whatever k is). Both are far faster than ``np.add.at`` or a one-hot GEMM.
+
+def _gram(c: torch.Tensor) -> torch.Tensor:
+    """cᵀc; on the CPU through numpy, whose matmul takes the symmetric rank-k (syrk) path at half the cost."""
+    if c.device.type == "cpu":
+        cn = c.numpy()
+        return torch.from_numpy(cn.T @ cn)
+    return c.T @ c
+
+
+class _Groups:
+    """The class structure of one batch of labels, shared by every layer measured on that batch.
+
+    ``classes`` (sorted), ``inv`` (each sample's index into ``classes``) and ``counts``; per device and dtype it
+    keeps the one-hot matrix (few classes: per-class sums and the shift subtraction are exact one-hot GEMMs) or
+    the index tensor (many classes: ``index_add_``).
     """
 
-    _MASK_MAX = 32
+    def __init__(self, labels: np.ndarray) -> None:
+        self.labels = labels
+        self.classes, inv, self.counts = np.unique(labels, return_inverse=True, return_counts=True)
+        self.inv = inv.reshape(-1)
+        self._cache: dict[tuple[Any, Any], torch.Tensor] = {}
 
-    def __init__(self, inv: np.ndarray, k: int) -> None:
-        self.k = k
-        if k == 1:
-            self.masks = None
-            self.order = None
-        elif k <= self._MASK_MAX:
-            self.masks = inv[None, :] == np.arange(k)[:, None]
-            self.order = None
+    def _get(self, kind: str, like: torch.Tensor) -> torch.Tensor:
+        key = (kind, like.device, like.dtype)
+        t = self._cache.get(key)
+        if t is None:
+            if kind == "one_hot":
+                t = torch.zeros(self.inv.size, self.classes.size, dtype=like.dtype, device=like.device)
+                t[torch.arange(self.inv.size, device=like.device), torch.from_numpy(self.inv).to(like.device)] = 1.0
+            elif kind == "counts":
+                t = torch.from_numpy(self.counts).to(device=like.device, dtype=like.dtype)
+            else:
+                t = torch.from_numpy(self.inv).to(like.device)
+            self._cache[key] = t
+        return t
+
+    def counts_as(self, like: torch.Tensor) -> torch.Tensor:
+        return self._get("counts", like)
+
+    def class_sums(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-class sums of the rows of ``values`` (N or N×d), ordered like ``classes``."""
+        if self.classes.size <= _ONE_HOT_MAX:
+            return self._get("one_hot", values).T @ values
+        out = torch.zeros((self.classes.size, *values.shape[1:]), dtype=values.dtype, device=values.device)
+        return out.index_add_(0, self._get("inv", values), values)
+
+    def subtract_rows(self, c: torch.Tensor, per_class: torch.Tensor) -> None:
+        """``c[i] -= per_class[inv[i]]`` in place."""
+        if self.classes.size <= _ONE_HOT_MAX:
+            c.addmm_(self._get("one_hot", c), per_class, alpha=-1.0)
         else:
-            self.masks = None
-            self.order = np.argsort(inv, kind="stable")
-            counts = np.bincount(inv, minlength=k)
-            self.starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            c.sub_(per_class.index_select(0, self._get("inv", c)))
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.k == 1:
-            return x.sum(axis=0, keepdims=True)
-        if self.masks is not None:
-            out = np.empty((self.k, x.shape[1]))
-            for j in range(self.k):  # loop over classes, not samples
-                out[j] = x[self.masks[j]].sum(axis=0)
-            return out
-        return np.add.reduceat(x[self.order], self.starts, axis=0)
+
+class _Pending:
+    """Per-class sums of the batches added since the last fold, kept on the features' device.
+
+    Each class has a fixed shift $s_k$ (its mean in the first batch that holds it); the sums are of the shifted
+    features $c=z-s_k$: count, $\\sum c$, $\\sum\\lVert c\\rVert^2$ and (tracked) $\\sum cc^\\top$. Because $s_k$ is
+    close to the class mean, $M2_k=\\sum\\lVert c\\rVert^2-n_k\\lVert\\bar c\\rVert^2$ loses no digits to a common
+    offset, and a batch costs a few passes over its features plus one GEMM, with no per-batch merge.
+    Where the device has no float64 the sums are float32 with Kahan compensation.
+    """
+
+    def __init__(self, device: torch.device, dim: int, track: bool, compensated: bool | None = None) -> None:
+        self.device = device
+        self.dim = dim
+        self.compensated = (not _has_float64(device)) if compensated is None else compensated
+        self.dtype = torch.float32 if self.compensated else torch.float64
+        self.slot: dict[int, int] = {}
+        self.labels: list[int] = []
+        self.count = np.zeros(0, dtype=np.int64)
+        self.peak = 0.0  # largest |shift| or centred sample norm seen (the magnitude check)
+        self.shift_peak = 0.0
+        self._pending_peak: torch.Tensor | None = None
+        self._buffer: torch.Tensor | None = None  # CPU: shifted rows of several batches awaiting one syrk
+        self._used = 0
+        zeros = lambda *shape: torch.zeros(shape, dtype=self.dtype, device=device)  # noqa: E731
+        self.shift, self.sum, self.sq = zeros(0, dim), zeros(0, dim), zeros(0)
+        self.scatter = zeros(dim, dim) if track else None
+        self._zeros = zeros
+        if self.compensated:  # running compensations of the Kahan sums
+            self.sum_c, self.sq_c = zeros(0, dim), zeros(0)
+            self.scatter_c = zeros(dim, dim) if track else None
+
+    def _grow(self, new: list[int]) -> None:
+        k0 = len(self.labels)
+        for lab in new:
+            self.slot[lab] = len(self.labels)
+            self.labels.append(lab)
+        extra = len(self.labels) - k0
+        self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
+        names = ["shift", "sum", "sq"] + (["sum_c", "sq_c"] if self.compensated else [])
+        for name in names:
+            old = getattr(self, name)
+            setattr(self, name, torch.cat([old, self._zeros(extra, *old.shape[1:])]))
+
+    def _accumulate(self, name: str, value: torch.Tensor, index: torch.Tensor | None = None) -> None:
+        """``self.name += value`` (rows ``index``); Kahan-compensated when the sums are float32."""
+        total = getattr(self, name)
+        if not self.compensated:
+            if index is None:
+                total.add_(value)
+            else:
+                total.index_add_(0, index, value)
+            return
+        if index is not None:
+            value = self._zeros(*total.shape).index_add_(0, index, value)
+        comp = getattr(self, name + "_c")
+        y = value - comp
+        t = total + y
+        comp.copy_((t - total) - y)
+        total.copy_(t)
+
+    def add(self, x: torch.Tensor, groups: _Groups) -> None:
+        new = [int(c) for c in groups.classes if int(c) not in self.slot]
+        if new:
+            self._grow(new)
+        slots = torch.from_numpy(np.fromiter((self.slot[int(c)] for c in groups.classes), dtype=np.int64,
+                                             count=groups.classes.size)).to(self.device)
+        c = self._rows(x.shape[0])
+        c.copy_(x)
+        if new:  # a new class is shifted by its mean in this batch
+            fresh = torch.from_numpy(np.isin(groups.classes, new)).to(self.device)
+            self.shift[slots[fresh]] = (groups.class_sums(c) / groups.counts_as(c)[:, None])[fresh]
+            self.shift_peak = max(self.shift_peak, float(self.shift.abs().max()))
+        groups.subtract_rows(c, self.shift.index_select(0, slots))
+        norms = torch.linalg.vector_norm(c, dim=1)
+        if self.device.type == "cpu":  # cheap here; on a GPU the check waits for the fold (no sync per batch)
+            self._check(norms, c)
+        else:
+            peak = norms.max()
+            self._pending_peak = peak if self._pending_peak is None else torch.maximum(peak, self._pending_peak)
+        self._accumulate("sum", groups.class_sums(c), slots)
+        self._accumulate("sq", groups.class_sums(norms.square_()), slots)
+        if self.scatter is not None:
+            if self._buffer is None:
+                self._accumulate("scatter", _gram(c))
+            elif self._used == self._buffer.shape[0]:
+                self._drain()
+        self.count[slots.cpu().numpy()] += groups.counts  # the slots of one batch are distinct
+
+    def _check(self, norms: torch.Tensor, c: torch.Tensor | None = None) -> None:
+        largest = float(norms.max())
+        if not math.isfinite(largest) and (c is None or not bool(torch.isfinite(c).all())):
+            raise ValueError("features contain NaN or inf values" if c is not None else
+                             "features contain NaN or inf values, or values whose squares overflow float64 "
+                             "(then rescale the features)")
+        self.peak = max(self.peak, largest, self.shift_peak)
+        if self.peak > _MAX_ABS or 0.0 < self.peak < _MIN_ABS:
+            raise ValueError(
+                f"features have magnitude {self.peak:.1e}: their second moments would over/underflow float64 "
+                f"(supported: largest |value| in [{_MIN_ABS:g}, {_MAX_ABS:g}] or all zero); rescale the features"
+            )
+
+    def _rows(self, n: int) -> torch.Tensor:
+        """Working rows for the next batch's shifted features: in the scatter buffer when there is one."""
+        if self.scatter is not None and self.device.type == "cpu" and n < _BUFFER_ELEMENTS // self.dim:
+            if self._buffer is None:
+                self._buffer = torch.empty(_BUFFER_ELEMENTS // self.dim, self.dim, dtype=self.dtype)
+            if self._used + n > self._buffer.shape[0]:
+                self._drain()
+            self._used += n
+            return self._buffer[self._used - n : self._used]
+        return torch.empty(n, self.dim, dtype=self.dtype, device=self.device)
+
+    def _drain(self) -> None:
+        """Add the buffered rows' scatter: one syrk over several batches runs closer to the BLAS peak."""
+        if self._buffer is not None and self._used:
+            self._accumulate("scatter", _gram(self._buffer[: self._used]))
+        self._used = 0
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Sorted classes, counts, means, centred sums of squares and scatter, as float64 numpy arrays."""
+        self._drain()
+        self._buffer = None
+        if self._pending_peak is not None:
+            self._check(self._pending_peak.reshape(1))
+        host = lambda t: t.detach().to("cpu", torch.float64).numpy()  # noqa: E731
+        order = np.argsort(self.labels)
+        n = self.count[order].astype(np.float64)
+        delta = host(self.sum)[order] / n[:, None]
+        means = host(self.shift)[order] + delta
+        ss = np.maximum(host(self.sq)[order] - n * np.einsum("ij,ij->i", delta, delta), 0.0)
+        scatter = None
+        if self.scatter is not None:
+            scaled = delta * np.sqrt(n)[:, None]
+            scatter = host(self.scatter) - scaled.T @ scaled
+            scatter = (scatter + scatter.T) / 2
+        if not (np.isfinite(ss).all() and np.isfinite(means).all()):
+            raise ValueError("features too large: their second moments overflow float64; rescale them")
+        return np.asarray(self.labels, dtype=np.int64)[order], self.count[order], means, ss, scatter
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -452,9 +671,9 @@ def discrimination(stats_or_features: Any, labels: Any = None) -> float:
         bad = st._classes[norms == 0.0].tolist()
         raise ValueError(f"class mean is zero for class(es) {bad}: cosine undefined")
     u = m / norms[:, None]
-    cos = np.clip(u @ u.T, -1.0, 1.0)
-    iu = np.triu_indices(m.shape[0], k=1)
-    return float(1.0 - cos[iu].max())
+    cos = u @ u.T
+    np.fill_diagonal(cos, -np.inf)  # symmetric: the largest off-diagonal entry is the largest over pairs k<k'
+    return float(1.0 - min(max(float(cos.max()), -1.0), 1.0))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -472,8 +691,16 @@ def _between_directions(st: ClassStats, rcond: float, between_centre: str) -> tu
         raise ValueError(f"rcond must be a number in [0, 1), got {rcond!r}")
     _check_between(st, between_centre)
     mc = st.centred_means(between_centre)
-    _, s, vt = np.linalg.svd(mc, full_matrices=False)
-    lam = s**2 / mc.shape[0]
+    k, d = mc.shape
+    if k > d:  # more classes than dimensions: the d×d eigenproblem is cheaper than the K×d SVD ...
+        lam, vecs = np.linalg.eigh(mc.T @ mc / k)
+        lam, vt = lam[::-1], vecs[:, ::-1].T
+        # ... and as accurate as long as every kept eigenvalue is far above its absolute error d·eps·λ_max
+        if lam[-1] > 1e6 * d * _EPS * lam[0]:
+            keep = lam > rcond * lam[0]
+            return vt[keep], lam[keep]
+    _, sv, vt = np.linalg.svd(mc, full_matrices=False)
+    lam = sv**2 / k
     keep = lam > rcond * lam.max()
     return vt[keep], lam[keep]
 
@@ -505,7 +732,7 @@ def nc1(
         return nc1_two_pass([pair], rcond=rcond, return_rank=return_rank, between_centre=between_centre)
     st = _stats(stats_or_features, labels, covariance=True)
     v, lam = _between_directions(st, rcond, between_centre)
-    proj = np.einsum("ij,jk,ik->i", v, st.sigma_w(), v)
+    proj = np.einsum("ij,ij->i", v @ st.sigma_w(), v)
     return _nc1_value(proj, lam, st.num_classes, return_rank)
 
 
@@ -691,7 +918,7 @@ def separation_fuzziness(features: Any, labels: Any = None, rcond: float = 1e-10
     lam = s**2
     keep = lam > rcond * lam.max()
     v = vt[keep]
-    proj = np.einsum("ij,jk,ik->i", v, st.sigma_w(), v)
+    proj = np.einsum("ij,ij->i", v @ st.sigma_w(), v)
     return float(np.sum(proj / lam[keep]))
 
 
@@ -703,10 +930,15 @@ def cdnv(stats_or_features: Any, labels: Any = None) -> float:
     st = _stats(stats_or_features, labels)
     m = st.centred_means()  # only differences of means enter: the centre does not matter
     k = m.shape[0]
-    dist = np.empty((k, k))
-    for i in range(k):  # loop over classes, not samples
-        diff = m - m[i]
-        dist[i] = np.einsum("ij,ij->i", diff, diff)
+    sq = np.einsum("ij,ij->i", m, m)
+    dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (m @ m.T), 0.0)
+    # the Gram form has absolute error about 4·d·eps·(|μ_i|²+|μ_j|²): recompute pairs it could get wrong directly
+    close = np.argwhere(np.triu(dist <= 1e6 * m.shape[1] * _EPS * (sq[:, None] + sq[None, :]), 1))
+    for i in np.unique(close[:, 0]):  # loop over classes with a close neighbour, not over samples
+        js = close[close[:, 0] == i, 1]
+        diff = m[js] - m[i]
+        dist[i, js] = dist[js, i] = np.einsum("ij,ij->i", diff, diff)
+    np.fill_diagonal(dist, 0.0)
     off = ~np.eye(k, dtype=bool)
     if np.any(dist[off] == 0.0):
         i, j = np.argwhere((dist == 0.0) & off)[0]
@@ -731,7 +963,7 @@ def singular_values(features: Any) -> np.ndarray:
     roots, about $10^{-7}\\sigma_{\\max}$, would otherwise depend on the order the batches were added in).
     """
     if isinstance(features, ClassStats):
-        lam = np.linalg.eigvalsh(features.gram())[::-1]
+        lam = features.gram_eigenvalues()
         noise = lam.size * np.finfo(np.float64).eps * max(float(lam[0]), 0.0) if lam.size else 0.0
         return np.sqrt(np.where(lam > noise, lam, 0.0))
     x = as_features(features)
@@ -804,9 +1036,8 @@ def coding_rate(features: Any, eps: float | None = None, eps_sq: float | None = 
     """
     e2 = _eps_sq(eps, eps_sq)
     if isinstance(features, ClassStats):
-        gram = features.gram()
         n, d = features.n_samples, features.dim
-        lam = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
+        lam = np.clip(features.gram_eigenvalues(), 0.0, None)
         return float(0.5 * np.sum(np.log1p(d / (n * e2) * lam)))
     x = as_features(features)
     n, d = x.shape

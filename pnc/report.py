@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from . import metrics as M
 from ._checks import to_numpy
@@ -29,7 +30,12 @@ from .features import collect_features
 
 __all__ = ["LayerReport", "measure", "report_from_stats", "AVAILABLE_METRICS", "DEFAULT_METRICS"]
 
-DEFAULT_METRICS: tuple[str, ...] = ("compression", "discrimination", "nc1", "cdnv", "rank")
+DEFAULT_METRICS: tuple[str, ...] = ("compression", "discrimination", "cdnv", "nc2")
+"""What :func:`measure` computes unless told otherwise: the metrics that need only per-class sums (no d×d scatter).
+
+NC1 and the ranks need each layer's d×d scatter, one float64 GEMM per layer and batch, which costs more than the
+forward pass itself (``benchmarks/RESULTS.md``); ask for them with ``metrics=(..., "nc1", "rank")`` or
+``metrics="all"``."""
 
 # metric name -> (columns it fills, needs the d×d scatter)
 AVAILABLE_METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -181,7 +187,9 @@ def _check_rank_threshold(threshold: Any) -> None:
         raise ValueError(f"rank_threshold must be a share of the singular values in (0, 1], got {threshold!r}")
 
 
-def _check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
+def _check_metrics(metrics: Sequence[str] | str) -> tuple[str, ...]:
+    if metrics == "all":
+        return tuple(AVAILABLE_METRICS)
     if isinstance(metrics, str):
         metrics = (metrics,)
     unknown = [m for m in metrics if m not in AVAILABLE_METRICS]
@@ -299,8 +307,11 @@ def measure(
     one; ``reused`` says what to do with a module called several times per pass (``"each"`` call is a row).
 
     Metric names: see :data:`AVAILABLE_METRICS` (``"rank"`` fills the ``numerical_rank`` column, ``"nc1"`` fills
-    ``nc1`` and ``nc1_rank``). ``between_centre`` centres $\\Sigma_B$ on the ``"sample_mean"`` (default) or the mean
-    of the ``"class_means"`` (see :meth:`pnc.ClassStats.centre`). Layers that were skipped, and why, are listed in
+    ``nc1`` and ``nc1_rank``); ``metrics="all"`` computes every one (NC3/NC4 only if the model has a
+    classifier). The default, :data:`DEFAULT_METRICS`, is the metrics that need no d×d scatter (C, D, CDNV,
+    NC2), so a pass costs little more than the forward pass. ``between_centre`` centres $\\Sigma_B$ on the
+    ``"sample_mean"`` (default) or the mean of the ``"class_means"`` (see :meth:`pnc.ClassStats.centre`). Layers
+    that were skipped, and why, are listed in
     :attr:`LayerReport.notes`.
 
     ``nc3`` and ``nc4`` use the classifier: ``classifier`` (a module with a ``weight`` or a K×d weight), by default
@@ -311,7 +322,10 @@ def measure(
     With ``distributed=True`` every process of the initialised ``torch.distributed`` group measures its own shard of
     the data and all of them get the table of the whole data (see :func:`pnc.distributed.all_reduce_stats`).
     """
+    every = isinstance(metrics, str) and metrics == "all"
     metrics = _check_metrics(metrics)
+    if every and classifier is None and not any(isinstance(m, nn.Linear) for m in model.modules()):
+        metrics = tuple(m for m in metrics if m not in _CLASSIFIER_METRICS)  # "all" that this model has
     between_centre = M._check_centre(between_centre)
     _check_rank_threshold(rank_threshold)
     need_cov = any(AVAILABLE_METRICS[m][1] for m in metrics)

@@ -25,7 +25,7 @@ def setup():
 
 def test_measure_conv_sequential(setup):
     model, x, y = setup
-    rep = measure(model, (x, y), batch_size=32, pool="flatten")
+    rep = measure(model, (x, y), batch_size=32, pool="flatten", metrics="all")
     assert isinstance(rep, LayerReport)
     assert len(rep) == 5
     assert rep.names == ["input", "0", "1", "2", "3"]

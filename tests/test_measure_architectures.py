@@ -103,9 +103,12 @@ def assert_rows_match(report: pnc.LayerReport, expected: dict[str, torch.Tensor]
         assert row["compression"] == pytest.approx(M.compression(f64, y), rel=REL), name
         assert row["discrimination"] == pytest.approx(M.discrimination(f64, y), rel=REL), name
         assert row["cdnv"] == pytest.approx(M.cdnv(f64, y), rel=REL), name
-        assert row["nc1"] == pytest.approx(M.nc1(f64, y), rel=REL), name
-        assert row["numerical_rank"] == M.numerical_rank(f64), name
-        assert np.isfinite([row["compression"], row["nc1"]]).all(), name
+        assert row["nc2_etf"] == pytest.approx(M.nc2(f64, y).etf_error, rel=REL), name
+        assert row["nc2_equinorm"] == pytest.approx(M.nc2(f64, y).equinorm, rel=REL), name
+        if "nc1" in report.columns:  # the metrics that need the d×d scatter, when asked for
+            assert row["nc1"] == pytest.approx(M.nc1(f64, y), rel=REL), name
+            assert row["numerical_rank"] == M.numerical_rank(f64), name
+        assert np.isfinite([row["compression"], row["discrimination"]]).all(), name
 
 
 def test_residual_cnn_with_a_relu_called_twice_per_block() -> None:
@@ -236,9 +239,9 @@ def test_wide_maps_say_which_option_fixes_them() -> None:
     model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU())
     x, y = labelled_images(24)
     with pytest.warns(RuntimeWarning, match="max_cov_dim"):
-        report = pnc.measure(model, (x, y), pool="flatten", max_cov_dim=512)
+        report = pnc.measure(model, (x, y), pool="flatten", max_cov_dim=512, metrics="all")
     assert "max_cov_dim=512" in report.rows[1]["note"] and "pool='mean'" in report.rows[1]["note"]
-    assert np.isfinite(pnc.measure(model, (x, y))["nc1"]).all()  # the default pooling keeps 16 features
+    assert np.isfinite(pnc.measure(model, (x, y), metrics="all")["nc1"]).all()  # the default pooling keeps 16
 
 
 def test_every_metric_including_the_classifier_ones() -> None:
