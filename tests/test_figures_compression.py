@@ -55,3 +55,19 @@ def test_explorer_keeps_its_axes_and_fits_its_text(grid) -> None:
         box = fig.get_tightbbox(fig.canvas.get_renderer())
     width, height = fig.get_size_inches()
     assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height
+
+
+def test_practice_figure_shows_both_networks() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    linear = SimpleNamespace(L=6, kappa=0.06, compression=13.5 * 0.06 ** np.arange(6),
+                             discrimination=np.linspace(0.94, 0.99, 6))
+    columns = {"compression": np.linspace(13, 2, 10), "discrimination": np.linspace(0.9, 0.6, 10)}
+    pair = SimpleNamespace(linear=linear, nonlinear=SimpleNamespace(column=columns.__getitem__))
+    fig = compression.practice_figure(pair)
+    ax_c, ax_d = fig.axes
+    assert ax_c.get_yscale() == "log" and len(ax_c.lines) == 3 and len(ax_d.lines) == 2
+    assert np.allclose(ax_c.lines[2].get_ydata(), columns["compression"])
+    assert widgets.figure_png(fig)[:4] == b"\x89PNG"

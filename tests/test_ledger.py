@@ -16,6 +16,18 @@ def _layers(**columns):
     return [{key: values[i] for key, values in columns.items()} for i in range(n)]
 
 
+class FakePair:
+    """Stand-in for :class:`pnc.book.recipes.PracticePair` (a linear result and the nonlinear report's columns)."""
+
+    def __init__(self, linear, columns: dict) -> None:
+        self.linear, self.columns = linear, columns
+        self.nonlinear = SimpleNamespace(column=lambda key: self.columns[key])
+
+    def nonlinear_ratios(self) -> np.ndarray:
+        c = self.columns["compression"]
+        return c[1:] / c[:-1]
+
+
 def fake_results(shift: float = 0.0) -> dict:
     """Stand-ins for the runs the ledger reads (recipe, hybrid, mlp, depths, transfer seeds 0-2)."""
     kappa = 0.2846
@@ -30,7 +42,10 @@ def fake_results(shift: float = 0.0) -> dict:
                              rank=[590, 180, 200, 190, 170, 140, 100, 80],
                              discrimination=[0.03, 0.1, 0.2, 0.4, 0.5, 0.6, 0.7, 0.6])}
     depths = {"depths": [{"layers": _layers(compression=[1.5, 1.2, 1.0, 0.7, 0.4, 0.2, 0.1, 0.09, 0.085])}]}
-    results = {"recipe": recipe, "hybrid-0": hybrid, "mlp-0": mlp, "depths-0": depths}
+    linear = SimpleNamespace(compression=13.5 * (0.061 * (1 + shift)) ** np.arange(6))
+    practice = FakePair(linear, {"compression": np.array([13.5, 13, 10.5, 10.7, 11, 9.6, 7.3, 5.6, 3.5, 2.3]),
+                                 "discrimination": np.r_[0.94, np.linspace(0.19, 0.59, 9)]})
+    results = {"recipe": recipe, "hybrid-0": hybrid, "mlp-0": mlp, "depths-0": depths, "practice": practice}
     for seed in (0, 1, 2):
         results[f"transfer-{seed}"] = {"heads": [{"transfer_accuracy": 0.6 + 0.02 * h, "compression": 0.01 * h,
                                                   "final_loss": 0.01} for h in range(1, 6)]}
@@ -50,6 +65,7 @@ def test_values_and_statuses_follow_the_results() -> None:
     assert good["fig5-hybrid-c"].status == "qualitative" and good["fig5-hybrid-c"].ours == "ratio 0.30, R² 0.95"
     assert good["transfer-acc"].status == "reproduced" and good["transfer-c"].status == "reproduced"
     assert good["fig1-mlp-probe"].status == "not reproduced"  # 0.975 < 0.99 at layer 5 of the stand-in
+    assert good["practice-dln"].status == "reproduced" and good["practice-mlp"].status == "qualitative"
     worse = fake_results(shift=0.2)
     worse["hybrid-0"]["summary"]["linear_ratio"] = 0.65
     for seed in (0, 1, 2):
@@ -58,6 +74,7 @@ def test_values_and_statuses_follow_the_results() -> None:
     bad = {row.key: row for row in ledger.build(worse)}
     assert bad["fig4-c0"].ours == "16.20" and bad["fig4-c0"].status == "not reproduced"
     assert bad["fig4-residual"].status == "not reproduced"
+    assert bad["practice-dln"].status == "not reproduced"  # ratios 0.073: 22 % above the paper's 0.06
     assert bad["fig5-hybrid-c"].status == "not reproduced"
     assert bad["transfer-c"].status == "contradicted"
 
@@ -81,6 +98,9 @@ def test_every_row_reads_the_results_it_is_given() -> None:
         for head in changed[f"transfer-{seed}"]["heads"]:
             head["transfer_accuracy"] += 0.01
             head["compression"] *= 2
+    changed["practice"].linear.compression = changed["practice"].linear.compression * 1.05 ** np.arange(6)
+    changed["practice"].columns["compression"] = changed["practice"].columns["compression"] * 0.9 ** np.arange(10)
+    changed["practice"].columns["discrimination"] = changed["practice"].columns["discrimination"] ** 2
     after = {row.key: row.ours for row in ledger.build(copy.deepcopy(changed))}
     fixed = {"exact"}  # a closed form checked against an exact construction: no run to substitute
     same = [key for key in base if base[key] == after[key] and key not in fixed]

@@ -105,3 +105,18 @@ def test_train_dln_bad_input() -> None:
     with pytest.raises(ValueError, match="at least one"):
         recipes.recipe_table([])
     assert torch.is_tensor(X)
+
+
+def test_theory_and_practice_pair_linear_follows_the_law_and_the_mlp_does_not():
+    from pnc.book.recipes import theory_and_practice
+
+    pair = theory_and_practice(seed=1)
+    assert pair.linear.config["alpha"] == 1.0 and pair.linear.kappa == pytest.approx(0.0613, abs=1e-4)
+    assert np.all(np.abs(pair.linear.ratios / pair.linear.kappa - 1) < 0.05)
+    c = pair.nonlinear.column("compression")
+    d = pair.nonlinear.column("discrimination")
+    assert pair.nonlinear.names[0] == "input" and len(c) == 10  # the input and nine blocks
+    assert pair.nonlinear_loss < 1e-8
+    assert c[0] == pytest.approx(pair.linear.compression[0], rel=1e-12)  # the same data
+    ratios = pair.nonlinear_ratios()
+    assert 0.05 < c[-1] / c[0] < 0.5 and ratios.max() > 1.2 * ratios.min() and d[-1] > d[1] + 0.2

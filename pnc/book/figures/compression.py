@@ -13,9 +13,9 @@ from matplotlib.ticker import NullLocator
 
 from pnc.plotting import COLORS, fit_linear
 
-from ..recipes import RecipeResult
+from ..recipes import PracticePair, RecipeResult
 
-__all__ = ["discrimination_figure", "explorer_frame"]
+__all__ = ["discrimination_figure", "explorer_frame", "practice_figure"]
 
 
 def discrimination_figure(results: Sequence[RecipeResult], labels: Sequence[str] | None = None) -> Figure:
@@ -76,10 +76,35 @@ def explorer_frame(
     ax_c.yaxis.set_minor_locator(NullLocator())
     ax_c.set_xlabel("layer $l$")
     ax_c.set_ylabel("$C_l$")
-    ax_c.legend(loc="lower left")
+    ax_c.legend(loc="center right")
     ax_r.set_ylim(0.0, 1.2)
     ax_r.set_xlim(0.5, 7.5)
     ax_r.set_xlabel("layer $l$")
     ax_r.set_ylabel(r"$C_l / C_{l-1}$")
     ax_r.legend(loc="upper right")
+    return fig
+
+
+def practice_figure(pair: PracticePair) -> Figure:
+    """C_l (log scale) and D_l per layer of the linear and the nonlinear network of :class:`PracticePair`, the DLN's
+    C_l beside the law ``C_0 kappa^l``."""
+    lin = pair.linear
+    c_nl = pair.nonlinear.column("compression")
+    d_nl = pair.nonlinear.column("discrimination")
+    fig = Figure(figsize=(10.0, 3.8), layout="constrained")
+    ax_c, ax_d = fig.subplots(1, 2)
+    layers = np.arange(lin.L)
+    ax_c.semilogy(layers, lin.compression, "o", color=COLORS[0], label=f"deep linear, $L$ = {lin.L}")
+    ax_c.semilogy(layers, lin.compression[0] * lin.kappa ** layers, "--", color=COLORS[0], lw=1,
+                  label=rf"law $C_0\kappa^l$, $\kappa$ = {lin.kappa:.4f}")
+    ax_c.semilogy(np.arange(c_nl.size), c_nl, "s-", color=COLORS[1], label=f"nonlinear MLP, {c_nl.size} layers")
+    ax_c.set_xlabel("layer $l$")
+    ax_c.set_ylabel("compression $C_l$")
+    ax_c.legend(loc="center right")
+    ax_d.plot(layers[1:], lin.discrimination[1:], "o-", color=COLORS[0], label="deep linear")
+    ax_d.plot(np.arange(1, d_nl.size), d_nl[1:], "s-", color=COLORS[1], label="nonlinear MLP")
+    ax_d.set_xlabel("layer $l$")
+    ax_d.set_ylabel("discrimination $D_l$")
+    ax_d.set_ylim(0, 1.05)
+    ax_d.legend(loc="lower right")
     return fig
