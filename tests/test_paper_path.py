@@ -100,3 +100,37 @@ def test_paper_configuration_runs_end_to_end_on_tiny_files(name, tiny_paper_data
         assert doc["summary"]["n_pretrain"] == 50 and doc["summary"]["n_transfer_test"] == 20
     else:
         assert all(0.0 <= r["probe_accuracy"] <= 1.0 for r in layers)
+
+
+def test_the_paper_depth_experiment_runs_offline_from_the_debian_copy(tmp_path, monkeypatch, capsys):
+    """Fashion-MNIST at paper scale with no network: only a re-compressed copy in the system package's folder (as
+    Debian's dataset-fashion-mnist installs it); every download URL is dead. The run must use that copy, say so in
+    its result, and write nothing into the data folder."""
+    import hashlib
+
+    from pnc.download import RemoteFile
+
+    rng = np.random.default_rng(2)
+    system = tmp_path / "usr-share-datasets-fashion-mnist"
+    system.mkdir()
+    files = {}
+    for split, prefix, n in (("train", "train", 60), ("test", "t10k", 30)):
+        for role, name, array in (
+            (f"{split}_images", f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)),
+            (f"{split}_labels", f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8)),
+        ):
+            raw = _idx(array)
+            upstream = gzip.compress(raw, mtime=0)
+            dead = (tmp_path / "no-such-server" / name).as_uri()
+            files[role] = RemoteFile(name, hashlib.sha256(upstream).hexdigest(), len(upstream), (dead,),
+                                     content_sha256=hashlib.sha256(raw).hexdigest())
+            (system / name).write_bytes(gzip.compress(raw, compresslevel=1, mtime=1))  # another gzip header
+    monkeypatch.setitem(dl.DATASET_FILES, "fashion_mnist", files)
+    monkeypatch.setitem(dl.SYSTEM_FOLDERS, "fashion_mnist", (system,))
+    monkeypatch.setenv("PNC_DATA_DIR", str(tmp_path / "data"))
+    dl._VERIFIED.clear()
+    torch.set_num_threads(1)
+    doc = _run_paper("depths", tmp_path, capsys)
+    assert doc["config"]["dataset"] == "fashion_mnist" and doc["scale"] == "paper"
+    assert "dataset-fashion-mnist" in doc["data_source"] and str(system) in doc["data_source"]
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.gz"))

@@ -117,6 +117,16 @@ def _load(config: dict, split: str, classes: list[int] | None = None, n_per_clas
     return X, y
 
 
+def _data_source(config: dict) -> str:
+    """Which copy of the data set the run read (the data folder, the Debian package, a download), in words."""
+    from pnc import download
+
+    name = config.get("dataset")
+    if name not in download.DATASET_FILES:
+        return f"{name} (bundled with its Python package)"
+    return download.locate(name, config.get("data_root"), download=False).describe()
+
+
 def _model(config: dict, in_dim: int, n_classes: int, seed: int, n_linear: int | None = None) -> torch.nn.Module:
     from pnc import models
 
@@ -467,7 +477,9 @@ def _threaded(impl: Callable[[dict, Any], dict], doc: str) -> Callable[[dict, Ru
     def run(config: dict, ctx: RunContext | None = None) -> dict:
         ctx = _context(ctx)
         with _cpu_threads(config if isinstance(config, dict) else {}, ctx.device):
-            return impl(config, ctx)
+            doc = impl(config, ctx)
+        doc["data_source"] = _data_source(config)
+        return doc
 
     run.__doc__ = doc
     run.__name__ = impl.__name__.lstrip("_")
