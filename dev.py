@@ -4,9 +4,11 @@
     python3 dev.py book    # create .venv, install the pinned stack, execute the chapters, build _build/html
     python3 dev.py test    # the same setup, then the whole test suite (CI runs exactly this)
 
-Other commands: ``setup`` (environment + vendored front-end assets only), ``bench`` (the benchmarks, see
-benchmarks/run.py --help), ``lock`` (re-resolve requirements/lock.txt from the *.in files). Only the standard
-library is used here, so this file runs before anything is installed.
+``python3 dev.py pdf`` builds the whole book as one PDF (``_build/latex/book.pdf``) with Jupyter Book's LaTeX builder
+and XeLaTeX from Debian's TeX Live, reusing the execution cache of ``dev.py book``. Other commands: ``setup``
+(environment + vendored front-end assets only), ``bench`` (the benchmarks, see benchmarks/run.py --help), ``lock``
+(re-resolve requirements/lock.txt from the *.in files). Only the standard library is used here, so this file runs
+before anything is installed.
 
 ``setup`` also vendors the widget embed script and MathJax into ``_vendor/`` (``npm pack`` of the versions pinned in
 requirements/vendor.lock, checked against the pinned digests), so the built site makes no request to another host.
@@ -260,14 +262,14 @@ def vendor(force: bool = False) -> Path:
     return VENDOR
 
 
-def _apt_install(package: str) -> bool:
-    """``apt-get install -y package`` when running as root on a system with apt; False if that is not possible."""
+def _apt_install(*packages: str, recommends: bool = True) -> bool:
+    """``apt-get install -y packages`` when running as root on a system with apt; False if that is not possible."""
     apt = shutil.which("apt-get")
     if not (apt and hasattr(os, "geteuid") and os.geteuid() == 0):
         return False
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     _run([apt, "update"], env=env)
-    _run([apt, "install", "-y", package], env=env)
+    _run([apt, "install", "-y", *([] if recommends else ["--no-install-recommends"]), *packages], env=env)
     return True
 
 
@@ -294,6 +296,43 @@ def ensure_fashion_mnist() -> Path | None:
     return None
 
 
+TEX_PACKAGES = ("texlive-xetex", "texlive-latex-extra", "texlive-fonts-recommended", "latexmk", "fonts-freefont-otf",
+                "poppler-utils")
+"""Debian packages of the PDF edition: XeLaTeX, the LaTeX packages Sphinx needs, latexmk, the FreeFont family Sphinx's
+XeLaTeX setup uses, and poppler's pdfinfo/pdfimages/pdftoppm (the PDF tests)."""
+TEX_TOOLS = ("xelatex", "latexmk", "pdfinfo", "pdfimages", "pdftoppm")
+
+
+def ensure_tex() -> None:
+    """Make sure XeLaTeX, latexmk and poppler's tools exist (apt-get install as root), else say what to run."""
+    if all(shutil.which(tool) for tool in TEX_TOOLS):
+        return
+    if _apt_install(*TEX_PACKAGES, recommends=False) and all(shutil.which(tool) for tool in TEX_TOOLS):
+        return
+    missing = [tool for tool in TEX_TOOLS if not shutil.which(tool)]
+    sys.exit(f"The PDF edition needs {', '.join(missing)}. On Debian/Ubuntu run `sudo apt-get update && sudo apt-get "
+             f"install -y --no-install-recommends {' '.join(TEX_PACKAGES)}`.")
+
+
+def pdf(python: Path, out: Path = ROOT) -> Path:
+    """Build the book as one PDF under ``out`` (default: the repository; the execution cache is ``out/_build``'s).
+    Returns the PDF's path; exits with the LaTeX log's tail on failure."""
+    ensure_tex()
+    jb = python.parent / "jupyter-book"
+    cmd = [str(jb), "build", str(ROOT), "--builder", "pdflatex", "-W", "-n", "--keep-going"]
+    if out != ROOT:
+        cmd += ["--path-output", str(out)]
+    result = subprocess.run(cmd, cwd=ROOT)
+    latex = out / "_build" / "latex"
+    book_pdf = latex / "book.pdf"
+    if result.returncode != 0 or not book_pdf.exists():
+        log = latex / "book.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no LaTeX log)"
+        sys.exit(f"The PDF build failed ({result.returncode}); the end of {log}:\n{tail}")
+    print(f"\nThe PDF is built: {book_pdf}")
+    return book_pdf
+
+
 def _single_threaded() -> None:
     # The book's networks are tiny: BLAS threads cost more than they save on 2 cores (5-30x slower steps measured
     # under load) and one thread makes timings and results steadier. An explicit setting by the user wins.
@@ -316,6 +355,8 @@ def test(python: Path, extra: list[str]) -> int:
     """Run lint and the whole pytest suite (unit, property, notebook, book build and browser tests)."""
     if "not browser" not in " ".join(extra):
         ensure_chromium()
+    if "not book" not in " ".join(extra):
+        ensure_tex()  # the PDF edition is built and checked by tests/test_pdf.py
     lint = subprocess.run([str(python.parent / "ruff"), "check", "."], cwd=ROOT)
     if lint.returncode != 0:
         return lint.returncode
@@ -338,18 +379,21 @@ def lock(python: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"book", "test", "setup", "lock", "bench"}:
+    if not argv or argv[0] not in {"book", "test", "setup", "lock", "bench", "pdf"}:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
     python = setup()
     if command != "lock":
         vendor()
-    if command in {"book", "test"}:
+    if command in {"book", "test", "pdf"}:
         _single_threaded()
         ensure_fashion_mnist()
     if command == "book":
         return book(python)
+    if command == "pdf":
+        pdf(python)
+        return 0
     if command == "test":
         return test(python, extra)
     if command == "bench":

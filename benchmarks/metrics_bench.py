@@ -73,28 +73,42 @@ def research_style_nc1(batches, k: int, d: int, device: str) -> tuple[float, dic
 
 
 _PEAK_SCRIPT = """
-import resource, sys
+import os, sys, threading, time
 import numpy as np, torch
 sys.path.insert(0, {root!r})
 from benchmarks.metrics_bench import iter_batches, stream
 from pnc import metrics as M
 n, d, k, batch, two_pass = {args!r}
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * page
 M.nc1(stream(iter_batches(4 * batch, 8, k, batch, seed=2), True, "cpu"))  # warm-up: libraries, thread pools
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak, done = [0], threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.002)
+base = rss()
+sampler = threading.Thread(target=sample)
+sampler.start()
 if two_pass:
     M.nc1_two_pass(lambda: iter_batches(n, d, k, batch, seed=1))
 else:
     st = stream(iter_batches(n, d, k, batch, seed=1), True, "cpu")
     M.nc1(st)
     M.compression(st)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)
+done.set()
+sampler.join()
+print(max(peak[0], rss()) - base)
 """
 
 
 def peak_stream_memory(n: int, d: int, k: int, batch: int, two_pass: bool = False) -> int:
-    """Growth of the peak resident memory (bytes) of a fresh process while it streams N generated samples: one
+    """Peak growth of the resident memory (bytes) of a fresh process while it streams N generated samples: one
     stream with the d×d scatter (NC1 and C), or ``two_pass``: `nc1_two_pass` over a batch generator function.
-    Measured from the operating system (``ru_maxrss``), so torch's allocations count as well as numpy's."""
+    Read from the operating system (``/proc/self/statm``, sampled every 2 ms), so torch's allocations count as well
+    as numpy's."""
     import subprocess
     import sys
     from pathlib import Path
@@ -102,7 +116,7 @@ def peak_stream_memory(n: int, d: int, k: int, batch: int, two_pass: bool = Fals
     root = str(Path(__file__).resolve().parent.parent)
     code = _PEAK_SCRIPT.format(root=root, args=(n, d, k, batch, two_pass))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) * 1024  # ru_maxrss is in KiB on Linux
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 def stability(device: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -320,7 +334,8 @@ def run(quick: bool = False, device: str = "cpu") -> Section:
             q2 <= 1.1 * q1 and q2 <= bound_two,
         )
         sec.notes.append(
-            "Peak memory: growth of the peak resident set (`ru_maxrss`) of a fresh process during the stream, so "
+            "Peak memory: peak growth of the resident set (sampled from /proc every 2 ms) of a fresh process during "
+            "the stream, so "
             "torch and numpy allocations both count; includes the generated float32 batches, the float64 working "
             f"rows and the CPU scatter buffer ({fmt_bytes(8 * M._BUFFER_ELEMENTS)}: small batches are gathered "
             "for one syrk)."

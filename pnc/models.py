@@ -179,11 +179,10 @@ class DeepLinearNetwork(_LayeredNetwork):
 
     def end_to_end(self) -> torch.Tensor:
         """The product ``W_{L:1} = W_L ... W_1`` (detached), shape ``(n_classes, in_dim)``."""
-        with torch.no_grad():
-            prod = self.linear_layers()[0].weight.clone()
-            for w in self.weights()[1:]:
-                prod = w @ prod
-        return prod
+        from .theory import end_to_end
+
+        ws = self.weights()
+        return torch.from_numpy(end_to_end([w.detach().cpu() for w in ws])).to(ws[0].dtype).to(ws[0].device)
 
 
 def _nonlinear_block(in_dim: int, width: int, batch_norm: bool, dtype: torch.dtype) -> nn.Sequential:

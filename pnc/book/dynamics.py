@@ -30,6 +30,7 @@ from torch import nn
 
 from pnc._checks import as_features, as_labels, to_numpy
 from pnc._checks import check_positive as _positive
+from pnc.theory import end_to_end
 from pnc.train import TrainConfig, train
 
 __all__ = [
@@ -107,21 +108,9 @@ def input_output_modes(X: Any, y: Any, n_classes: int | None = None) -> Modes:
     return Modes(s=s, U=u * signs, V=v * signs)
 
 
-def _end_to_end(weights: Sequence[Any]) -> np.ndarray:
-    mats = [to_numpy(w, np.float64) for w in weights]
-    if not mats:
-        raise ValueError("weights must be a non-empty sequence of matrices")
-    prod = mats[0]
-    for w in mats[1:]:
-        if w.ndim != 2 or w.shape[1] != prod.shape[0]:
-            raise ValueError(f"weight shapes do not chain: {w.shape} after {prod.shape}")
-        prod = w @ prod
-    return prod
-
-
 def mode_strengths(weights: Sequence[Any], modes: Modes, alpha: float = 1.0) -> np.ndarray:
     r"""Strengths $u_i=u_i^\top(\alpha W_L\cdots W_1)v_i$ of the end-to-end map along each target mode."""
-    w = _positive("alpha", alpha) * _end_to_end(weights)
+    w = _positive("alpha", alpha) * end_to_end(weights)
     if w.shape != (modes.U.shape[0], modes.V.shape[0]):
         raise ValueError(f"end-to-end map has shape {w.shape}, modes expect {(modes.U.shape[0], modes.V.shape[0])}")
     return np.einsum("ki,kd,di->i", modes.U, w, modes.V)

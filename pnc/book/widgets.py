@@ -12,6 +12,7 @@ slider value off the grid.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -140,7 +141,19 @@ class Explorer:
     """The browser-side links slider ``index`` -> stack ``selected_index`` (one per stack)."""
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        # the widget for the site and Jupyter; its default view as a still image for the PDF and plain viewers
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        data = dict(data or {})
+        data["image/png"] = base64.b64encode(self.default_frame).decode("ascii")
+        settings = ", ".join(f"{p.label or p.name} = {p.readout(p.values[p.default_index])}" for p in self.params)
+        data["text/plain"] = f"Interactive explorer (shown at {settings}; move the controls on the site)"
+        return (data, bundle[1]) if isinstance(bundle, tuple) else data
+
+    @property
+    def default_frame(self) -> bytes:
+        """The PNG shown when every control is at its default."""
+        return self.frames[tuple(p.default_index for p in self.params)]
 
     @property
     def page_bytes(self) -> int:
