@@ -111,3 +111,14 @@ def test_the_exact_construction_row_is_computed() -> None:
     row = next(r for r in ledger.build(fake_results()) if r.key == "exact")
     assert row.value < 1e-10 and row.status == "reproduced"
     assert row.value == pytest.approx(ledger._exact_construction({}), abs=1e-18)
+
+
+def test_the_table_renders_every_row_as_html_and_markdown() -> None:
+    rows = ledger.build(fake_results())
+    table = ledger.table(rows)
+    html_text = table._repr_html_()
+    assert html_text.count("<tr id=\"ledger-") == len(rows)
+    markdown = table._repr_markdown_()
+    assert markdown.startswith("```{list-table}") and markdown.count("\n* - ") == len(rows) + 1
+    for row in rows:
+        assert f"**{row.status}**" in markdown and row.ours in markdown

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ENTRIES", "STATUSES", "Entry", "LedgerRow", "build"]
+__all__ = ["ENTRIES", "STATUSES", "Entry", "LedgerRow", "LedgerTable", "build", "table"]
 
 STATUSES = ("reproduced", "qualitative", "not reproduced", "contradicted")
 
@@ -256,3 +256,43 @@ def build(results: dict[str, Any] | None = None) -> list[LedgerRow]:
         rows.append(LedgerRow(entry.key, entry.item, entry.paper, entry.show(value), value, entry.setting,
                               entry.tolerance, status, entry.chapter))
     return rows
+
+
+_HEAD = ("item", "paper (reading)", "ours (computed)", "setting", "tolerance", "status", "chapter")
+
+
+@dataclass(frozen=True)
+class LedgerTable:
+    """The ledger's rows as a table: HTML on the site (one ``<tr id="ledger-KEY" data-status=...>`` per row, the
+    chapter linked), Markdown elsewhere (the PDF edition, plain Jupyter)."""
+
+    rows: tuple[LedgerRow, ...]
+
+    def _repr_html_(self) -> str:
+        import html
+
+        body = []
+        for row in self.rows:
+            link = f'<a href="{row.chapter}.html">{row.chapter.split("_")[0]}</a>'
+            cells = [html.escape(row.item), html.escape(row.paper), html.escape(row.ours), html.escape(row.setting),
+                     html.escape(row.tolerance), f'<span class="pnc-status">{row.status}</span>', link]
+            body.append(f'<tr id="ledger-{row.key}" data-status="{row.status}">'
+                        + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        return ('<table class="pnc-ledger table"><thead><tr>' + "".join(f"<th>{h}</th>" for h in _HEAD)
+                + "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+
+    def _repr_markdown_(self) -> str:
+        """A MyST list-table (the chapter cell asks for MyST parsing): a long table that breaks across PDF pages."""
+        lines = ["```{list-table}", ":header-rows: 1", ":class: longtable", ":widths: 20 19 16 18 15 7 5", ""]
+        lines.append("* - " + "\n  - ".join(_HEAD))
+        for row in self.rows:
+            values = (row.item, row.paper, row.ours, row.setting, row.tolerance, f"**{row.status}**",
+                      row.chapter.split("_")[0])
+            lines.append("* - " + "\n  - ".join(v.replace("\n", " ") for v in values))
+        lines.append("```")
+        return "\n".join(lines)
+
+
+def table(rows: list[LedgerRow]) -> LedgerTable:
+    """The rows of :func:`build` as a displayable table (HTML on the site, Markdown in the PDF)."""
+    return LedgerTable(tuple(rows))
