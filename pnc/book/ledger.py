@@ -163,21 +163,23 @@ def _seq(spec: str) -> Callable[[Any], str]:
 _FMNIST = "Fashion-MNIST, 600 images/class, width 256, 30 epochs (book scale)"
 
 ENTRIES: tuple[Entry, ...] = (
-    Entry("fig4-c0", "Theory check (Fig. 4): C_0 of the recipe's data", "13.5 ± 1 (authors' saved output 11.999, "
-          "an artefact of their code)", "DLN recipe, K=3, n=10, d=50, L=6, ξ=0.3, α=100, seed 1", "within 1 of 13.5",
+    Entry("fig4-c0", "Theory check (paper, Fig. 4): C_0 of the recipe's data",
+          "13.5 ± 1 (authors' saved output 11.999, an artefact of their code)",
+          "DLN recipe, K=3, n=10, d=50, L=6, ξ=0.3, α=100, seed 1", "within 1 of 13.5",
           "04_progressive_compression", lambda r: float(_recipe(r).compression[0]), _within(12.5, 14.5), _fmt(".2f")),
-    Entry("fig4-ratio", "Theory check (Fig. 4): C_{l+1}/C_l against κ = ξ²(α²/n)^{1/L}",
+    Entry("fig4-ratio", "Theory check (paper, Fig. 4): C_{l+1}/C_l against κ = ξ²(α²/n)^{1/L}",
           "last three ratios within 5 % of κ = 0.2846 (authors' fitted 0.282)", "as above",
           "largest gap of the last three ratios ≤ 5 %", "04_progressive_compression", _ratio_gap,
           lambda v: "reproduced" if v <= 0.05 else "not reproduced", _fmt(".1%")),
-    Entry("fig4-d", "Theory check (Fig. 4): D_l linear in l", "linear, R² ≥ 0.99 (authors 0.968 → 0.986)",
+    Entry("fig4-d", "Theory check (paper, Fig. 4): D_l linear in l", "linear, R² ≥ 0.99 (authors 0.968 → 0.986)",
           "as above", "R² of a line through D_1..D_5 ≥ 0.99", "04_progressive_compression", _d_linear_r2,
           lambda v: "reproduced" if v >= 0.99 else "not reproduced", _fmt(".4f")),
     Entry("fig4-residual", "Theory check: minimum-norm residual ‖W_{L:1} − YX⁺/α‖_F", "≤ 0.02 (ours in theory.md: "
           "0.008–0.009)", "as above", "≤ 0.02", "05_assumptions", lambda r: float(_recipe(r).residual),
           lambda v: "reproduced" if v <= 0.02 else "not reproduced", _fmt(".3f")),
-    Entry("exact", "Exact balanced construction: C_l of Theorem 2", "6.6667, 0.18635, 5.2092e-3, 1.4561e-4, "
-          "4.0703e-6 (derived)", "K=4, n=6, d=40, L=5, ε=0.2, α=1", "relative error ≤ 1e-10",
+    Entry("exact", "Exact balanced construction: C_l of the paper's Theorem 2",
+          "6.6667, 0.18635, 5.2092e-3, 1.4561e-4, 4.0703e-6 (derived)", "K=4, n=6, d=40, L=5, ε=0.2, α=1",
+          "relative error ≤ 1e-10",
           "04_progressive_compression", _exact_construction,
           lambda v: "reproduced" if v <= 1e-10 else "not reproduced", _fmt(".1e")),
     Entry("practice-dln", "Theory matches practice (a): a 6-layer DLN, ratio C_{l+1}/C_l",
@@ -191,7 +193,7 @@ ENTRIES: tuple[Entry, ...] = (
           "C_9/C_0 in [0.05, 0.5], D rises by ≥ 0.2, largest/smallest layer ratio ≥ 1.2", "04_progressive_compression",
           _practice_mlp, _judge_practice_mlp,
           lambda v: f"C_9/C_0 = {v[0]:.2f}, D {v[1]:.2f} → {v[2]:.2f}, ratio spread ×{v[3]:.2f}"),
-    Entry("fig5-hybrid-probe", "Hybrid (Fig. 5, CIFAR-10): probe accuracy saturates early", "88.6 % at layer 1, "
+    Entry("fig5-hybrid-probe", "Hybrid (paper, Fig. 5, CIFAR-10): probe accuracy saturates early", "88.6 % at layer 1, "
           "then 100 % (train)", _FMNIST, "≥ 99 % from layer 2", "06_nonlinear_hybrid",
           lambda r: _first_at_least(_column(_run(r, "hybrid"), "probe_accuracy"), 0.99),
           lambda v: "qualitative" if v is not None and v <= 2 else "not reproduced",
@@ -209,7 +211,7 @@ ENTRIES: tuple[Entry, ...] = (
           "D increases over the layers and ends ≥ 0.8", "06_nonlinear_hybrid",
           lambda r: _column(_run(r, "hybrid"), "discrimination")[1:],
           lambda v: "qualitative" if v[-1] >= 0.8 and v[-1] > v[0] else "not reproduced", _seq(".2f")),
-    Entry("fig1-mlp-probe", "MLP (Fig. 1, CIFAR-10): probe ≥ 97 % from layer 3 and ≥ 99 % from layer 5",
+    Entry("fig1-mlp-probe", "MLP (paper, Fig. 1, CIFAR-10): probe ≥ 97 % from layer 3 and ≥ 99 % from layer 5",
           "78.4, 94.2, 97.7, 98.8, 99.7, 99.75, 99.95 %", _FMNIST, "both thresholds met", "06_nonlinear_hybrid",
           lambda r: _column(_run(r, "mlp"), "probe_accuracy")[1:],
           lambda v: "qualitative" if v[2] >= 0.97 and v[4] >= 0.99 else "not reproduced", _seq(".3f")),
