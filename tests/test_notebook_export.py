@@ -397,10 +397,9 @@ def test_every_chapter_exports_and_runs(path: Path, cached_executions: dict, tmp
 
 @pytest.mark.book
 def test_site_notebooks(built_book: Path) -> None:
-    """With ``pnc_notebooks`` in _config.yml, the download button serves the converted notebook."""
+    """``pnc_notebooks`` is enabled in _config.yml, and the download button serves the converted notebook."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    if "pnc_notebooks" not in ((config.get("sphinx") or {}).get("local_extensions") or {}):
-        pytest.skip("book_ext/pnc_notebooks.py is not enabled in _config.yml (sphinx.local_extensions)")
+    assert "pnc_notebooks" in ((config.get("sphinx") or {}).get("local_extensions") or {})
     for path in CHAPTERS:
         for served in (built_book / "_sources" / "chapters" / path.name, built_book / "notebooks" / path.name):
             notebook = json.loads(served.read_text())

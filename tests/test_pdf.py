@@ -1,0 +1,101 @@
+"""The PDF edition (``python3 dev.py pdf``): built from the same execution cache as the site, every figure embedded,
+theorem boxes, exercises with their solutions and the bibliography in the text, pages that are not blank."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import load_dev
+
+pytestmark = pytest.mark.book
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is missing: `python3 dev.py test` installs TeX Live and poppler-utils as root")
+    return path
+
+
+@pytest.fixture(scope="session")
+def built_pdf(built_book: Path) -> Path:
+    """``book.pdf``, built next to the session's site so the LaTeX build reuses its execution cache."""
+    reuse = os.environ.get("PNC_BOOK_PDF")
+    if reuse:
+        return Path(reuse)
+    out = built_book.parent.parent  # <out>/_build/html -> <out>
+    try:
+        return load_dev().pdf(Path(sys.executable), out)
+    except SystemExit as error:  # dev.py reports a failed build with sys.exit(message)
+        pytest.fail(str(error))
+
+
+@pytest.fixture(scope="session")
+def pdf_text(built_pdf: Path) -> str:
+    result = subprocess.run([_tool("pdftotext"), "-layout", str(built_pdf), "-"], capture_output=True, text=True,
+                            check=True)
+    return result.stdout
+
+
+def _pages(pdf: Path) -> int:
+    info = subprocess.run([_tool("pdfinfo"), str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
+
+
+def _site_figures(built_book: Path) -> int:
+    """Figures with an image on the site's chapter pages."""
+    count = 0
+    for page in (built_book / "chapters").glob("*.html"):
+        blocks = re.findall(r"<figure\b.*?</figure>", page.read_text(), flags=re.DOTALL)
+        count += sum("<img" in block for block in blocks)
+    return count
+
+
+def test_the_pdf_has_every_chapter_and_a_plausible_length(built_pdf: Path, pdf_text: str) -> None:
+    pages = _pages(built_pdf)
+    assert 60 <= pages <= 1000, pages
+    for title in ("The progressive compression law", "Nonlinear and hybrid networks on real data",
+                  "reproduction ledger", "Bibliography"):
+        assert re.search(re.escape(title).replace(r"\ ", r"\s+"), pdf_text, re.IGNORECASE), title
+
+
+def test_every_site_figure_is_embedded(built_pdf: Path, built_book: Path) -> None:
+    listing = subprocess.run([_tool("pdfimages"), "-list", str(built_pdf)], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[2:]
+    images = [line.split() for line in listing if line.strip()]
+    large = [row for row in images if int(row[3]) >= 300 and int(row[4]) >= 150]  # width, height in pixels
+    figures = _site_figures(built_book)
+    assert figures >= 15
+    assert len(large) >= figures, (len(large), figures)
+
+
+def test_theorems_exercises_solutions_and_references_are_in_the_text(pdf_text: str) -> None:
+    for word in ("Theorem", "Proposition", "Definition", "Exercise", "Solution", "Proof"):
+        assert word in pdf_text, word
+    assert "Wang" in pdf_text and "2311.02960" in pdf_text or "Understanding Deep Representation" in pdf_text
+    for raw in ("{prf:", "{glue", "{cite", "{ref}", ":::"):
+        assert raw not in pdf_text, raw
+    assert "<Figure size" not in pdf_text
+
+
+def test_rendered_pages_are_not_blank(built_pdf: Path, pdf_text: str, tmp_path: Path) -> None:
+    """Pages spread over the book that hold text (LaTeX leaves some versos blank on purpose) render with ink."""
+    from PIL import Image
+
+    with_text = [i + 1 for i, page in enumerate(pdf_text.split("\f")) if len(page.strip()) > 200]
+    assert len(with_text) >= 0.8 * _pages(built_pdf)
+    picks = [with_text[int(q * (len(with_text) - 1))] for q in (0, 0.2, 0.4, 0.6, 0.8, 1)]
+    for page in picks:
+        stem = tmp_path / f"page-{page}"
+        subprocess.run([_tool("pdftoppm"), "-f", str(page), "-l", str(page), "-r", "40", "-png", "-singlefile",
+                        str(built_pdf), str(stem)], check=True)
+        pixels = np.asarray(Image.open(f"{stem}.png").convert("L"), dtype=float)
+        ink = float((pixels < 200).mean())
+        assert ink > 0.002, (page, ink)  # the text (or figure) is drawn
