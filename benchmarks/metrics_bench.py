@@ -132,7 +132,7 @@ def stability(device: str) -> tuple[dict[str, float], dict[str, float]]:
         means = np.stack([z[y == c].mean(0) for c in range(k)])
         cz = z - means[y]
         sw = cz.T @ cz / n
-        mc = means - means.mean(0)
+        mc = means - z.mean(0)  # Σ_B centred on the sample mean, pnc's default (between_centre="sample_mean")
         sb = mc.T @ mc / k
         return np.trace(sw), np.trace(sw) / np.trace(sb), np.trace(sw @ np.linalg.pinv(sb, rcond=1e-10)) / k
 
@@ -144,7 +144,7 @@ def stability(device: str) -> tuple[dict[str, float], dict[str, float]]:
             means[c] = xc.mean(0)
             sw += (xc.T @ xc / len(xc) - np.outer(means[c], means[c])) * len(xc)
         sw /= n
-        mc = means - means.mean(0)
+        mc = means - x.mean(0)
         sb = mc.T @ mc / k
         return np.trace(sw), np.trace(sw) / np.trace(sb), np.trace(sw @ np.linalg.pinv(sb, rcond=1e-10)) / k
 
