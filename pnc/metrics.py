@@ -521,8 +521,9 @@ class _Pending:
         new = [int(c) for c in groups.classes if int(c) not in self.slot]
         if new:
             self._grow(new)
-        slots = torch.from_numpy(np.fromiter((self.slot[int(c)] for c in groups.classes), dtype=np.int64,
-                                             count=groups.classes.size)).to(self.device)
+        host_slots = np.fromiter((self.slot[int(c)] for c in groups.classes), dtype=np.int64,
+                                 count=groups.classes.size)
+        slots = torch.from_numpy(host_slots).to(self.device)
         c = self._rows(x.shape[0])
         c.copy_(x)
         if new:  # a new class is shifted by its mean in this batch
@@ -543,7 +544,7 @@ class _Pending:
                 self._accumulate("scatter", _gram(c))
             elif self._used == self._buffer.shape[0]:
                 self._drain()
-        self.count[slots.cpu().numpy()] += groups.counts  # the slots of one batch are distinct
+        self.count[host_slots] += groups.counts  # the slots of one batch are distinct
 
     def _check(self, norms: torch.Tensor, c: torch.Tensor | None = None) -> None:
         largest = float(norms.max())
