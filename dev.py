@@ -7,7 +7,9 @@
 ``python3 dev.py pdf`` builds the whole book as one PDF (``_build/latex/book.pdf``) with Jupyter Book's LaTeX builder
 and XeLaTeX from Debian's TeX Live, reusing the execution cache of ``dev.py book``. Other commands: ``setup``
 (environment + vendored front-end assets only), ``bench`` (the benchmarks, see benchmarks/run.py --help), ``lock``
-(re-resolve requirements/lock.txt from the *.in files). Only the standard library is used here, so this file runs
+(re-resolve requirements/lock.txt from the *.in files), ``notebooks`` (commit the converted chapter notebooks of the
+last ``book`` build to the ``notebooks`` branch, which the site's Colab and Binder buttons open; push it with
+``git push origin notebooks``). Only the standard library is used here, so this file runs
 before anything is installed.
 
 ``setup`` also vendors the widget embed script and MathJax into ``_vendor/`` (``npm pack`` of the versions pinned in
@@ -378,8 +380,19 @@ def lock(python: Path) -> int:
     return 0
 
 
+def notebooks(python: Path) -> int:
+    """Commit ``_build/html/notebooks/*.ipynb`` to the ``notebooks`` branch (pnc.book.publish)."""
+    code = (
+        "import sys, yaml; from pnc.book.publish import publish_branch; "
+        "cfg = yaml.safe_load(open('_config.yml')); repo = cfg['repository']; "
+        "c = publish_branch('.', '_build/html/notebooks', repo['url'], source_branch=repo.get('branch', 'main')); "
+        "print(f'notebooks branch: commit {c}' if c else 'notebooks branch: already up to date')"
+    )
+    return subprocess.run([str(python), "-c", code], cwd=ROOT).returncode
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"book", "test", "setup", "lock", "bench", "pdf"}:
+    if not argv or argv[0] not in {"book", "test", "setup", "lock", "bench", "pdf", "notebooks"}:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
@@ -400,6 +413,8 @@ def main(argv: list[str]) -> int:
         return subprocess.run([str(python), str(ROOT / "benchmarks" / "run.py"), *extra], cwd=ROOT).returncode
     if command == "lock":
         return lock(python)
+    if command == "notebooks":
+        return notebooks(python)
     return 0
 
 

@@ -20,6 +20,9 @@ And the site's metadata, checked by tests/test_site_meta.py:
 - **Footer.** ``html.extra_footer`` may contain ``{version}`` (``pnc.__version__``), ``{build_date}`` (UTC date of the
   build, or of ``SOURCE_DATE_EPOCH``), ``{repository_url}``, ``{issue_url}`` (a new issue about this page),
   ``{license_url}`` and ``{cite_url}`` (the licence page and its "How to cite" section, relative to this page).
+- **Launch buttons.** Colab and Binder open the converted chapter notebooks (install cell, glued values, plain
+  Markdown) that ``python3 dev.py notebooks`` commits to the branch ``pnc_launch_branch`` (default ``notebooks``,
+  :mod:`pnc.book.publish`) at the sources' paths, not the output-free sources on ``repository.branch``.
 - **Bibliography.** The ``pnc_author_year`` style labels entries "Wang et al., 2025" (as the text cites them),
   sorted by author and year, and every entry of a bibliography ends with links to the pages that cite it.
 """
@@ -120,6 +123,24 @@ def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[st
         seen.add(key)
         unique.append(script)
     context["script_files"] = unique
+
+
+def _launch_from_notebooks_branch(app: Any, pagename: str, templatename: str, context: dict[str, Any],
+                                  doctree: Any) -> None:
+    """Point the Colab and Binder buttons (made by sphinx-book-theme at priority 501) at ``pnc_launch_branch``."""
+    target = app.config.pnc_launch_branch
+    branch = (app.config.html_theme_options or {}).get("repository_branch") or "main"
+    if not target or target == branch:
+        return
+    for group in context.get("header_buttons", []):
+        if group.get("label") != "launch-buttons":
+            continue
+        for button in group.get("buttons", []):
+            url = button.get("url", "")
+            if "colab" in url:
+                button["url"] = url.replace(f"/blob/{branch}/", f"/blob/{target}/", 1)
+            elif "/v2/" in url:
+                button["url"] = url.replace(f"/{branch}?urlpath=", f"/{target}?urlpath=", 1)
 
 
 def _fill_footer(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
@@ -242,5 +263,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_css_file("pnc-site.css")
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("html-page-context", _fill_footer)
+    app.add_config_value("pnc_launch_branch", "notebooks", "html", [str])
+    app.connect("html-page-context", _launch_from_notebooks_branch, priority=510)
     app.add_post_transform(CitedIn)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

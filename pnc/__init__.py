@@ -22,7 +22,7 @@ __version__ = "0.2.0"
 
 from .features import LayerFeatures, collect_features
 from .metrics import ClassStats, compression, discrimination, nc1
-from .report import LayerReport, measure
+from .report import LayerReport, measure, report_from_features
 
 _SUBMODULES = (
     "data", "download", "models", "train", "features", "metrics", "report", "distributed", "tracking", "probes",
@@ -39,6 +39,7 @@ __all__ = [
     "discrimination",
     "measure",
     "nc1",
+    "report_from_features",
     *_SUBMODULES,
 ]
 

@@ -28,7 +28,8 @@ from . import metrics as M
 from ._checks import to_numpy
 from .features import collect_features
 
-__all__ = ["LayerReport", "measure", "report_from_stats", "AVAILABLE_METRICS", "DEFAULT_METRICS"]
+__all__ = ["LayerReport", "measure", "report_from_features", "report_from_stats", "AVAILABLE_METRICS",
+           "DEFAULT_METRICS"]
 
 DEFAULT_METRICS: tuple[str, ...] = ("compression", "discrimination", "cdnv", "nc2")
 """What :func:`measure` computes unless told otherwise: the metrics that need only per-class sums (no d×d scatter).
@@ -119,6 +120,36 @@ class LayerReport:
         rows = [{c: clean(r.get(c)) for c in self.columns} for r in self.rows]
         return {"columns": list(self.columns), "rows": rows}
 
+    @classmethod
+    def from_dict(cls, table: Any) -> LayerReport:
+        """The inverse of :meth:`to_dict` (also accepts its ``notes`` and a bare list of row dicts).
+
+        ``None`` stays ``None`` in the rows (and reads as NaN in :meth:`column`).
+        """
+        if isinstance(table, LayerReport):
+            return table
+        if isinstance(table, dict):
+            if "rows" not in table:
+                raise ValueError(f"a layer table needs 'rows' (and 'columns'); got keys {sorted(table)}")
+            rows, columns, notes = table["rows"], table.get("columns"), tuple(table.get("notes", ()))
+        else:
+            rows, columns, notes = table, None, ()
+        if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) for r in rows):
+            raise ValueError("a layer table's rows must be a list of dicts, one per layer")
+        if columns is None:
+            columns = list(dict.fromkeys(k for r in rows for k in r))
+        return cls(columns=tuple(columns), rows=tuple(dict(r) for r in rows), notes=notes)
+
+    def with_columns(self, **columns: Sequence[Any]) -> LayerReport:
+        """A copy with columns added or replaced, one value per layer (e.g. a probe's accuracy)."""
+        for name, values in columns.items():
+            if len(values) != len(self.rows):
+                raise ValueError(f"column {name!r} has {len(values)} values for {len(self.rows)} layers")
+        extra = [c for c in columns if c not in self.columns]
+        order = [c for c in self.columns if c != "note"] + extra + (["note"] if "note" in self.columns else [])
+        rows = tuple({**r, **{c: _plain(v[i]) for c, v in columns.items()}} for i, r in enumerate(self.rows))
+        return LayerReport(columns=tuple(order), rows=rows, notes=self.notes)
+
     def to_json(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
         """The table as JSON (:meth:`to_dict` plus ``notes``); also written to ``path`` (atomically) if given."""
         text = json.dumps({**self.to_dict(), "notes": list(self.notes)}, **({"indent": 1} | kwargs))
@@ -179,7 +210,18 @@ class LayerReport:
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self._cells()
         )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        # in a box that scrolls sideways where the table is wider than the page (a phone, a narrow notebook)
+        return (f'<div class="pnc-scroll" style="overflow-x: auto; max-width: 100%"><table><thead><tr>{head}</tr>'
+                f"</thead><tbody>{body}</tbody></table></div>")
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars as Python numbers, so rows stay JSON-friendly."""
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
 
 
 def _check_rank_threshold(threshold: Any) -> None:
@@ -274,6 +316,38 @@ def report_from_stats(
         rows.append(row)
     skipped = tuple(part for part in layer_notes.get("skipped", "").split("; ") if part)
     return LayerReport(columns=tuple(columns), rows=tuple(rows), notes=skipped)
+
+
+def report_from_features(
+    features: Sequence[Any] | dict[str, Any],
+    labels: Any,
+    metrics: Sequence[str] | str = DEFAULT_METRICS,
+    rank_threshold: float = 0.95,
+    *,
+    between_centre: str = "sample_mean",
+    coding_rate_eps: float = 0.5,
+) -> LayerReport:
+    """The :class:`LayerReport` of feature arrays already in memory, one per layer (a list, or ``{name: array}``).
+
+    Every array is ``(N, d_l)`` for the same ``N`` samples with ``labels``; the table is the one :func:`measure`
+    gives for the same features (list entries are named ``z0, z1, ...``). ``nc3``/``nc4`` need a model: use
+    :func:`measure`.
+    """
+    if metrics == "all":  # everything that needs no classifier
+        metrics = tuple(m for m in AVAILABLE_METRICS if m not in _CLASSIFIER_METRICS)
+    metrics = _check_metrics(metrics)
+    bad = [m for m in metrics if m in _CLASSIFIER_METRICS]
+    if bad:
+        raise ValueError(f"metrics {bad} need the model's classifier: use pnc.measure(model, data, metrics=...)")
+    named = dict(features) if isinstance(features, dict) else {f"z{i}": f for i, f in enumerate(features)}
+    if not named:
+        raise ValueError("report_from_features needs at least one layer's features")
+    need_cov = any(AVAILABLE_METRICS[m][1] for m in metrics)
+    stats = {name: M.ClassStats(track_covariance=need_cov).update(f, labels) for name, f in named.items()}
+    if len(next(iter(stats.values())).classes) < 2:
+        raise ValueError("the labels hold a single class; collapse metrics compare classes")
+    return report_from_stats(stats, metrics, rank_threshold=rank_threshold, between_centre=between_centre,
+                             coding_rate_eps=coding_rate_eps)
 
 
 def measure(

@@ -12,6 +12,7 @@ exactly ``[lin.weight for lin in model.linear_layers()]``. Arrays may be NumPy o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,6 +32,8 @@ __all__ = [
     "min_norm_residual",
     "min_norm_solution",
     "one_hot",
+    "PerturbationLaw",
+    "perturbation_law",
     "singular_value_spread",
 ]
 
@@ -280,3 +283,78 @@ def singular_value_spread(weights: Sequence[ArrayLike], K: int, d: int) -> list[
             raise ValueError(f"a layer of shape {w.shape} has fewer than d - K = {d - K} singular values")
         out.append(float(np.var(sv[K : d - K])))
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The law under perturbation (our analysis; chapter "The law under perturbation")
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PerturbationLaw:
+    """``C_l`` of the balanced minimum-norm construction (:func:`balanced_min_norm_network`) on any data.
+
+    Our analysis, not the paper's theorem. Exactly, for ``l = 0 .. L-1``,
+    ``C_l = eps^(2l) w / (b(l) + eps^(2l) b_perp)`` with ``b(l) = Tr(J (H / alpha^2)^(l/L - 1)) / (K alpha^2)``
+    (the between-class energy along the signal directions), ``b_perp`` the between-class energy of the inputs
+    outside them and ``w`` their within-class energy outside them; ``J = I - 11^T / K``.
+    """
+
+    compression: np.ndarray
+    """The exact closed form ``C_l``, ``l = 0 .. L-1``."""
+    kappa: float
+    """The idealised per-layer ratio ``eps^2 (alpha^2 / n)^(1/L)``."""
+    gain_shift: float
+    """``Tr(J E) / ((K - 1) L)``: the first-order change of the signal gain, ``E = I - H / n``."""
+    leak: float
+    """``beta_0 = b_perp / b(0)``: the share of the inputs' between-class energy outside the signal directions."""
+    E: np.ndarray
+    """The class Gram deviation (:func:`class_gram_deviation`)."""
+
+    @property
+    def ratios(self) -> np.ndarray:
+        """Exact ``C_{l+1} / C_l``, ``l = 0 .. L-2``."""
+        return self.compression[1:] / self.compression[:-1]
+
+    @property
+    def first_order_ratios(self) -> np.ndarray:
+        """``kappa (1 + gain_shift + (1 - kappa) kappa^l beta_0)``, ``l = 0 .. L-2`` (first order in E and beta_0)."""
+        ls = np.arange(self.compression.size - 1)
+        return self.kappa * (1.0 + self.gain_shift + (1.0 - self.kappa) * self.kappa**ls * self.leak)
+
+
+def perturbation_law(X: ArrayLike, y: ArrayLike, L: int, eps: float, alpha: float = 1.0) -> PerturbationLaw:
+    """The compression law of the balanced minimum-norm network on data ``X`` (``(N, d)``, rank ``N``) with
+    balanced labels ``y``: exact closed form and its first-order version (:class:`PerturbationLaw`)."""
+    x, labels = _data(X, y)
+    L = _int("L", L, 2)
+    eps = _pos("eps", eps)
+    alpha = _pos("alpha", alpha)
+    N = x.shape[0]
+    if x.shape[1] < N or np.linalg.matrix_rank(x) < N:
+        raise ValueError(f"the {N} samples must be linearly independent (needs d >= N, got d = {x.shape[1]}): "
+                         "the law is stated for an invertible Gram matrix X^T X")
+    E = class_gram_deviation(x, labels)  # checks balance
+    K = E.shape[0]
+    n = N // K
+    Y = one_hot(labels)
+    H = n * (np.eye(K) - E)
+    h, U = np.linalg.eigh(H)
+    J = np.eye(K) - 1.0 / K
+    JU = np.einsum("ij,jk,ki->i", U.T, J, U)  # diag(U^T J U)
+
+    def b(l: np.ndarray) -> np.ndarray:
+        powers = (h[None, :] / alpha**2) ** (l[:, None] / L - 1.0)
+        return powers @ JU / (K * alpha**2)
+
+    w_star = Y @ np.linalg.solve(x @ x.T, x) / alpha  # (K, d)
+    Q, _ = np.linalg.qr(w_star.T)  # orthonormal basis of the signal directions
+    means = (Y @ x) / n
+    centred = means - x.mean(axis=0)
+    within = x - means[labels]
+    b_perp = float(np.sum((centred - centred @ Q @ Q.T) ** 2) / K)
+    w = float(np.sum((within - within @ Q @ Q.T) ** 2) / N)
+    ls = np.arange(L, dtype=np.float64)
+    b_sig = b(ls)
+    decay = eps ** (2 * ls)
+    compression = decay * w / (b_sig + decay * b_perp)
+    return PerturbationLaw(compression=compression, kappa=compression_ratio(eps, n, L, alpha),
+                           gain_shift=float(np.trace(J @ E)) / ((K - 1) * L), leak=b_perp / float(b_sig[0]), E=E)

@@ -74,7 +74,8 @@ def _column(result, key):
 def test_hybrid_separates_early_then_compresses_through_the_linear_layers(hybrid):
     # Fashion-MNIST is not linearly separable at the input; the first nonlinear blocks make it so (probe at least
     # 99 % from layer 2), and C falls through the blocks and the first linear layers, then flattens.
-    probe, rank, c, d = (_column(hybrid, k) for k in ("probe_accuracy", "rank", "compression", "discrimination"))
+    probe, rank, c, d = (_column(hybrid, k)
+                         for k in ("probe_accuracy", "numerical_rank", "compression", "discrimination"))
     assert probe[0] < 0.9
     first_full = int(np.argmax(probe >= 0.99))
     assert probe[first_full] >= 0.99 and first_full <= 2 and np.all(probe[first_full:] >= 0.985)
@@ -85,13 +86,15 @@ def test_hybrid_separates_early_then_compresses_through_the_linear_layers(hybrid
     assert ratio < 0.8 and hybrid["summary"]["linear_r2"] == pytest.approx(r2)
     assert np.all(np.diff(rank[3:]) < 0) and rank[-1] <= 12  # the linear layers bring the rank down to ~K
     assert rank[1] <= 256 < rank[0]  # width 256 caps the rank below the input's: it cannot rise here
-    assert np.all(np.diff(d[:6]) > 0) and d[-1] > 0.9
+    # D rises through the blocks and the first linear layer, then stays high (flat to a few hundredths: which of
+    # the later layers is highest depends on float32 rounding, so on the CPU model)
+    assert np.all(np.diff(d[:5]) > 0) and d[4:].min() > 0.9
 
 
 def test_mlp_rank_rises_then_falls_while_probe_saturates_later(mlp):
     validate_result(mlp, "mlp")
     assert [r["kind"] for r in mlp["layers"]] == ["input"] + ["nonlinear"] * 7
-    probe, rank, c = (_column(mlp, k) for k in ("probe_accuracy", "rank", "compression"))
+    probe, rank, c = (_column(mlp, k) for k in ("probe_accuracy", "numerical_rank", "compression"))
     assert probe[0] < 0.9 and np.all(np.diff(probe) > 0)  # separability grows layer by layer ...
     first_full = int(np.argmax(probe >= 0.99))
     assert probe[first_full] >= 0.99 and first_full >= 4  # ... and saturates later than in the hybrid

@@ -14,7 +14,7 @@ def _layers(n_nonlinear=2, n_linear=3, ratio=0.3):
     rows = []
     for l, kind in enumerate(kinds):
         rows.append({"layer": l, "kind": kind, "compression": 2.0 * ratio**l, "discrimination": 0.3 + 0.1 * l,
-                     "rank": 50 - 5 * l, "probe_accuracy": min(1.0, 0.9 + 0.05 * l),
+                     "numerical_rank": 50 - 5 * l, "probe_accuracy": min(1.0, 0.9 + 0.05 * l),
                      "probe_test_accuracy": None if l == 0 else 0.9})
     return rows
 
@@ -40,7 +40,7 @@ def test_rank_probe_depths_and_transfer_figures():
     depths = [{"depth": L, "layers": _layers(n_nonlinear=L - 1, n_linear=0)} for L in (5, 7)]
     fig = H.depths_figure(depths)
     assert len(fig.axes[0].get_lines()) == 2
-    lines = H.depth_view(depths, 7, "rank").axes[0].get_lines()
+    lines = H.depth_view(depths, 7, "numerical_rank").axes[0].get_lines()
     assert len(lines) == 2  # the other depth in grey behind, the chosen one on top
     assert len(lines[-1].get_xdata()) == 7 and lines[-1].get_label() == "L = 7"
     with pytest.raises(ValueError, match="depth 6"):
@@ -123,9 +123,9 @@ def test_feature_scatter_explorer_keeps_its_axes():
 def test_depth_view_explorer_keeps_each_metrics_axes():
     depths = [{"depth": L, "layers": _layers(n_nonlinear=L - 1, n_linear=0, ratio=0.9 - 0.1 * L)} for L in (3, 5)]
     params = [widgets.Param("depth", [3, 5], fmt="{:d}")]
-    for metric in ("compression", "discrimination", "rank"):  # one metric: the same axes at every depth
+    for metric in ("compression", "discrimination", "numerical_rank"):  # one metric: the same axes at every depth
         widgets.explorer(H.depth_view, params, dpi=40, fixed={"depths": depths, "metric": metric})
-    ex = widgets.explorer(H.depth_view, [*params, widgets.Param("metric", ["compression", "rank"], fmt="{}")],
+    ex = widgets.explorer(H.depth_view, [*params, widgets.Param("metric", ["compression", "numerical_rank"], fmt="{}")],
                           dpi=40, fixed={"depths": depths}, fixed_axes=False)
     assert len(ex.frames) == 4
 

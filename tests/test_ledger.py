@@ -35,11 +35,11 @@ def fake_results(shift: float = 0.0) -> dict:
     recipe = SimpleNamespace(compression=c, discrimination=np.linspace(0.93, 0.99, 6), kappa=kappa,
                              residual=0.009 + shift)
     hybrid = {"layers": _layers(probe_accuracy=[0.85, 0.97, 0.995, 0.999, 1, 1, 1, 1],
-                                rank=[590, 210, 215, 200, 150, 90, 20, 10],
+                                numerical_rank=[590, 210, 215, 200, 150, 90, 20, 10],
                                 discrimination=np.linspace(0.03, 0.95, 8)),
               "summary": {"linear_ratio": 0.3, "linear_r2": 0.95}}
     mlp = {"layers": _layers(probe_accuracy=[0.85, 0.95, 0.98, 0.975, 0.985, 0.985, 0.996, 0.997],
-                             rank=[590, 180, 200, 190, 170, 140, 100, 80],
+                             numerical_rank=[590, 180, 200, 190, 170, 140, 100, 80],
                              discrimination=[0.03, 0.1, 0.2, 0.4, 0.5, 0.6, 0.7, 0.6])}
     depths = {"depths": [{"layers": _layers(compression=[1.5, 1.2, 1.0, 0.7, 0.4, 0.2, 0.1, 0.09, 0.085])}]}
     linear = SimpleNamespace(compression=13.5 * (0.061 * (1 + shift)) ** np.arange(6))
@@ -89,7 +89,7 @@ def test_every_row_reads_the_results_it_is_given() -> None:
     for key in ("hybrid-0", "mlp-0"):
         for layer in changed[key]["layers"]:
             layer["probe_accuracy"] *= 0.9
-            layer["rank"] += 1
+            layer["numerical_rank"] += 1
             layer["discrimination"] *= 0.5
     changed["hybrid-0"]["summary"]["linear_ratio"] = 0.9
     changed["depths-0"]["depths"][0]["layers"][3]["compression"] = 0.5
@@ -122,3 +122,16 @@ def test_the_table_renders_every_row_as_html_and_markdown() -> None:
     assert markdown.startswith("```{list-table}") and markdown.count("\n* - ") == len(rows) + 1
     for row in rows:
         assert f"**{row.status}**" in markdown and row.ours in markdown
+
+
+def test_chapter_numbers_follow_the_table_of_contents() -> None:
+    import yaml
+    from conftest import ROOT
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    numbered = [c["file"].removeprefix("chapters/") for part in toc["parts"] if part.get("numbered")
+                for c in part["chapters"]]
+    assert list(ledger.CHAPTERS) == numbered
+    assert ledger.chapter_number("05_assumptions") == str(numbered.index("05_assumptions") + 1)
+    with pytest.raises(ValueError, match="unknown chapter"):
+        ledger.chapter_number("99_nope")

@@ -91,3 +91,53 @@ def test_report_from_stats_order():
     rep = report_from_stats(stats, metrics=("compression",))
     assert rep.names == ["a", "b"]
     np.testing.assert_allclose(rep["compression"][0], rep["compression"][1], rtol=1e-12)
+
+
+def test_report_from_features_is_the_table_measure_gives(setup):
+    """One table type: features already in memory give measure's rows (same columns, same numbers)."""
+    from pnc.report import report_from_features
+
+    model, x, y = setup
+    metrics = ("compression", "discrimination", "nc1", "rank")
+    rep = measure(model, (x, y), batch_size=40, pool="flatten", metrics=metrics)
+    with torch.no_grad():
+        feats, h = {"input": x.reshape(120, -1).double()}, x.double()
+        for name, m in zip(["0", "1", "2", "3"], model.double(), strict=True):
+            h = m(h)
+            feats[name] = h.reshape(120, -1)
+    model.float()
+    by_hand = report_from_features({k: v.numpy() for k, v in feats.items()}, y.numpy(), metrics)
+    assert by_hand.columns == rep.columns and by_hand.names == rep.names
+    for col in ("compression", "discrimination", "nc1"):
+        np.testing.assert_allclose(by_hand[col], rep[col], rtol=1e-5)  # float32 forward vs float64 forward
+    np.testing.assert_array_equal(by_hand["numerical_rank"], rep["numerical_rank"])
+    listed = report_from_features([f.numpy() for f in feats.values()], y.numpy(), metrics)
+    assert listed.names == ["z0", "z1", "z2", "z3", "z4"]
+    with pytest.raises(ValueError, match="classifier"):
+        report_from_features(list(feats.values()), y.numpy(), ("nc3",))
+    everything = report_from_features([f.numpy() for f in feats.values()], y.numpy(), "all")
+    assert "coding_rate" in everything.columns and "nc3" not in everything.columns
+    with pytest.raises(ValueError, match="single class"):
+        report_from_features([feats["input"].numpy()], np.zeros(120, dtype=int))
+    with pytest.raises(ValueError, match="at least one"):
+        report_from_features([], y.numpy())
+
+
+def test_layer_report_round_trips_through_its_dict_and_takes_columns(setup):
+    model, x, y = setup
+    rep = measure(model, (x, y), batch_size=64, pool="flatten")
+    back = LayerReport.from_dict(json.loads(json.dumps(rep.to_dict())))
+    assert back.columns == rep.columns and back.names == rep.names
+    np.testing.assert_array_equal(back["compression"], rep["compression"])
+    assert LayerReport.from_dict(rep) is rep
+    rows_only = LayerReport.from_dict(rep.to_dict()["rows"])
+    assert rows_only.columns == rep.columns
+    wider = rep.with_columns(kind=["input"] + ["hidden"] * 4, probe=np.linspace(0.5, 1, 5))
+    assert wider.columns[-1] == "note" and wider.columns[-3:-1] == ("kind", "probe")
+    assert wider["input"]["kind"] == "input" and isinstance(wider[4]["probe"], float)
+    with pytest.raises(ValueError, match="3 values for 5 layers"):
+        rep.with_columns(kind=["a", "b", "c"])
+    with pytest.raises(ValueError, match="rows"):
+        LayerReport.from_dict({"columns": ["layer"]})
+    with pytest.raises(ValueError, match="list of dicts"):
+        LayerReport.from_dict([1, 2])

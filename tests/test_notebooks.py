@@ -60,3 +60,18 @@ def test_notebook_imports_pnc_and_defines_no_models(path) -> None:
         node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "Module"
     ]
     assert not subclassing, f"{path.name} refers to nn.Module; define models in pnc"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_boilerplate_is_hidden_the_same_way_in_every_chapter(path) -> None:
+    """The first code cell (imports and setup) is folded (``hide-input``) in every chapter; so is any other cell that
+    does nothing but import."""
+    codes = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    assert codes, f"{path.name} has no code cell"
+    assert "hide-input" in codes[0]["metadata"].get("tags", []), f"{path.name}: the setup cell is not hide-input"
+    for index, cell in enumerate(codes[1:], start=1):
+        body = [n for n in ast.parse("".join(cell["source"])).body]
+        if body and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body):
+            tags = cell["metadata"].get("tags", [])
+            assert {"hide-input", "remove-input", "remove-cell"} & set(tags), (
+                f"{path.name}: code cell {index} only imports but is shown")

@@ -93,7 +93,7 @@ def test_paper_configuration_runs_end_to_end_on_tiny_files(name, tiny_paper_data
     for row in layers:
         for key in ("compression", "discrimination", "nc1"):
             assert row[key] is None or np.isfinite(row[key]), (key, row)
-        assert isinstance(row["rank"], int) and row["rank"] >= 1
+        assert isinstance(row["numerical_rank"], int) and row["numerical_rank"] >= 1
     if name == "transfer":
         assert len(doc["transfer_accuracy"]) == 5
         assert all(0.0 <= a <= 1.0 for a in doc["transfer_accuracy"])

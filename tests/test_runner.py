@@ -28,7 +28,8 @@ CALLS: list[tuple[str, dict]] = []
 def _layers(n=3, probe=True):
     rows = []
     for l in range(n):
-        row = {"layer": l, "compression": 0.3**l, "discrimination": 0.1 * l, "nc1": 1.0 / (l + 1), "rank": 10 - l}
+        row = {"layer": l, "compression": 0.3**l, "discrimination": 0.1 * l, "nc1": 1.0 / (l + 1),
+               "numerical_rank": 10 - l}
         if probe:
             row["probe_accuracy"] = min(1.0, 0.5 + 0.2 * l)
         rows.append(row)
@@ -196,11 +197,14 @@ def _broken(result):
         ([1, 2], "must return a dict"),
         ({"summary": {}}, "'layers' must be a non-empty list"),
         ({"layers": []}, "'layers' must be a non-empty list"),
-        ({"layers": [{"layer": 0, "compression": 1.0, "discrimination": 0.0, "nc1": 1.0}]}, r"missing \['rank'\]"),
-        ({"layers": [{"layer": "0", "compression": 1, "discrimination": 0, "nc1": 1, "rank": 2}]}, "integer"),
-        ({"layers": [{"layer": 0, "compression": "big", "discrimination": 0, "nc1": 1, "rank": 2}]}, "compression"),
-        ({"layers": [{"layer": 0, "compression": 1, "discrimination": 0, "nc1": 1, "rank": 2.5}]}, "rank"),
-        ({"layers": [{"layer": 0, "compression": 1, "discrimination": 0, "nc1": 1, "rank": 2,
+        ({"layers": [{"layer": 0, "compression": 1.0, "discrimination": 0.0, "nc1": 1.0}]},
+         r"missing \['numerical_rank'\]"),
+        ({"layers": [{"layer": "0", "compression": 1, "discrimination": 0, "nc1": 1, "numerical_rank": 2}]}, "integer"),
+        ({"layers": [{"layer": 0, "compression": "big", "discrimination": 0, "nc1": 1, "numerical_rank": 2}]},
+         "compression"),
+        ({"layers": [{"layer": 0, "compression": 1, "discrimination": 0, "nc1": 1, "numerical_rank": 2.5}]},
+         "numerical_rank"),
+        ({"layers": [{"layer": 0, "compression": 1, "discrimination": 0, "nc1": 1, "numerical_rank": 2,
                       "probe_accuracy": 97.0}]}, r"probe_accuracy.*\[0, 1\]"),
         ({"layers": _layers(), "transfer_accuracy": []}, "transfer_accuracy"),
         ({"layers": _layers(), "transfer_accuracy": [0.5, 1.5]}, r"transfer_accuracy\[1\]"),
@@ -220,7 +224,7 @@ def test_transfer_runs_must_report_transfer_accuracy(monkeypatch):
     with pytest.raises(ValueError, match="transfer_accuracy"):
         validate_result({"layers": _layers()}, "transfer", require_transfer=True)
     validate_result({"layers": _layers(), "rank_none": None}, "x")
-    validate_result({"layers": [{**_layers()[0], "nc1": None, "rank": None, "probe_accuracy": None}]}, "x")
+    validate_result({"layers": [{**_layers()[0], "nc1": None, "numerical_rank": None, "probe_accuracy": None}]}, "x")
 
 
 def test_run_context_progress_and_checkpoint_paths(tmp_path, capsys):

@@ -253,7 +253,10 @@ def test_bibliography_labels_links_and_back_references(built_book: Path) -> None
     page = built_book / "bibliography.html"
     text = page.read_text()
     entries = re.findall(r'<div class="citation" id="([^"]+)" role="doc-biblioentry">(.*?)\n</div>', text, re.S)
-    assert len(entries) >= 15, f"only {len(entries)} bibliography entries"
+    keys = re.findall(r"^@\w+\{([^,]+),", (ROOT / "references.bib").read_text(), re.M)
+    assert len(keys) >= 35, f"only {len(keys)} works in references.bib"
+    # the page lists cited entries only: as many entries as works means every work is cited in the text
+    assert len(entries) == len(keys), f"{len(keys) - len(entries)} works of references.bib are cited nowhere"
     labels: dict[str, str] = {}
     problems: list[str] = []
     for ident, body in entries:
@@ -346,3 +349,18 @@ def test_footer_is_visible_and_fits(built_book: Path, site: str, chromium: Any, 
         assert not log.problems(), log.problems()
     finally:
         page.context.close()
+
+
+@pytest.mark.book
+def test_every_chapter_links_to_the_notation_page(built_book: Path) -> None:
+    notation = built_book / "notation.html"
+    assert notation.is_file()
+    rows = re.findall(r"<tr[ >]", notation.read_text())
+    assert len(rows) >= 25, f"only {len(rows)} rows in the notation tables"
+    missing = []
+    for page in sorted((built_book / "chapters").glob("*.html")):
+        hrefs = re.findall(r'href="([^"]+)"', page.read_text(errors="replace"))
+        if not any(urldefrag(h)[0].endswith("notation.html") and _target_exists(built_book, page, h) for h in hrefs
+                   if "#" in h or h.endswith("notation.html")):
+            missing.append(page.name)
+    assert not missing, f"chapters without a link to the notation page: {missing}"

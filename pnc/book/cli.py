@@ -90,7 +90,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cached = " (from the result cache)" if result.get("from_cache") else ""
     print(f"{args.name} at {args.scale} scale, seed {args.seed}, on {result['device']}: "
           f"{result['timings']['total']:.1f} s{cached}")
-    cols = ["layer", "compression", "discrimination", "nc1", "rank", "probe_accuracy"]
+    cols = ["layer", "compression", "discrimination", "nc1", "numerical_rank", "probe_accuracy"]
     print("  ".join(f"{c:>14}" for c in cols))
     for row in result["layers"]:
         print("  ".join(f"{_fmt(row.get(c)):>14}" for c in cols))

@@ -6,8 +6,9 @@ CPU) and a ``paper`` configuration (the authors' CIFAR-10 settings, theory.md §
 
 - ``layers``: one dict per layer ``l = 0..L-1`` (``0`` is the input) with ``layer``, ``kind``
   (``"input"``, ``"nonlinear"`` or ``"linear"``), ``compression``, ``discrimination``, ``nc1``,
-  ``rank`` (numerical rank, 95 % of the nuclear norm), and where probes ran ``probe_accuracy`` (training
-  accuracy of a linear probe, the quantity the authors report) and ``probe_test_accuracy``;
+  ``nc1_rank``, ``numerical_rank`` (95 % of the nuclear norm), ``note``, and where probes ran ``probe_accuracy``
+  (training accuracy of a linear probe, the quantity the authors report) and ``probe_test_accuracy``: the rows of
+  :func:`layer_table`'s :class:`pnc.LayerReport` (``pnc.LayerReport.from_dict(result["layers"])`` reads them back);
 - ``summary``: the headline numbers (loss, fitted geometric rate and its R², ...);
 - for ``transfer``: ``transfer_accuracy``, indexed by the number of projection-head layers ``1, 2, ...``;
 - optionally ``arrays``: ``{name: numpy array}``.
@@ -195,14 +196,9 @@ def _safe(metric: Callable[..., float], f: np.ndarray, y: np.ndarray) -> float |
         return None
 
 
-def _rank(features: np.ndarray, threshold: float = 0.95) -> int:
-    """Numerical rank of the uncentred features (95 % of the nuclear norm), from the d×d Gram (cheap for N >> d)."""
-    from pnc.metrics import rank_from_singular_values
-
-    f = np.asarray(features, dtype=np.float64)
-    gram = f.T @ f if f.shape[0] >= f.shape[1] else f @ f.T
-    s = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
-    return int(rank_from_singular_values(s, threshold))
+LAYER_METRICS = ("compression", "discrimination", "nc1", "rank")
+"""What every experiment measures per layer (columns ``compression, discrimination, nc1, nc1_rank,
+numerical_rank`` of a :class:`pnc.LayerReport`)."""
 
 
 def layer_table(
@@ -213,34 +209,47 @@ def layer_table(
     kinds: list[str] | None = None,
     probe: bool = True,
     ridge: float = 1e-4,
-) -> list[dict[str, Any]]:
-    """Per-layer metrics of training features: ``compression``, ``discrimination``, ``nc1``, numerical ``rank``
-    and, with ``probe``, a ridge probe's training accuracy (``probe_accuracy``) and its accuracy on the test
-    features (``probe_test_accuracy``, when given)."""
-    from pnc import metrics as M
+) -> Any:
+    """The :class:`pnc.LayerReport` of training features (:func:`pnc.report_from_features` with
+    :data:`LAYER_METRICS`) plus a ``kind`` column and, with ``probe``, a ridge probe's training accuracy
+    (``probe_accuracy``) and its accuracy on the test features (``probe_test_accuracy``, when given).
+
+    A metric undefined at a layer (e.g. a class mean of dead ReLUs is zero) is NaN there, its reason in ``note``.
+    Results store the table as ``table.to_dict()["rows"]``; :meth:`pnc.LayerReport.from_dict` reads it back.
+    """
+    import warnings
+
     from pnc.probes import fit_probe
+    from pnc.report import report_from_features
 
     if test_features is not None and len(test_features) != len(train_features):
         raise ValueError("train_features and test_features must list the same layers")
     y_train = np.asarray(y_train)
-    rows = []
-    for layer, f in enumerate(train_features):
-        row: dict[str, Any] = {
-            "layer": layer,
-            "kind": kinds[layer] if kinds else ("input" if layer == 0 else "hidden"),
-            "dim": int(f.shape[1]),
-            "compression": _safe(M.compression, f, y_train),
-            "discrimination": _safe(M.discrimination, f, y_train),
-            "nc1": _safe(M.nc1, f, y_train),
-            "rank": _rank(f),
-        }
-        if probe:
-            p = fit_probe(f, y_train, ridge=ridge)
-            row["probe_accuracy"] = p.accuracy(f, y_train)
-            if test_features is not None:
-                row["probe_test_accuracy"] = p.accuracy(test_features[layer], np.asarray(y_test))
-        rows.append(row)
-    return rows
+    with warnings.catch_warnings():  # the note column keeps the reason of every NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = report_from_features(train_features, y_train, LAYER_METRICS)
+    n = len(train_features)
+    columns: dict[str, list[Any]] = {"kind": [kinds[i] if kinds else ("input" if i == 0 else "hidden")
+                                              for i in range(n)]}
+    if probe:
+        probes = [fit_probe(f, y_train, ridge=ridge) for f in train_features]
+        columns["probe_accuracy"] = [p.accuracy(f, y_train) for p, f in zip(probes, train_features, strict=True)]
+        if test_features is not None:
+            columns["probe_test_accuracy"] = [p.accuracy(f, np.asarray(y_test))
+                                              for p, f in zip(probes, test_features, strict=True)]
+    return table.with_columns(**columns)
+
+
+def _rows(table: Any) -> list[dict[str, Any]]:
+    """A layer table in a result's JSON form (NaN as ``None``)."""
+    return table.to_dict()["rows"]
+
+
+def _rank(features: np.ndarray, labels: np.ndarray) -> int:
+    """Numerical rank of one layer's features, as :func:`layer_table` computes it (from the streamed Gram)."""
+    from pnc.metrics import ClassStats, numerical_rank
+
+    return int(numerical_rank(ClassStats(track_covariance=True).update(features, labels)))
 
 
 def class_mean_projection(features: Any, labels: Any) -> np.ndarray:
@@ -302,8 +311,8 @@ def _run_layerwise(config: dict, ctx: Any) -> dict:
     ftr = _features(model, Xtr, ctx.device)
     fte = _features(model, Xte, ctx.device)
     kinds = _kinds(model)
-    rows = layer_table(ftr, ytr.numpy(), fte, yte.numpy(), kinds, probe=config.get("probe", True),
-                       ridge=float(config.get("probe_ridge", 1e-4)))
+    rows = _rows(layer_table(ftr, ytr.numpy(), fte, yte.numpy(), kinds, probe=config.get("probe", True),
+                             ridge=float(config.get("probe_ridge", 1e-4))))
     lin = [r["layer"] for r in rows if r["kind"] == "linear"]
     # the linear part starts at the last nonlinear feature (its input) and runs to z^{L-1}
     first = lin[0] - 1 if lin else None
@@ -357,7 +366,7 @@ def _run_depths(config: dict, ctx: Any) -> dict:
         model = _model(cfg, Xtr.shape[1], n_classes, seed).to(ctx.device)
         result = _train(model, Xtr, ytr, cfg, ctx, seed, tag=f"{net}-L{depth}")
         _check_finite(result, cfg)
-        rows = layer_table(_features(model, Xtr, ctx.device), ytr.numpy(), kinds=_kinds(model), probe=False)
+        rows = _rows(layer_table(_features(model, Xtr, ctx.device), ytr.numpy(), kinds=_kinds(model), probe=False))
         fit = _geometric_fit([r["compression"] for r in rows[1:]])
         out.append({"depth": int(depth), "layers": rows, "final_loss": float(result.final_loss),
                     "ratio": fit["ratio"], "r2": fit["r2"]})
@@ -384,7 +393,7 @@ def _transfer_row(h: int, fp: np.ndarray, yp: np.ndarray, z_tr: np.ndarray, y_tr
         "transfer_compression": _safe(compression, z_tr, y_tr),
         "transfer_accuracy": probe.accuracy(z_te, y_te),
         "probe_train_accuracy": probe.accuracy(z_tr, y_tr),
-        "rank": _rank(fp),
+        "numerical_rank": _rank(fp, yp),
     }
 
 
@@ -435,7 +444,7 @@ def _run_transfer(config: dict, ctx: Any) -> dict:
         result = _train(model, Xp, yp, cfg, ctx, seed, tag="transfer")
         _check_finite(result, cfg)
         fp, ftr, fte = (_features(model, X, ctx.device) for X in (Xp, Xt_tr, Xt_te))
-        last_rows = layer_table(fp, yp.numpy(), kinds=_kinds(model), probe=False)
+        last_rows = _rows(layer_table(fp, yp.numpy(), kinds=_kinds(model), probe=False))
         depth = len(fp)  # = L: features z^0 .. z^{L-1}
         for h in heads:
             row = _transfer_row(h, fp[depth - h], yp.numpy(), ftr[depth - h], yt_tr.numpy(), fte[depth - h],
@@ -451,7 +460,7 @@ def _run_transfer(config: dict, ctx: Any) -> dict:
             result = _train(model, Xp, yp, cfg, ctx, seed, tag=f"transfer-h{h}")
             _check_finite(result, cfg)
             fp = _features(model, Xp, ctx.device)
-            last_rows = layer_table(fp, yp.numpy(), kinds=_kinds(model), probe=False)
+            last_rows = _rows(layer_table(fp, yp.numpy(), kinds=_kinds(model), probe=False))
             kept[h] = (_features(model, Xt_tr, ctx.device)[nb], _features(model, Xt_te, ctx.device)[nb])
             row = _transfer_row(h, fp[nb], yp.numpy(), kept[h][0], yt_tr.numpy(), kept[h][1], yt_te.numpy(), ridge,
                                 ridges)

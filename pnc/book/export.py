@@ -953,11 +953,16 @@ def book_macros(root: str | Path) -> dict[str, str]:
     return found
 
 
-def install_cell(repo_url: str, branch: str | None = None) -> NotebookNode:
-    """The first cell: install ``pnc[book]`` from the repository, unless ``pnc`` already imports."""
+def install_spec(repo_url: str, branch: str | None = None) -> str:
+    """The pip requirement of the book's package from its repository: ``pnc[book] @ git+URL[@branch]``."""
     if not re.match(r"^https?://\S+$", repo_url or ""):
         raise ValueError(f"repo_url must be an http(s) URL, got {repo_url!r}")
-    spec = f"pnc[book] @ git+{repo_url.rstrip('/')}" + (f"@{branch}" if branch else "")
+    return f"pnc[book] @ git+{repo_url.rstrip('/')}" + (f"@{branch}" if branch else "")
+
+
+def install_cell(repo_url: str, branch: str | None = None) -> NotebookNode:
+    """The first cell: install ``pnc[book]`` from the repository, unless ``pnc`` already imports."""
+    spec = install_spec(repo_url, branch)
     source = (
         "# Installs the book's package where it is missing (Colab, a fresh Jupyter); does nothing where pnc imports.\n"
         "try:\n"

@@ -200,7 +200,7 @@ ENTRIES: tuple[Entry, ...] = (
           lambda v: "never" if v is None else f"≥ 99 % from layer {v}"),
     Entry("fig5-hybrid-rank", "Hybrid: numerical rank rises over the first layers, then falls", "908, 922, 919, "
           "912, 893, 841, 709 (layers 1..7)", _FMNIST, "rank rises from layer 1 to 2", "06_nonlinear_hybrid",
-          lambda r: _column(_run(r, "hybrid"), "rank")[1:].astype(int),
+          lambda r: _column(_run(r, "hybrid"), "numerical_rank")[1:].astype(int),
           lambda v: "qualitative" if v[1] > v[0] else "not reproduced", _seq("d")),
     Entry("fig5-hybrid-c", "Hybrid: C_l geometric over the linear layers", "17, 9.5, 2.3, 0.85, 0.14, 0.026, 0.010;"
           " ratio ≈ 0.26, R² ≥ 0.9", _FMNIST, "fitted ratio 0.15–0.4 and R² ≥ 0.9", "06_nonlinear_hybrid",
@@ -217,7 +217,7 @@ ENTRIES: tuple[Entry, ...] = (
           lambda v: "qualitative" if v[2] >= 0.97 and v[4] >= 0.99 else "not reproduced", _seq(".3f")),
     Entry("fig1-mlp-rank", "MLP: numerical rank rises then falls", "860, 897, 872, 815, 748, 635, 440", _FMNIST,
           "rises after layer 1, falls to the last layer", "06_nonlinear_hybrid",
-          lambda r: _column(_run(r, "mlp"), "rank")[1:].astype(int),
+          lambda r: _column(_run(r, "mlp"), "numerical_rank")[1:].astype(int),
           lambda v: "qualitative" if int(np.argmax(v)) >= 1 and v[-1] < v.max() else "not reproduced", _seq("d")),
     Entry("fig1-mlp-d", "MLP: D_l may dip at the last layer", "…, 0.496, 0.551, 0.495", _FMNIST,
           "D_7 < D_6", "06_nonlinear_hybrid", lambda r: _column(_run(r, "mlp"), "discrimination")[1:],
@@ -262,6 +262,18 @@ def build(results: dict[str, Any] | None = None) -> list[LedgerRow]:
 
 _HEAD = ("item", "paper (reading)", "ours (computed)", "setting", "tolerance", "status", "chapter")
 
+CHAPTERS = ("01_hierarchical_features", "02_measuring", "03_deep_linear_networks", "04_progressive_compression",
+            "04b_perturbation", "05_assumptions", "06_nonlinear_hybrid", "07_transfer", "08_connections",
+            "09_measure_your_model", "10_reproduction_ledger")
+"""The numbered chapters in book order (``_toc.yml``; tests/test_ledger.py checks that the two agree)."""
+
+
+def chapter_number(chapter: str) -> str:
+    """The number the book gives ``chapter`` (a file name in ``chapters/``), e.g. ``"6"`` for ``05_assumptions``."""
+    if chapter not in CHAPTERS:
+        raise ValueError(f"unknown chapter {chapter!r}; chapters: {CHAPTERS}")
+    return str(CHAPTERS.index(chapter) + 1)
+
 
 @dataclass(frozen=True)
 class LedgerTable:
@@ -275,7 +287,7 @@ class LedgerTable:
 
         body = []
         for row in self.rows:
-            link = f'<a href="{row.chapter}.html">{row.chapter.split("_")[0]}</a>'
+            link = f'<a href="{row.chapter}.html">{chapter_number(row.chapter)}</a>'
             cells = [html.escape(row.item), html.escape(row.paper), html.escape(row.ours), html.escape(row.setting),
                      html.escape(row.tolerance), f'<span class="pnc-status">{row.status}</span>', link]
             body.append(f'<tr id="ledger-{row.key}" data-status="{row.status}">'
@@ -289,7 +301,7 @@ class LedgerTable:
         lines.append("* - " + "\n  - ".join(_HEAD))
         for row in self.rows:
             values = (row.item, row.paper, row.ours, row.setting, row.tolerance, f"**{row.status}**",
-                      row.chapter.split("_")[0])
+                      chapter_number(row.chapter))
             lines.append("* - " + "\n  - ".join(v.replace("\n", " ") for v in values))
         lines.append("```")
         return "\n".join(lines)

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from pnc import data as _data
-from pnc import metrics as _metrics
 from pnc import models as _models
 from pnc import theory as _theory
 from pnc import train as _train
 from pnc._checks import check_int as _check_int
 from pnc._checks import check_positive as _check_pos
+from pnc.report import LayerReport, report_from_features
 
 __all__ = ["PracticePair", "RecipeResult", "recipe_grid", "recipe_table", "run_recipe", "theory_and_practice",
            "train_dln"]
@@ -35,13 +35,13 @@ __all__ = ["PracticePair", "RecipeResult", "recipe_grid", "recipe_table", "run_r
 class RecipeResult:
     """A trained deep linear network, measured layer by layer and compared with the idealised theory.
 
-    Arrays are indexed by layer ``l = 0 .. L-1`` (``l = 0`` is the input); ``ratios[i] = C_{i+1} / C_i``.
+    ``layers`` is the :class:`pnc.LayerReport` of the features ``z^0 .. z^{L-1}`` (``l = 0`` is the input), the table
+    :func:`pnc.measure` gives; ``compression``/``discrimination`` are its columns and ``ratios[i] = C_{i+1} / C_i``.
     """
 
     config: dict[str, Any]
     """Every knob of the run (``xi, n, K, L, alpha, seed, width, lr, epochs, loss_tol, weight_decay``, data)."""
-    compression: np.ndarray
-    discrimination: np.ndarray
+    layers: LayerReport
     kappa: float
     """Predicted per-layer ratio ``xi^2 (alpha^2 / n)^(1/L)`` (:func:`pnc.theory.compression_ratio`)."""
     max_E: float
@@ -59,6 +59,16 @@ class RecipeResult:
     """Mean of the middle singular values ``sigma_i(W_l)``, ``K < i <= d - K``, per layer ``l = 1 .. L-1``."""
     weights: list[np.ndarray] = field(default_factory=list, repr=False)
     wall_time: float = 0.0
+
+    @property
+    def compression(self) -> np.ndarray:
+        """Measured ``C_l``, ``l = 0 .. L-1`` (NaN everywhere when training diverged)."""
+        return self.layers.column("compression")
+
+    @property
+    def discrimination(self) -> np.ndarray:
+        """Measured ``D_l``, ``l = 0 .. L-1``."""
+        return self.layers.column("discrimination")
 
     @property
     def diverged(self) -> bool:
@@ -173,9 +183,13 @@ def train_dln(
     x = X.detach().cpu().to(torch.float64).numpy()
     feats = _theory.layer_features(weights, x)
     finite = all(np.all(np.isfinite(w)) for w in weights) and all(np.all(np.isfinite(z)) for z in feats)
-    nan_layers = np.full(L, np.nan)
-    comp = np.array([_metrics.compression(z, labels) for z in feats]) if finite else nan_layers
-    disc = np.array([_metrics.discrimination(z, labels) for z in feats]) if finite else nan_layers.copy()
+    if finite:
+        layers = report_from_features(feats, labels, ("compression", "discrimination"))
+    else:  # diverged: the table's shape, every value missing
+        layers = LayerReport(columns=("layer", "name", "dim", "compression", "discrimination", "note"),
+                             rows=tuple({"layer": i, "name": f"z{i}", "dim": int(z.shape[1]), "compression": None,
+                                         "discrimination": None, "note": "training diverged"}
+                                        for i, z in enumerate(feats)))
     spread: list[float] = []
     middle: list[float] = []
     if finite and d - K > K and width >= d - K:
@@ -187,8 +201,7 @@ def train_dln(
            "epochs": epochs, "loss_tol": loss_tol, "weight_decay": weight_decay, **dict(data_config or {})}
     return RecipeResult(
         config=cfg,
-        compression=comp,
-        discrimination=disc,
+        layers=layers,
         kappa=_theory.compression_ratio(xi, n, L, alpha),
         max_E=_max_E(x, labels),
         epochs_run=result.epochs_run,

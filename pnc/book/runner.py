@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 SCALES = ("book", "paper")
-LAYER_KEYS = ("layer", "compression", "discrimination", "nc1", "rank")
+LAYER_KEYS = ("layer", "compression", "discrimination", "nc1", "numerical_rank")
 """Keys every entry of a result's ``layers`` list must have (``probe_accuracy`` too where probes ran)."""
 
 
@@ -175,7 +175,7 @@ def validate_result(result: Any, name: str = "experiment", require_transfer: boo
     """Check the result contract; raise ``ValueError`` saying what is wrong.
 
     ``result["layers"]`` is a non-empty list of dicts, each with ``layer`` (an integer), ``compression``,
-    ``discrimination``, ``nc1`` (numbers or ``None``), ``rank`` (an integer or ``None``) and optionally
+    ``discrimination``, ``nc1`` (numbers or ``None``), ``numerical_rank`` (an integer or ``None``) and optionally
     ``probe_accuracy`` (a number in [0, 1] or ``None``); ``transfer_accuracy``, when present (required with
     ``require_transfer``), is a non-empty list of numbers in [0, 1] indexed by the number of head layers 1, 2, ...
     ``arrays``, when present, maps identifiers to numeric arrays.
@@ -197,9 +197,9 @@ def validate_result(result: Any, name: str = "experiment", require_transfer: boo
         for key in ("compression", "discrimination", "nc1"):
             if row[key] is not None and not _is_number(row[key]):
                 raise ValueError(f"{where}: layers[{i}][{key!r}] must be a number or None, got {row[key]!r}")
-        rank = row["rank"]
+        rank = row["numerical_rank"]
         if rank is not None and not (_is_number(rank) and float(rank).is_integer()):
-            raise ValueError(f"{where}: layers[{i}]['rank'] must be an integer or None, got {rank!r}")
+            raise ValueError(f"{where}: layers[{i}]['numerical_rank'] must be an integer or None, got {rank!r}")
         acc = row.get("probe_accuracy")
         if acc is not None and not (_is_number(acc) and 0.0 <= float(acc) <= 1.0):
             raise ValueError(f"{where}: layers[{i}]['probe_accuracy'] must be a number in [0, 1], got {acc!r}")

@@ -45,7 +45,7 @@ _CLASS_COLORS = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d5a97
 _LABELS = {
     "compression": r"compression $C_l$",
     "discrimination": r"discrimination $D_l$",
-    "rank": "numerical rank",
+    "numerical_rank": "numerical rank",
     "probe_accuracy": "probe accuracy (train)",
     "probe_test_accuracy": "probe accuracy (test)",
     "nc1": "NC1",
@@ -147,7 +147,7 @@ def rank_probe_figure(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> Fig
         _check_layers(layers, f"results[{label!r}]")
         color = COLORS[i % len(COLORS)]
         x = column(layers, "layer")
-        ax_r.plot(x, column(layers, "rank"), "o-", color=color, label=label)
+        ax_r.plot(x, column(layers, "numerical_rank"), "o-", color=color, label=label)
         ax_p.plot(x, 100 * column(layers, "probe_accuracy"), "o-", color=color, label=f"{label}, train")
         if any(r.get("probe_test_accuracy") is not None for r in layers):
             ax_p.plot(x, 100 * column(layers, "probe_test_accuracy"), "s--", color=color, label=f"{label}, test",

@@ -1,0 +1,86 @@
+"""No element of any page is wider than the text column, at 1400 px and at 390 px (Debian chromium).
+
+Sideways scrolling is allowed only where it is designed: a displayed equation wider than the column
+(``mjx-container[display]``), a table of ``pnc.book.tables`` (in ``.pnc-scroll``) and a Markdown table (the theme's
+``.pst-scrollable-table-container``). Code cells and their printed output wrap
+(``book_ext/static/pnc-site.css``). For each page and width the test collects
+
+- elements whose box runs past the article's left or right edge (outside an allowed scroller), and
+- elements whose own content is wider than their box and would scroll or be cut sideways (``scrollWidth`` beyond
+  ``clientWidth``) that are not allowed scrollers.
+
+On failure a screenshot of each offending page goes to ``test-artifacts/layout/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_support import open_page, site_pages
+from conftest import ARTIFACTS
+
+pytestmark = [pytest.mark.browser, pytest.mark.book]
+
+SHOTS = ARTIFACTS / "layout"
+WIDTHS = {"1400px": (1400, 1000), "390px": (390, 844)}
+
+OVERFLOW_JS = """
+() => {
+  const article = document.querySelector('article.bd-article') || document.querySelector('main');
+  const box = article.getBoundingClientRect();
+  // displayed equations and .pnc-scroll tables scroll by design; inline math clips its own glyph overhang
+  const scrollers = 'mjx-container[display="true"], .pnc-scroll, .pst-scrollable-table-container, span.math';
+  const allowed = el => el.closest(scrollers) !== null;
+  const SLACK = 8;  // px: sub-pixel rounding and glyph overhangs are not a scroll bar
+  const describe = (el, r) => ({
+    tag: el.tagName.toLowerCase(), cls: String(el.className || '').slice(0, 60), id: el.id,
+    left: Math.round(r.left - box.left), right: Math.round(r.right - box.left),
+    scroll: el.scrollWidth, client: el.clientWidth,
+    text: (el.innerText || el.textContent || '').trim().slice(0, 70),
+  });
+  const wide = [], scrolls = [];
+  for (const el of article.querySelectorAll('*')) {
+    if (allowed(el)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || style.position === 'fixed') continue;
+    if (r.right > box.right + 1 || r.left < box.left - 1) { wide.push(describe(el, r)); continue; }
+    if (el.tagName.toLowerCase().startsWith('mjx-')) continue;
+    const ox = style.overflowX;
+    if ((ox === 'auto' || ox === 'scroll' || ox === 'hidden') && el.scrollWidth > el.clientWidth + SLACK) {
+      scrolls.push(describe(el, r));
+    }
+  }
+  return {column: Math.round(box.width), wide: wide.slice(0, 8), scrolls: scrolls.slice(0, 8),
+          n_wide: wide.length, n_scrolls: scrolls.length};
+}
+"""
+
+
+@pytest.mark.parametrize("width", list(WIDTHS), ids=list(WIDTHS))
+def test_nothing_is_wider_than_the_column(built_book: Path, site: str, chromium: Any, width: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    pages = site_pages(built_book)
+    assert len(pages) >= 10, f"only {len(pages)} pages in the build"
+    for path in pages:
+        relative = path.relative_to(built_book).as_posix()
+        page, _ = open_page(chromium, site + relative, viewport=WIDTHS[width])
+        try:
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(300)  # MathJax typesets after load
+            found = page.evaluate(OVERFLOW_JS)
+            if found["n_wide"] or found["n_scrolls"]:
+                for kind, items in (("wider than the column", found["wide"]), ("scrolls sideways", found["scrolls"])):
+                    for item in items:
+                        problems.append(
+                            f"{relative} at {width} (column {found['column']} px): <{item['tag']} "
+                            f"class={item['cls']!r}> {kind}: x {item['left']}..{item['right']}, content "
+                            f"{item['scroll']} px in {item['client']} px: {item['text']!r}")
+                page.screenshot(path=str(SHOTS / f"{relative.replace('/', '_')}-{width}.png"), full_page=False)
+        finally:
+            page.context.close()
+    assert not problems, f"{len(problems)} overflowing elements:\n" + "\n".join(problems)

@@ -1,0 +1,116 @@
+"""The law under perturbation (our analysis): the exact closed form, its first-order law, the sympy derivation
+(which a wrong constant fails), the sweep and its figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from pnc import data, metrics, theory
+from pnc.book import perturbation as P
+from pnc.book.figures.perturbation import perturbation_figure
+
+
+def _data(p: float, K: int = 3, n: int = 6, dim: int = 30, seed: int = 0):
+    X, y = data.orthogonal_dataset(n_per_class=n, n_classes=K, dim=dim, perturbation=p, seed=seed)
+    return X.double().numpy(), y.numpy()
+
+
+@pytest.mark.parametrize(("K", "p", "L"), [(2, 0.7, 3), (3, 2.0, 5), (4, 5.0, 4)])
+def test_the_closed_form_is_the_measured_construction(K: int, p: float, L: int) -> None:
+    x, y = _data(p, K=K)
+    law = theory.perturbation_law(x, y, L, eps=0.4, alpha=3.0)
+    net = theory.balanced_min_norm_network(x, y, L, 0.4, 3.0)
+    measured = np.array([metrics.compression(z, y) for z in theory.layer_features(net, x)])
+    np.testing.assert_allclose(law.compression, measured, rtol=1e-10)  # float64 construction, exact formula
+
+
+def test_orthonormal_data_give_the_idealised_law() -> None:
+    x, y = _data(0.0)
+    law = theory.perturbation_law(x, y, 5, eps=0.3, alpha=10.0)
+    np.testing.assert_allclose(law.compression, theory.layerwise_compression(np.arange(5), 0.3, 6, 3, 5, 10.0),
+                               rtol=1e-12)
+    assert abs(law.gain_shift) < 1e-12 and law.leak < 1e-20
+    np.testing.assert_allclose(law.first_order_ratios, law.kappa, rtol=1e-12)
+
+
+def test_the_first_order_error_shrinks_quadratically() -> None:
+    """Halving the perturbation quarters the error of the first-order law (it is exact to first order)."""
+    errors = []
+    for p in (0.4, 0.2, 0.1):
+        x, y = _data(p)
+        law = theory.perturbation_law(x, y, 6, eps=0.3, alpha=100.0)
+        errors.append(np.max(np.abs(law.first_order_ratios / law.ratios - 1)))
+        assert np.max(np.abs(law.ratios / law.kappa - 1)) > errors[-1]  # it beats kappa
+    assert errors[1] < 0.35 * errors[0] and errors[2] < 0.35 * errors[1], errors
+
+
+def test_bad_data_are_named() -> None:
+    x, y = _data(1.0)
+    repeated = x.copy()
+    repeated[1] = repeated[0]  # two equal samples: the Gram matrix is singular
+    with pytest.raises(ValueError, match="linearly independent"):
+        theory.perturbation_law(repeated, y, 4, 0.3)
+    with pytest.raises(ValueError, match="balanced"):
+        theory.perturbation_law(x[:-1], y[:-1], 4, 0.3)
+    with pytest.raises(ValueError, match="L"):
+        theory.perturbation_law(x, y, 1, 0.3)
+    with pytest.raises(ValueError, match="eps"):
+        theory.perturbation_law(x, y, 4, -0.3)
+
+
+@pytest.fixture(scope="module")
+def terms():
+    sym = P.symbolic_ratio(K=3)
+    return sym, P.series_terms(sym)
+
+
+def _vanishes(expr) -> bool:
+    return sp.simplify(expr) == 0
+
+
+def test_the_derived_terms_are_the_stated_law(terms) -> None:
+    sym, t = terms
+    S = sym.symbols
+    assert _vanishes(t["zeroth"] - sym.kappa)
+    assert _vanishes(t["t"] - sym.kappa * sym.tau / ((S["K"] - 1) * S["L"]))
+    assert _vanishes(t["s"] - sym.kappa * (1 - sym.kappa) * sym.kappa ** S["l"] * S["beta0"])
+    assert not _vanishes(sp.diff(t["tt"], S["l"]))  # the second order depends on the layer
+
+
+@pytest.mark.parametrize("wrong", ["K instead of K-1", "L+1 instead of L", "kappa^(l+1) instead of kappa^l",
+                                   "no (1-kappa)", "kappa with n^2"])
+def test_a_wrong_constant_fails_the_assertion(terms, wrong: str) -> None:
+    """Each closed form the chapter asserts, with one constant changed: the sympy check no longer vanishes."""
+    sym, t = terms
+    S, kappa = sym.symbols, sym.kappa
+    claims = {
+        "K instead of K-1": t["t"] - kappa * sym.tau / (S["K"] * S["L"]),
+        "L+1 instead of L": t["t"] - kappa * sym.tau / ((S["K"] - 1) * (S["L"] + 1)),
+        "kappa^(l+1) instead of kappa^l": t["s"] - kappa * (1 - kappa) * kappa ** (S["l"] + 1) * S["beta0"],
+        "no (1-kappa)": t["s"] - kappa * kappa ** S["l"] * S["beta0"],
+        "kappa with n^2": t["zeroth"] - S["eps"] ** 2 * (S["alpha"] ** 2 / S["n"] ** 2) ** (1 / S["L"]),
+    }
+    assert not _vanishes(claims[wrong])
+
+
+def test_the_sweep_and_its_agreement_limit() -> None:
+    runs = P.perturbation_sweep((0.0, 1.0, 8.0), seed=1)
+    assert [r.perturbation for r in runs] == [0.0, 1.0, 8.0]
+    assert all(r.trained.converged for r in runs)
+    assert runs[0].worst_error("first_order") == pytest.approx(runs[0].worst_error("ideal"))  # E = 0, no leak
+    assert runs[1].worst_error("first_order") < 0.05 < runs[2].worst_error("first_order")
+    assert P.agreement_limit(runs, 0.05) == 1.0
+    assert P.agreement_limit(runs, 1e-9) is None
+    assert P.agreement_limit(runs, 10.0) == 8.0
+    with pytest.raises(ValueError, match="prediction"):
+        runs[0].errors("nope")
+    fig = perturbation_figure(runs, shown=(0.0, 8.0))
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 5
+    with pytest.raises(ValueError, match="not in the sweep"):
+        perturbation_figure(runs, shown=(3.0,))
+    with pytest.raises(ValueError, match="at least two"):
+        perturbation_figure(runs[:1])
+    with pytest.raises(ValueError, match="perturbations"):
+        P.perturbation_sweep((-1.0,))
