@@ -28,8 +28,7 @@ def test_a_frame_loses_its_index_and_keeps_small_numbers() -> None:
     assert "0.0000" not in html and '<td class="pnc-num">3e-9</td>' in html and "run" not in html
     kept = tables.show(frame, index=True)
     assert kept.columns == ("run", "loss", "name") and kept.rows[0] == ("10", "3e-9", "a")
-    latex = t._repr_latex_()
-    assert r"\begin{longtable}{rl}" in latex and r"\textbf{loss}" in latex
+    assert not hasattr(t, "_repr_latex_")  # myst-nb would set text/latex as mathematics in the PDF
     assert repr(t).splitlines() == ["loss  name", "3e-9  a", "0.25  b"]
 
 
@@ -39,8 +38,7 @@ def test_wide_tables_scroll_by_design_and_text_is_escaped() -> None:
     assert "pnc-scroll" in tables.show(frame, scroll=False)._repr_html_()  # any table scrolls on a phone
     assert not tables.show(frame, scroll=False).scroll
     odd = tables.show([{"a_b": "<x> & 50%"}])
-    assert "&lt;x&gt; &amp; 50%" in odd._repr_html_() and r"\& 50\%" in odd._repr_latex_()
-    assert r"a\_b" in odd._repr_latex_()
+    assert "&lt;x&gt; &amp; 50%" in odd._repr_html_() and "<x> & 50%" in repr(odd)
 
 
 def test_a_layer_report_shows_its_columns() -> None:

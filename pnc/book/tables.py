@@ -2,7 +2,8 @@
 
 :func:`show` turns a pandas DataFrame, a :class:`pnc.LayerReport` or a list of row dicts into a :class:`Table` that
 displays as HTML on the site (``table.pnc-table`` in a ``.pnc-scroll`` box: a table wider than a phone's column
-scrolls inside it, by design), as a LaTeX ``longtable`` in the PDF edition and as aligned text elsewhere. Rounding to
+scrolls inside it, by design) and as aligned text elsewhere (the PDF edition, whose builder reads a notebook's
+``text/latex`` output as mathematics). Rounding to
 decimals (``frame.round(4)``) prints a training loss of ``3e-9`` as ``0.0000``; significant digits keep it.
 """
 
@@ -19,8 +20,7 @@ import numpy as np
 __all__ = ["Table", "format_number", "show"]
 
 _SCROLL_COLUMNS = 6
-"""Tables with more columns than this are *wide*: a smaller type size (``.pnc-wide`` on the site, ``\\small`` in the
-PDF)."""
+"""Tables with more columns than this are *wide*: a smaller type size on the site (``.pnc-wide``)."""
 
 
 def format_number(value: Any, digits: int = 4) -> str:
@@ -49,13 +49,6 @@ def format_number(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _latex_escape(text: str) -> str:
-    out = text.replace("\\", r"\textbackslash{}")
-    for ch in "&%$#_{}":
-        out = out.replace(ch, "\\" + ch)
-    return out.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
-
-
 @dataclass(frozen=True)
 class Table:
     """Formatted cells of a table; ``numeric[j]`` says whether column ``j`` holds numbers (right-aligned)."""
@@ -77,16 +70,6 @@ class Table:
         table = f'<table class="pnc-table table">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
         # always in a scroller: a table that fits a laptop's column may still be wider than a phone's
         return f'<div class="pnc-table-wrap pnc-scroll{" pnc-wide" if self.scroll else ""}">{table}</div>'
-
-    def _repr_latex_(self) -> str:
-        spec = "".join("r" if n else "l" for n in self.numeric)
-        size = r"\small" if len(self.columns) > _SCROLL_COLUMNS else ""
-        lines = [r"\begingroup" + size, r"\begin{longtable}{" + spec + "}", r"\hline"]
-        lines.append(" & ".join(rf"\textbf{{{_latex_escape(c)}}}" for c in self.columns) + r" \\ \hline")
-        lines.append(r"\endhead")
-        lines += [" & ".join(_latex_escape(v) for v in r) + r" \\" for r in self.rows]
-        lines += [r"\hline", r"\end{longtable}", r"\endgroup"]
-        return "\n".join(lines)
 
     def __repr__(self) -> str:
         widths = [max(len(c), *(len(r[j]) for r in self.rows)) if self.rows else len(c)
