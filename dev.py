@@ -302,6 +302,8 @@ TEX_PACKAGES = ("texlive-xetex", "texlive-latex-extra", "texlive-fonts-recommend
                 "poppler-utils")
 """Debian packages of the PDF edition: XeLaTeX, the LaTeX packages Sphinx needs, latexmk, the FreeFont family Sphinx's
 XeLaTeX setup uses, and poppler's pdfinfo/pdfimages/pdftoppm (the PDF tests)."""
+SITE_PDF = "pnc-book.pdf"
+"""The PDF's name in the site's root, where every page's footer links to it."""
 TEX_TOOLS = ("xelatex", "latexmk", "pdfinfo", "pdfimages", "pdftoppm")
 
 
@@ -317,7 +319,8 @@ def ensure_tex() -> None:
 
 
 def pdf(python: Path, out: Path = ROOT) -> Path:
-    """Build the book as one PDF under ``out`` (default: the repository; the execution cache is ``out/_build``'s).
+    """Build the book as one PDF under ``out`` (default: the repository; the execution cache is ``out/_build``'s) and
+    copy it into the site beside it (``SITE_PDF``), where the footer links to it.
     Returns the PDF's path; exits with the LaTeX log's tail on failure."""
     ensure_tex()
     jb = python.parent / "jupyter-book"
@@ -331,7 +334,13 @@ def pdf(python: Path, out: Path = ROOT) -> Path:
         log = latex / "book.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no LaTeX log)"
         sys.exit(f"The PDF build failed ({result.returncode}); the end of {log}:\n{tail}")
-    print(f"\nThe PDF is built: {book_pdf}")
+    site = out / "_build" / "html"
+    if site.is_dir():  # the footer's "PDF edition" link (book_ext/pnc_site.py, PDF_NAME) points here
+        partial = site / f".{SITE_PDF}.part"
+        shutil.copyfile(book_pdf, partial)
+        partial.replace(site / SITE_PDF)
+    linked = f" (and linked from the site: {site / SITE_PDF})" if site.is_dir() else ""
+    print(f"\nThe PDF is built: {book_pdf}{linked}")
     return book_pdf
 
 

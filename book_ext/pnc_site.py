@@ -51,6 +51,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 ROOT = Path(__file__).resolve().parent.parent
 LICENSE_DOC = "license"
 CITE_ANCHOR = "how-to-cite"
+PDF_NAME = "pnc-book.pdf"  # the PDF edition in the site's root; dev.py pdf copies it there
 BIB_STYLE = "pnc_author_year"
 _FOOTER_FIELD = re.compile(r"\{(\w+)\}")
 
@@ -158,6 +159,7 @@ def _fill_footer(app: Any, pagename: str, templatename: str, context: dict[str, 
         "issue_url": f"{url}/issues/new?title={title}",
         "license_url": license_page or "#",
         "cite_url": f"{license_page}#{CITE_ANCHOR}",
+        "pdf_url": context["pathto"](PDF_NAME, 1),
     }
     context["theme_extra_footer"] = _FOOTER_FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), footer)
 

@@ -27,6 +27,8 @@ __all__ = [
     "discrimination_first_order",
     "end_to_end",
     "imbalance",
+    "imbalance_law",
+    "ImbalanceLaw",
     "layer_features",
     "layerwise_compression",
     "min_norm_residual",
@@ -358,3 +360,75 @@ def perturbation_law(X: ArrayLike, y: ArrayLike, L: int, eps: float, alpha: floa
     compression = decay * w / (b_sig + decay * b_perp)
     return PerturbationLaw(compression=compression, kappa=compression_ratio(eps, n, L, alpha),
                            gain_shift=float(np.trace(J @ E)) / ((K - 1) * L), leak=b_perp / float(b_sig[0]), E=E)
+
+
+# ------------------------------------------------------------------------------------------------
+# Imbalanced layers (our analysis; chapter "The law under perturbation")
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImbalanceLaw:
+    """``C_l`` of aligned, imbalanced layers on orthonormal data with the minimum-norm product.
+
+    Our analysis, not the paper's theorem. Layer ``j`` multiplies the ``K`` signal directions by ``s_j`` and every
+    other direction by ``eps_j``; the pair ``(W_j, W_{j+1})`` has imbalance ``g_j = s_{j+1}^2 - s_j^2`` along the
+    signal, and ``prod_j s_j = sqrt(n) / alpha``. Then exactly ``C_l / C_{l-1} = eps_l^2 / s_l^2``.
+    """
+
+    gains_sq: np.ndarray
+    """``s_j^2``, ``j = 1 .. L``."""
+    eps: np.ndarray
+    """``eps_j``, ``j = 1 .. L-1``."""
+    gaps: np.ndarray
+    """``g_j``, ``j = 1 .. L-1``."""
+    balanced_gain_sq: float
+    """``s^2 = (n / alpha^2)^(1/L)``, the gain of balanced layers."""
+
+    @property
+    def ratios(self) -> np.ndarray:
+        """Exact ``C_l / C_{l-1} = eps_l^2 / s_l^2``, ``l = 1 .. L-1``."""
+        return self.eps**2 / self.gains_sq[:-1]
+
+    @property
+    def first_order_ratios(self) -> np.ndarray:
+        """``(eps_l^2 / s^2)(1 - u_l)``, first order in the imbalances:
+        ``u_l = sum_j g_j (1[j < l] - (L - j) / L) / s^2``."""
+        L = self.gains_sq.size
+        j = np.arange(1, L)
+        l_index = np.arange(1, L)
+        weights = (j[None, :] < l_index[:, None]).astype(np.float64) - (L - j[None, :]) / L
+        u = weights @ self.gaps / self.balanced_gain_sq
+        return self.eps**2 / self.balanced_gain_sq * (1.0 - u)
+
+
+def imbalance_law(eps: Sequence[float], gaps: Sequence[float], n: int, alpha: float = 1.0) -> ImbalanceLaw:
+    """The per-layer law of :class:`ImbalanceLaw` for the non-signal singular values ``eps`` (``eps_1 .. eps_{L-1}``)
+    and the signal imbalances ``gaps`` (``g_1 .. g_{L-1}``) of an ``L``-layer network, ``n`` samples per class.
+
+    Solves ``prod_j s_j = sqrt(n) / alpha`` with ``s_j^2 = s_1^2 + g_1 + ... + g_{j-1}`` by bisection."""
+    e = np.asarray(eps, dtype=np.float64).reshape(-1)
+    g = np.asarray(gaps, dtype=np.float64).reshape(-1)
+    if e.size < 1 or e.size != g.size:
+        raise ValueError(f"eps and gaps need one value per pair of layers (L - 1 >= 1 each), got {e.size} and {g.size}")
+    if not (np.all(np.isfinite(e)) and np.all(e > 0)):
+        raise ValueError(f"eps must be finite and > 0, got {e.tolist()}")
+    if not np.all(np.isfinite(g)):
+        raise ValueError(f"gaps must be finite, got {g.tolist()}")
+    n = _int("n", n, 1)
+    alpha = _pos("alpha", alpha)
+    L = e.size + 1
+    offsets = np.concatenate([[0.0], np.cumsum(g)])  # s_j^2 - s_1^2, j = 1 .. L
+    target = np.log(n / alpha**2)  # sum_j log s_j^2
+
+    def excess(s1_sq: float) -> float:
+        return float(np.sum(np.log(s1_sq + offsets))) - target
+
+    lo = max(0.0, -float(offsets.min()))
+    hi = lo + max(1.0, float(np.exp(target / L)))
+    while excess(hi) < 0:
+        hi = lo + 2.0 * (hi - lo)
+    for _ in range(200):  # excess increases in s_1^2: bisection to the last bit
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if excess(mid) < 0 else (lo, mid)
+    return ImbalanceLaw(gains_sq=hi + offsets, eps=e, gaps=g, balanced_gain_sq=float(np.exp(target / L)))

@@ -99,3 +99,22 @@ def test_rendered_pages_are_not_blank(built_pdf: Path, pdf_text: str, tmp_path: 
         pixels = np.asarray(Image.open(f"{stem}.png").convert("L"), dtype=float)
         ink = float((pixels < 200).mean())
         assert ink > 0.002, (page, ink)  # the text (or figure) is drawn
+
+
+@pytest.mark.browser
+def test_every_page_links_the_pdf_edition(built_pdf: Path, built_book: Path, site: str, chromium) -> None:
+    """The footer's "PDF edition" link, followed in the browser from the landing page and a chapter, gives this PDF."""
+    from browser_support import open_page
+
+    expected = built_pdf.read_bytes()
+    for page_path in ("intro.html", "chapters/04_progressive_compression.html"):
+        page, log = open_page(chromium, site + page_path)
+        link = page.locator(".extra_footer a.pnc-pdf-link")
+        assert link.count() == 1, page_path
+        assert link.inner_text().strip() == "PDF edition"
+        href = link.evaluate("a => a.href")
+        response = page.request.get(href)
+        assert response.status == 200, (page_path, href, response.status)
+        assert response.body() == expected, (page_path, href)
+        assert not log.problems(), log.problems()
+        page.context.close()

@@ -9,7 +9,8 @@ import sympy as sp
 
 from pnc import data, metrics, theory
 from pnc.book import perturbation as P
-from pnc.book.figures.perturbation import perturbation_figure
+from pnc.book.figures.perturbation import imbalance_figure, perturbation_figure
+from pnc.book.recipes import run_recipe
 
 
 def _data(p: float, K: int = 3, n: int = 6, dim: int = 30, seed: int = 0):
@@ -114,3 +115,108 @@ def test_the_sweep_and_its_agreement_limit() -> None:
         perturbation_figure(runs[:1])
     with pytest.raises(ValueError, match="perturbations"):
         P.perturbation_sweep((-1.0,))
+
+
+# --- imbalanced layers -------------------------------------------------------------------------------------------
+
+
+def _aligned_ratios(law: theory.ImbalanceLaw, K: int, n: int, dim: int, alpha: float) -> np.ndarray:
+    """C_l / C_{l-1} measured on aligned layers with the law's gains, on orthonormal data."""
+    X, y = data.orthogonal_dataset(n_per_class=n, n_classes=K, dim=dim, perturbation=0.0, seed=3)
+    x, labels = X.double().numpy(), y.numpy()
+    _, _, Vt = np.linalg.svd(theory.min_norm_solution(x, labels, alpha))
+    z = x @ Vt.T
+    values = [metrics.compression(z, labels)]
+    for s_j, e_j in zip(np.sqrt(law.gains_sq[:-1]), law.eps, strict=True):
+        z = z * np.r_[np.full(K, s_j), np.full(dim - K, e_j)]
+        values.append(metrics.compression(z, labels))
+    return np.array(values[1:]) / np.array(values[:-1])
+
+
+@pytest.mark.parametrize(("K", "n", "L"), [(2, 4, 3), (3, 5, 6), (4, 3, 4)])
+def test_the_imbalance_law_is_the_measured_aligned_construction(K: int, n: int, L: int) -> None:
+    rng = np.random.default_rng(K + L)
+    eps = 0.3 * (1 + 0.3 * rng.uniform(-1, 1, L - 1))
+    gaps = 0.05 * rng.standard_normal(L - 1)
+    law = theory.imbalance_law(eps, gaps, n, alpha=10.0)
+    assert np.prod(np.sqrt(law.gains_sq)) == pytest.approx(np.sqrt(n) / 10.0, rel=1e-12)
+    assert np.allclose(np.diff(law.gains_sq), gaps, rtol=0, atol=1e-14)
+    measured = _aligned_ratios(law, K, n, dim=K * n + 4, alpha=10.0)
+    assert np.allclose(measured, law.ratios, rtol=1e-10)
+
+
+def test_balanced_layers_give_kappa_and_the_first_order_error_is_quadratic() -> None:
+    L, n, alpha, eps = 6, 10, 100.0, 0.3
+    balanced = theory.imbalance_law([eps] * (L - 1), [0.0] * (L - 1), n, alpha)
+    kappa = theory.compression_ratio(eps, n, L, alpha)
+    assert np.allclose(balanced.ratios, kappa, rtol=1e-12)
+    assert np.allclose(balanced.first_order_ratios, kappa, rtol=1e-12)
+    direction = np.array([0.3, -0.1, 0.2, 0.05, -0.25])
+    errors = []
+    for scale in (0.04, 0.02, 0.01):
+        law = theory.imbalance_law([eps] * (L - 1), scale * direction, n, alpha)
+        errors.append(np.max(np.abs(law.first_order_ratios / law.ratios - 1)))
+    assert errors[1] / errors[0] < 0.3 and errors[2] / errors[1] < 0.3   # O(g^2): about 1/4 per halving
+
+
+def test_imbalance_law_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="one value per pair"):
+        theory.imbalance_law([0.3, 0.3], [0.0], 10, 1.0)
+    with pytest.raises(ValueError, match="eps must be finite and > 0"):
+        theory.imbalance_law([0.3, -0.1], [0.0, 0.0], 10, 1.0)
+    with pytest.raises(ValueError, match="gaps must be finite"):
+        theory.imbalance_law([0.3, 0.3], [0.0, np.nan], 10, 1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        theory.imbalance_law([0.3], [0.0], 10, 0.0)
+
+
+@pytest.fixture(scope="module")
+def imbalance_terms():
+    return P.imbalance_series(L=4)
+
+
+def _imbalance_claim(terms, l: int, L: int, shift: int = 0, indicator=lambda j, l: j < l):
+    h, s2, theta = terms["h"], terms["s2"], terms["theta"]
+    return 1 - theta * sum(h[j - 1] * (int(indicator(j, l)) - sp.Rational(L - j + shift, L)) for j in range(1, L)) / s2
+
+
+def test_the_imbalance_series_is_the_stated_first_order_law(imbalance_terms) -> None:
+    for l, derived in enumerate(imbalance_terms["relative"], start=1):
+        assert _vanishes(derived - _imbalance_claim(imbalance_terms, l, 4))
+
+
+@pytest.mark.parametrize("wrong", ["(L-j+1)/L", "1[j <= l]"])
+def test_a_wrong_constant_fails_the_imbalance_assertion(imbalance_terms, wrong: str) -> None:
+    claims = {"(L-j+1)/L": lambda l: _imbalance_claim(imbalance_terms, l, 4, shift=1),
+              "1[j <= l]": lambda l: _imbalance_claim(imbalance_terms, l, 4, indicator=lambda j, m: j <= m)}
+    assert not all(_vanishes(derived - claims[wrong](l))
+                   for l, derived in enumerate(imbalance_terms["relative"], start=1))
+
+
+def test_tilted_scales_and_the_law_of_initial_scales() -> None:
+    assert np.allclose(P.tilted_scales(0.5, 3), [0.5, 1.0, 1.5])
+    with pytest.raises(ValueError, match="tilt"):
+        P.tilted_scales(1.0, 4)
+    law = P.init_scale_law([0.2, 0.3, 0.4], n=10, alpha=1.0)
+    assert np.allclose(law.eps, [0.2, 0.3]) and np.allclose(law.gaps, [0.05, 0.07])
+    with pytest.raises(ValueError, match="one scale per layer"):
+        P.init_scale_law([0.3], n=10, alpha=1.0)
+
+
+def test_the_imbalance_sweep_agreement_range_and_figure() -> None:
+    runs = P.imbalance_sweep((-0.4, 0.0, 0.4), seed=1, L=4)
+    assert all(r.trained.converged for r in runs)
+    assert runs[1].initial_imbalance == pytest.approx(0.0, abs=1e-12) and runs[0].initial_imbalance > 0
+    assert runs[1].trained.config["init_scales"] == pytest.approx([1.0] * 4)
+    assert all(r.worst_error("exact") < r.worst_error("ideal") for r in (runs[0], runs[2]))
+    assert P.agreement_range(runs, 10.0) == (-0.4, 0.4)
+    assert P.agreement_range(runs, 1e-9) is None
+    assert P.agreement_range(runs[:1], 10.0) is None          # no balanced run
+    with pytest.raises(ValueError, match="prediction"):
+        runs[0].errors("nope")
+    fig = imbalance_figure(runs, shown=(-0.4, 0.4))
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 7
+    with pytest.raises(ValueError, match="not in the sweep"):
+        imbalance_figure(runs, shown=(0.1,))
+    with pytest.raises(ValueError, match="init_scales"):
+        run_recipe(L=4, init_scales=[1.0, 1.0])

@@ -83,3 +83,42 @@ def test_colab_and_binder_open_the_converted_notebooks(built_book: Path) -> None
         # what the branch would hold at that path: the converted notebook the build wrote
         converted = json.loads((built_book / "notebooks" / f"{page.stem}.ipynb").read_text())
         assert converted["cells"][0]["id"] == "pnc-install"
+
+
+def _workflow_commands() -> list[str]:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "publish.yml").read_text())
+    steps = workflow["jobs"]["publish"]["steps"]
+    return [line.strip() for step in steps for line in str(step.get("run", "")).splitlines() if line.strip()]
+
+
+def test_the_publish_workflow_builds_the_site_pdf_and_notebooks_branch_in_order() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "publish.yml").read_text())
+    assert workflow[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True
+    commands = _workflow_commands()
+    order = ["python3 dev.py book", "python3 dev.py pdf", "python3 dev.py notebooks", "git push origin notebooks"]
+    assert [c for c in commands if c in order] == order
+    fetch = next(i for i, c in enumerate(commands) if c.startswith("git fetch origin notebooks:notebooks"))
+    assert fetch < commands.index("python3 dev.py notebooks")
+    uses = [step.get("uses", "") for step in workflow["jobs"]["publish"]["steps"]]
+    upload = next(step for step in workflow["jobs"]["publish"]["steps"]
+                  if step.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    assert uses[-1].startswith("actions/deploy-pages")
+
+
+def test_fresh_runners_publish_the_branch_as_fast_forwards(repo: Path, tmp_path: Path) -> None:
+    """The workflow's sequence (fresh clone, fetch the branch, publish, push) twice: the second builds on the first."""
+    remote = tmp_path / "remote.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(repo), str(remote))
+    pushed = []
+    for run, text in enumerate(("first build", "second build")):
+        runner = tmp_path / f"runner{run}"
+        _git(tmp_path, "clone", "-q", str(remote), str(runner))
+        subprocess.run(["git", "-C", str(runner), "fetch", "origin", "notebooks:notebooks"], capture_output=True,
+                       check=False)  # fails on the first run, as in the workflow
+        commit = publish.publish_branch(runner, _notebooks(tmp_path / f"nb{run}", text), "https://example.org/r")
+        assert commit is not None
+        _git(runner, "push", "-q", "origin", "notebooks")
+        pushed.append(commit)
+    assert _git(remote, "rev-parse", "notebooks") == pushed[1]
+    assert _git(remote, "rev-parse", "notebooks^") == pushed[0]

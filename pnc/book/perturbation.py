@@ -6,6 +6,8 @@
   zeroth-, first- and second-order terms that the chapter asserts.
 - :func:`perturbation_sweep` trains the recipe's deep linear network (:func:`pnc.book.recipes.run_recipe`) on
   nearly orthonormal data of growing perturbation and pairs each run with the law of its data.
+- :func:`imbalance_sweep` trains it from per-layer initial scales (:func:`tilted_scales`), so that its pairs of
+  layers are imbalanced, and pairs each run with :func:`pnc.theory.imbalance_law` (:func:`init_scale_law`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from pnc._checks import check_int as _check_int
 
 from .recipes import RecipeResult, run_recipe
 
-__all__ = ["PerturbationRun", "SymbolicRatio", "agreement_limit", "perturbation_sweep", "series_terms",
-           "symbolic_ratio"]
+__all__ = ["ImbalanceRun", "PerturbationRun", "SymbolicRatio", "agreement_limit", "agreement_range", "imbalance_series",
+           "imbalance_sweep", "init_scale_law", "perturbation_sweep", "series_terms", "symbolic_ratio", "tilted_scales"]
 
 
 @dataclass(frozen=True)
@@ -146,3 +148,114 @@ def agreement_limit(runs: Sequence[PerturbationRun], tolerance: float = 0.05,
             break
         limit = run.perturbation
     return limit
+
+
+def tilted_scales(tilt: float, L: int) -> np.ndarray:
+    """Per-layer factors of the initial scale, ``1 + tilt (2 (j - 1) / (L - 1) - 1)`` for ``j = 1 .. L``: a linear
+    ramp from ``1 - tilt`` at the first layer to ``1 + tilt`` at the classifier (``|tilt| < 1``)."""
+    L = _check_int("L", L, 2)
+    if not np.isfinite(tilt) or abs(tilt) >= 1:
+        raise ValueError(f"tilt must be a number with |tilt| < 1 (every scale > 0), got {tilt!r}")
+    return 1.0 + float(tilt) * np.linspace(-1.0, 1.0, L)
+
+
+def init_scale_law(xis: Sequence[float], n: int, alpha: float) -> _theory.ImbalanceLaw:
+    """The imbalance law predicted from the initial scales ``xis`` (one per layer) of an orthogonal
+    initialisation: gradient flow conserves every pair's imbalance ``(xi_{j+1}^2 - xi_j^2) I``, so along the signal
+    ``g_j = xi_{j+1}^2 - xi_j^2``, and the directions no gradient touches keep ``eps_j = xi_j``."""
+    x = np.asarray(xis, dtype=np.float64).reshape(-1)
+    if x.size < 2:
+        raise ValueError(f"xis needs one scale per layer (L >= 2), got {x.tolist()}")
+    return _theory.imbalance_law(x[:-1], x[1:] ** 2 - x[:-1] ** 2, n, alpha)
+
+
+@dataclass(frozen=True)
+class ImbalanceRun:
+    """One trained network of the imbalance sweep and the law its initial scales predict."""
+
+    tilt: float
+    scales: np.ndarray
+    """The factors of ``xi`` per layer (:func:`tilted_scales`)."""
+    law: _theory.ImbalanceLaw
+    trained: RecipeResult
+
+    def errors(self, prediction: str = "exact") -> np.ndarray:
+        """``trained / predicted - 1`` per layer ratio; ``prediction`` is ``"exact"`` (:class:`ImbalanceLaw`),
+        ``"first_order"`` (first order in the imbalances) or ``"ideal"`` (the balanced ``kappa``)."""
+        predicted = {"exact": self.law.ratios, "first_order": self.law.first_order_ratios,
+                     "ideal": np.full(self.law.ratios.shape, self.trained.kappa)}
+        if prediction not in predicted:
+            raise ValueError(f"prediction must be one of {list(predicted)}, got {prediction!r}")
+        return self.trained.ratios / predicted[prediction] - 1.0
+
+    def worst_error(self, prediction: str = "exact") -> float:
+        """``max_l |trained / predicted - 1|``."""
+        return float(np.max(np.abs(self.errors(prediction))))
+
+    @property
+    def initial_imbalance(self) -> float:
+        """``max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_F`` of the hidden pairs at the initialisation."""
+        xis = self.trained.config["xi"] * self.scales
+        width = self.trained.config["width"]
+        return float(np.max(np.abs(np.diff(xis[:-1] ** 2))) * np.sqrt(width))
+
+
+def imbalance_sweep(
+    tilts: Sequence[float] = (-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4),
+    seed: int = 1,
+    *,
+    xi: float = 0.3,
+    n: int = 10,
+    K: int = 3,
+    dim: int = 50,
+    L: int = 6,
+    alpha: float = 100.0,
+    perturbation: float = 0.0,
+) -> list[ImbalanceRun]:
+    """Train the recipe's network once per tilt of its initial scales (same seed and data) and pair each run with
+    :func:`init_scale_law` of its scales."""
+    values = [float(t) for t in tilts]
+    if not values:
+        raise ValueError("tilts must be a non-empty list of numbers")
+    runs = []
+    for tilt in values:
+        scales = tilted_scales(tilt, L)
+        trained = run_recipe(xi=xi, n=n, L=L, alpha=alpha, seed=seed, K=K, dim=dim, perturbation=perturbation,
+                             init_scales=scales.tolist())
+        runs.append(ImbalanceRun(tilt=tilt, scales=scales, law=init_scale_law(xi * scales, n, alpha), trained=trained))
+    return runs
+
+
+def agreement_range(runs: Sequence[ImbalanceRun], tolerance: float = 0.05,
+                    prediction: str = "exact") -> tuple[float, float] | None:
+    """The widest interval of tilts around the balanced run (tilt 0) in which every run is within ``tolerance`` of
+    the prediction at every layer; ``None`` if the sweep has no tilt 0 or that run already is not."""
+    ordered = sorted(runs, key=lambda r: r.tilt)
+    centre = next((i for i, r in enumerate(ordered) if r.tilt == 0.0), None)
+    if centre is None or ordered[centre].worst_error(prediction) > tolerance:
+        return None
+    lo = hi = centre
+    while lo > 0 and ordered[lo - 1].worst_error(prediction) <= tolerance:
+        lo -= 1
+    while hi < len(ordered) - 1 and ordered[hi + 1].worst_error(prediction) <= tolerance:
+        hi += 1
+    return ordered[lo].tilt, ordered[hi].tilt
+
+
+def imbalance_series(L: int = 6) -> dict[str, object]:
+    """The first-order law of imbalanced layers by series expansion (sympy): with ``g_j = theta h_j`` and
+    ``s_1^2 = s^2 (1 + a theta)``, solve the product constraint ``sum_j log s_j^2 = L log s^2`` for ``a`` at first
+    order, then expand ``s^2 / s_l^2`` (the ratio ``C_l / C_{l-1}`` over ``eps_l^2 / s^2``) to first order in ``theta``.
+
+    Returns the symbols ``theta``, ``s2``, ``h`` (``h_1 .. h_{L-1}``), the solved coefficient ``a`` and
+    ``relative``, the first-order series of ``s^2 / s_l^2`` for ``l = 1 .. L-1``."""
+    import sympy as sp
+
+    L = _check_int("L", L, 2)
+    theta, a, s2 = sp.symbols("theta a s^2", positive=True)
+    h = sp.symbols(f"h_1:{L}")
+    gains_sq = [s2 * (1 + a * theta) + theta * sum(h[:j]) for j in range(L)]   # s_j^2, j = 1 .. L
+    constraint = sum(sp.log(g) for g in gains_sq) - L * sp.log(s2)
+    a_first = sp.solve(sp.diff(constraint, theta).subs(theta, 0), a)[0]
+    relative = [sp.series((s2 / gains_sq[l - 1]).subs(a, a_first), theta, 0, 2).removeO() for l in range(1, L)]
+    return {"theta": theta, "s2": s2, "h": h, "a": a_first, "relative": relative}

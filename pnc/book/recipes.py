@@ -147,6 +147,7 @@ def train_dln(
     loss_tol: float | None = 1e-11,
     weight_decay: float = 0.0,
     final_lr_factor: float = 0.01,
+    init_scales: Sequence[float] | None = None,
     data_config: Mapping[str, Any] | None = None,
 ) -> RecipeResult:
     """Train a float64 :class:`pnc.models.DeepLinearNetwork` of depth ``L`` on ``(X, y)`` and measure it.
@@ -154,7 +155,9 @@ def train_dln(
     ``X`` is ``(N, d)``, ``y`` holds ``K`` balanced classes of ``n`` samples. The network has width ``width``
     (default ``d``) and the orthogonal initialisation of scale ``xi``; it is trained by full-batch GD on
     ``(1/N) ||alpha f(X) - Y||_F^2`` with a cosine schedule from ``lr`` to ``lr * final_lr_factor`` over ``epochs``,
-    stopping once the loss is below ``loss_tol``. ``data_config`` is recorded in ``result.config``.
+    stopping once the loss is below ``loss_tol``. ``init_scales`` (one factor per layer) multiplies layer ``j``'s
+    initialisation, so it starts at scale ``xi * init_scales[j]`` (imbalanced pairs). ``data_config`` is recorded
+    in ``result.config``.
     """
     if not isinstance(X, torch.Tensor) or X.ndim != 2:
         raise ValueError(f"X must be a 2-d torch tensor (N, d), got {getattr(X, 'shape', type(X))}")
@@ -171,9 +174,17 @@ def train_dln(
     K, n = int(counts.shape[0]), int(counts[0])
     d = int(X.shape[1])
     width = d if width is None else _check_int("width", width, K)
+    if init_scales is not None:
+        scales = [float(f) for f in init_scales]
+        if len(scales) != L or not all(np.isfinite(f) and f > 0 for f in scales):
+            raise ValueError(f"init_scales must hold L = {L} finite factors > 0, got {list(init_scales)}")
 
     net = _models.DeepLinearNetwork(in_dim=d, width=width, n_classes=K, depth=L, init="orthogonal", xi=xi,
                                     seed=seed, dtype=torch.float64)
+    if init_scales is not None:
+        with torch.no_grad():
+            for weight, factor in zip(net.weights(), scales, strict=True):
+                weight.mul_(factor)
     config = _train.TrainConfig(optimizer="gd", lr=lr, loss="mse", alpha=alpha, epochs=epochs, schedule="cosine",
                                 final_lr_factor=final_lr_factor, loss_tol=loss_tol, seed=seed,
                                 weight_decay=weight_decay)
@@ -198,7 +209,8 @@ def train_dln(
         spread = [float(np.var(v)) for v in middle_values]
         middle = [float(np.mean(v)) for v in middle_values]
     cfg = {"xi": xi, "n": n, "K": K, "L": L, "alpha": alpha, "seed": seed, "d": d, "width": width, "lr": lr,
-           "epochs": epochs, "loss_tol": loss_tol, "weight_decay": weight_decay, **dict(data_config or {})}
+           "epochs": epochs, "loss_tol": loss_tol, "weight_decay": weight_decay,
+           **({"init_scales": scales} if init_scales is not None else {}), **dict(data_config or {})}
     return RecipeResult(
         config=cfg,
         layers=layers,
