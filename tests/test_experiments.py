@@ -67,6 +67,23 @@ def test_hybrid_result_contract(hybrid):
     assert hybrid["summary"]["n_train"] == 6000 and hybrid["summary"]["n_test"] == 10000
 
 
+def _check_test_split(result):
+    """The layerwise runs also measure the test split: the same layers and metrics, less compressed."""
+    train, test = result["layers"], result["test_layers"]
+    assert [r["layer"] for r in test] == [r["layer"] for r in train]
+    assert [r["kind"] for r in test] == [r["kind"] for r in train]
+    assert {"compression", "discrimination", "nc1", "numerical_rank"} <= set(test[0])
+    assert "probe_accuracy" not in test[0]
+    c_tr, c_te = _column(result, "compression"), np.array([r["compression"] for r in test])
+    assert abs(c_te[0] / c_tr[0] - 1) < 0.1          # the input: images of the same classes
+    assert np.all(c_te[1:] > c_tr[1:])                 # every layer compresses its training images more
+
+
+def test_layerwise_runs_also_measure_the_test_split(hybrid, mlp):
+    _check_test_split(hybrid)
+    _check_test_split(mlp)
+
+
 def _column(result, key):
     return np.array([r[key] for r in result["layers"]], dtype=float)
 

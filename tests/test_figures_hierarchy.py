@@ -137,3 +137,27 @@ def test_transfer_network_view_explorer_keeps_its_axes():
     ex = widgets.explorer(H.transfer_network_view, [widgets.Param("head_layers", [1, 2], fmt="{:d}")], dpi=40,
                           fixed={"heads": heads})
     assert len(ex.frames) == 2
+
+
+def test_train_test_figure_draws_both_splits_and_their_fits():
+    train = _layers(ratio=0.3)
+    test = [{**r, "compression": 2.0 * 0.6 ** r["layer"], "discrimination": 0.2 + 0.05 * r["layer"]} for r in train]
+    fig = H.train_test_figure({"hybrid": (train, test)}, fit_layers={"hybrid": [1, 2, 3, 4, 5]})
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    ax_c, ax_d = fig.axes
+    assert ax_c.get_yscale() == "log" and ax_d.get_yscale() == "linear"
+    lines = ax_c.get_lines()
+    assert [line.get_linestyle() for line in lines] == ["-", "--"]
+    np.testing.assert_allclose(lines[1].get_ydata(), 2.0 * 0.6 ** np.arange(6))
+    labels = [t.get_text() for t in ax_c.get_legend().get_texts()]
+    assert labels == ["hybrid, train (ratio 0.30)", "hybrid, held-out (ratio 0.60)"]
+    np.testing.assert_allclose(ax_d.get_lines()[1].get_ydata(), 0.2 + 0.05 * np.arange(6))
+    assert len(H.train_test_figure({"a": (train, test), "b": (train, train)}).axes[0].get_lines()) == 4
+    with pytest.raises(ValueError, match="at least one"):
+        H.train_test_figure({})
+    with pytest.raises(ValueError, match="pair"):
+        H.train_test_figure({"hybrid": train})
+    with pytest.raises(ValueError, match="different layers"):
+        H.train_test_figure({"hybrid": (train, test[:-1])})
+    with pytest.raises(ValueError, match="fit_layers names"):
+        H.train_test_figure({"hybrid": (train, test)}, fit_layers={"mlp": [1, 2]})

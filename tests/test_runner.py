@@ -206,6 +206,9 @@ def _broken(result):
          "numerical_rank"),
         ({"layers": [{"layer": 0, "compression": 1, "discrimination": 0, "nc1": 1, "numerical_rank": 2,
                       "probe_accuracy": 97.0}]}, r"probe_accuracy.*\[0, 1\]"),
+        ({"layers": _layers(), "test_layers": []}, "'test_layers' must be a non-empty list"),
+        ({"layers": _layers(), "test_layers": [{"layer": 0, "compression": 1.0}]}, r"test_layers\[0\] is missing"),
+        ({"layers": _layers(), "test_layers": _layers(2)}, "same layers"),
         ({"layers": _layers(), "transfer_accuracy": []}, "transfer_accuracy"),
         ({"layers": _layers(), "transfer_accuracy": [0.5, 1.5]}, r"transfer_accuracy\[1\]"),
         ({"layers": _layers(), "arrays": {"x": np.array([object()])}}, "numeric array"),
@@ -224,6 +227,7 @@ def test_transfer_runs_must_report_transfer_accuracy(monkeypatch):
     with pytest.raises(ValueError, match="transfer_accuracy"):
         validate_result({"layers": _layers()}, "transfer", require_transfer=True)
     validate_result({"layers": _layers(), "rank_none": None}, "x")
+    validate_result({"layers": _layers(), "test_layers": _layers(probe=False)}, "x")
     validate_result({"layers": [{**_layers()[0], "nc1": None, "numerical_rank": None, "probe_accuracy": None}]}, "x")
 
 

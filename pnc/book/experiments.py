@@ -9,6 +9,8 @@ CPU) and a ``paper`` configuration (the authors' CIFAR-10 settings, theory.md §
   ``nc1_rank``, ``numerical_rank`` (95 % of the nuclear norm), ``note``, and where probes ran ``probe_accuracy``
   (training accuracy of a linear probe, the quantity the authors report) and ``probe_test_accuracy``: the rows of
   :func:`layer_table`'s :class:`pnc.LayerReport` (``pnc.LayerReport.from_dict(result["layers"])`` reads them back);
+- for ``hybrid`` and ``mlp``: ``test_layers``, the same table measured on the test split
+  (:func:`pnc.book.heldout.split_table`: ``pnc.measure`` of the trained network, no probes);
 - ``summary``: the headline numbers (loss, fitted geometric rate and its R², ...);
 - for ``transfer``: ``transfer_accuracy``, indexed by the number of projection-head layers ``1, 2, ...``;
 - optionally ``arrays``: ``{name: numpy array}``.
@@ -297,7 +299,10 @@ def _seed(ctx: Any) -> int:
 
 
 def _run_layerwise(config: dict, ctx: Any) -> dict:
-    """Train one hybrid or MLP network and measure every layer (the ``hybrid`` and ``mlp`` experiments)."""
+    """Train one hybrid or MLP network and measure every layer on the training and the test split (the ``hybrid``
+    and ``mlp`` experiments)."""
+    from pnc.book.heldout import split_table
+
     _require(config, ("dataset", "network", "width", *(_TRAIN_KEYS[:5])), "layerwise")
     ctx = _context(ctx)
     seed = _seed(ctx)
@@ -313,6 +318,8 @@ def _run_layerwise(config: dict, ctx: Any) -> dict:
     kinds = _kinds(model)
     rows = _rows(layer_table(ftr, ytr.numpy(), fte, yte.numpy(), kinds, probe=config.get("probe", True),
                              ridge=float(config.get("probe_ridge", 1e-4))))
+    # the held-out table: the same metrics on the test split, measured as a user would (pnc.measure)
+    test_rows = _rows(split_table(model, Xte, yte, LAYER_METRICS, kinds=kinds, device=ctx.device))
     lin = [r["layer"] for r in rows if r["kind"] == "linear"]
     # the linear part starts at the last nonlinear feature (its input) and runs to z^{L-1}
     first = lin[0] - 1 if lin else None
@@ -334,7 +341,7 @@ def _run_layerwise(config: dict, ctx: Any) -> dict:
     }
     arrays = {"losses": np.asarray(result.losses), "labels": ytr.numpy(),
               "projection": np.stack([class_mean_projection(f, ytr.numpy()) for f in ftr]).astype(np.float32)}
-    return {"layers": rows, "summary": summary, "arrays": arrays}
+    return {"layers": rows, "test_layers": test_rows, "summary": summary, "arrays": arrays}
 
 
 # ---------------------------------------------------------------------------------------------------------------

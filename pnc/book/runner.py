@@ -171,38 +171,47 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
+def _check_layer_rows(layers: Any, field: str, where: str) -> None:
+    """The contract of one layer table (``layers`` or ``test_layers``); ``ValueError`` saying what is wrong."""
+    if not isinstance(layers, list) or not layers:
+        raise ValueError(f"{where}: {field!r} must be a non-empty list, got {type(layers).__name__}")
+    for i, row in enumerate(layers):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"{where}: {field}[{i}] must be a dict")
+        missing = [k for k in LAYER_KEYS if k not in row]
+        if missing:
+            raise ValueError(f"{where}: {field}[{i}] is missing {missing}")
+        if not isinstance(row["layer"], (int, np.integer)) or isinstance(row["layer"], bool):
+            raise ValueError(f"{where}: {field}[{i}]['layer'] must be an integer, got {row['layer']!r}")
+        for key in ("compression", "discrimination", "nc1"):
+            if row[key] is not None and not _is_number(row[key]):
+                raise ValueError(f"{where}: {field}[{i}][{key!r}] must be a number or None, got {row[key]!r}")
+        rank = row["numerical_rank"]
+        if rank is not None and not (_is_number(rank) and float(rank).is_integer()):
+            raise ValueError(f"{where}: {field}[{i}]['numerical_rank'] must be an integer or None, got {rank!r}")
+        acc = row.get("probe_accuracy")
+        if acc is not None and not (_is_number(acc) and 0.0 <= float(acc) <= 1.0):
+            raise ValueError(f"{where}: {field}[{i}]['probe_accuracy'] must be a number in [0, 1], got {acc!r}")
+
+
 def validate_result(result: Any, name: str = "experiment", require_transfer: bool = False) -> None:
     """Check the result contract; raise ``ValueError`` saying what is wrong.
 
     ``result["layers"]`` is a non-empty list of dicts, each with ``layer`` (an integer), ``compression``,
     ``discrimination``, ``nc1`` (numbers or ``None``), ``numerical_rank`` (an integer or ``None``) and optionally
-    ``probe_accuracy`` (a number in [0, 1] or ``None``); ``transfer_accuracy``, when present (required with
+    ``probe_accuracy`` (a number in [0, 1] or ``None``); ``test_layers``, when present, is a table of the same
+    layers under the same contract (measured on the test split); ``transfer_accuracy``, when present (required with
     ``require_transfer``), is a non-empty list of numbers in [0, 1] indexed by the number of head layers 1, 2, ...
     ``arrays``, when present, maps identifiers to numeric arrays.
     """
     where = f"experiment {name!r} broke the result contract"
     if not isinstance(result, Mapping):
         raise ValueError(f"{where}: run() must return a dict, got {type(result).__name__}")
-    layers = result.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise ValueError(f"{where}: 'layers' must be a non-empty list, got {type(layers).__name__}")
-    for i, row in enumerate(layers):
-        if not isinstance(row, Mapping):
-            raise ValueError(f"{where}: layers[{i}] must be a dict")
-        missing = [k for k in LAYER_KEYS if k not in row]
-        if missing:
-            raise ValueError(f"{where}: layers[{i}] is missing {missing}")
-        if not isinstance(row["layer"], (int, np.integer)) or isinstance(row["layer"], bool):
-            raise ValueError(f"{where}: layers[{i}]['layer'] must be an integer, got {row['layer']!r}")
-        for key in ("compression", "discrimination", "nc1"):
-            if row[key] is not None and not _is_number(row[key]):
-                raise ValueError(f"{where}: layers[{i}][{key!r}] must be a number or None, got {row[key]!r}")
-        rank = row["numerical_rank"]
-        if rank is not None and not (_is_number(rank) and float(rank).is_integer()):
-            raise ValueError(f"{where}: layers[{i}]['numerical_rank'] must be an integer or None, got {rank!r}")
-        acc = row.get("probe_accuracy")
-        if acc is not None and not (_is_number(acc) and 0.0 <= float(acc) <= 1.0):
-            raise ValueError(f"{where}: layers[{i}]['probe_accuracy'] must be a number in [0, 1], got {acc!r}")
+    _check_layer_rows(result.get("layers"), "layers", where)
+    if "test_layers" in result:  # the same table on the test split (hybrid, mlp)
+        _check_layer_rows(result["test_layers"], "test_layers", where)
+        if [r["layer"] for r in result["test_layers"]] != [r["layer"] for r in result["layers"]]:
+            raise ValueError(f"{where}: 'test_layers' must list the same layers as 'layers'")
     if require_transfer or "transfer_accuracy" in result:
         accs = result.get("transfer_accuracy")
         if not isinstance(accs, list) or not accs:

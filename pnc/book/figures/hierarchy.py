@@ -29,6 +29,7 @@ __all__ = [
     "projection_grid",
     "rank_probe_figure",
     "saturation_layer",
+    "train_test_figure",
     "transfer_band_figure",
     "transfer_design_view",
     "transfer_figure",
@@ -158,6 +159,55 @@ def rank_probe_figure(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> Fig
     ax_p.set_xlabel("layer $l$")
     ax_p.set_ylabel("linear-probe accuracy (%)")
     ax_p.legend(fontsize=8)
+    return fig
+
+
+def train_test_figure(
+    results: Mapping[str, tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]],
+    fit_layers: Mapping[str, Sequence[int]] | None = None,
+) -> Figure:
+    """Compression ``C_l`` (left, log axis) and discrimination ``D_l`` (right) per layer on the training split
+    (solid) and the held-out split (dashed), one colour per network in ``results`` (``{label: (train, test)}``,
+    each a layers list of the same layers).
+
+    With ``fit_layers`` (``{label: layer indices}``), the legend gives the per-layer ratio of a geometric fit of
+    ``C_l`` over those layers (:func:`pnc.fits.fit_geometric_rate`) for each split.
+    """
+    from pnc.fits import fit_geometric_rate
+
+    if not results:
+        raise ValueError("results must map at least one label to a (train, test) pair of layers lists")
+    fit_layers = dict(fit_layers or {})
+    unknown = sorted(set(fit_layers) - set(results))
+    if unknown:
+        raise ValueError(f"fit_layers names networks that results does not: {unknown}")
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    ax_c, ax_d = fig.subplots(1, 2)
+    for i, (label, pair) in enumerate(results.items()):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"results[{label!r}] must be a (train, test) pair of layers lists")
+        train, test = pair
+        _check_layers(train, f"results[{label!r}] (train)")
+        _check_layers(test, f"results[{label!r}] (test)")
+        x = column(train, "layer")
+        if not np.array_equal(x, column(test, "layer")):
+            raise ValueError(f"results[{label!r}]: train and test list different layers")
+        color = COLORS[i % len(COLORS)]
+        for split, layers, style in (("train", train, "o-"), ("held-out", test, "s--")):
+            c = column(layers, "compression")
+            name = f"{label}, {split}"
+            if label in fit_layers:
+                idx = [int(j) for j in fit_layers[label]]
+                ratio, _ = fit_geometric_rate(c[idx], x[idx])
+                name += f" (ratio {ratio:.2f})"
+            ax_c.semilogy(x, c, style, color=color, label=name, alpha=1.0 if split == "train" else 0.85)
+            ax_d.plot(x, column(layers, "discrimination"), style, color=color, label=f"{label}, {split}",
+                      alpha=1.0 if split == "train" else 0.85)
+    for ax, key in ((ax_c, "compression"), (ax_d, "discrimination")):
+        ax.set_xlabel("layer $l$")
+        ax.set_ylabel(_LABELS[key])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
     return fig
 
 
