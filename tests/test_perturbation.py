@@ -220,3 +220,16 @@ def test_the_imbalance_sweep_agreement_range_and_figure() -> None:
         imbalance_figure(runs, shown=(0.1,))
     with pytest.raises(ValueError, match="init_scales"):
         run_recipe(L=4, init_scales=[1.0, 1.0])
+
+
+def test_failure_law_predicts_the_failure_runs_it_covers() -> None:
+    from pnc.book import assumptions
+
+    decayed = assumptions.failure_run("weight decay", 0.015)
+    assert P.failure_eps(decayed) == pytest.approx(assumptions.weight_decay_eps(0.3, 0.015, lr=0.1, epochs=300))
+    law = P.failure_law(decayed)
+    assert np.max(np.abs(decayed.result.ratios / law.first_order_ratios - 1)) < 0.05
+    assert np.max(np.abs(decayed.ratios_over_kappa - 1)) > 0.2           # kappa of xi alone misses it
+    assert P.failure_law(assumptions.failure_run("data dimension", 20)) is None   # d < N: no law
+    plain = assumptions.failure_run("init scale", 0.3)
+    assert P.failure_eps(plain) == 0.3

@@ -8,6 +8,7 @@
   nearly orthonormal data of growing perturbation and pairs each run with the law of its data.
 - :func:`imbalance_sweep` trains it from per-layer initial scales (:func:`tilted_scales`), so that its pairs of
   layers are imbalanced, and pairs each run with :func:`pnc.theory.imbalance_law` (:func:`init_scale_law`).
+- :func:`failure_law` predicts the runs of the failure sweep of :mod:`pnc.book.assumptions` with the same laws.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from pnc import data as _data
 from pnc import theory as _theory
 from pnc._checks import check_int as _check_int
 
+from . import assumptions as _assumptions
+from .assumptions import FailureRun
 from .recipes import RecipeResult, run_recipe
 
-__all__ = ["ImbalanceRun", "PerturbationRun", "SymbolicRatio", "agreement_limit", "agreement_range", "imbalance_series",
-           "imbalance_sweep", "init_scale_law", "perturbation_sweep", "series_terms", "symbolic_ratio", "tilted_scales"]
+__all__ = ["ImbalanceRun", "PerturbationRun", "SymbolicRatio", "agreement_limit", "agreement_range", "failure_eps",
+           "failure_law", "imbalance_series", "imbalance_sweep", "init_scale_law", "perturbation_sweep", "series_terms",
+           "symbolic_ratio", "tilted_scales"]
 
 
 @dataclass(frozen=True)
@@ -259,3 +263,25 @@ def imbalance_series(L: int = 6) -> dict[str, object]:
     a_first = sp.solve(sp.diff(constraint, theta).subs(theta, 0), a)[0]
     relative = [sp.series((s2 / gains_sq[l - 1]).subs(a, a_first), theta, 0, 2).removeO() for l in range(1, L)]
     return {"theta": theta, "s2": s2, "h": h, "a": a_first, "relative": relative}
+
+
+def failure_eps(run: FailureRun) -> float:
+    """The ``eps`` the laws use for a run of the failure sweep: its ``xi``, shrunk by its weight decay
+    (:func:`pnc.book.assumptions.weight_decay_eps`) where it has one."""
+    config = run.result.config
+    if not config["weight_decay"]:
+        return float(config["xi"])
+    return _assumptions.weight_decay_eps(config["xi"], config["weight_decay"], lr=config["lr"], epochs=config["epochs"])
+
+
+def failure_law(run: FailureRun) -> _theory.PerturbationLaw | None:
+    """:func:`pnc.theory.perturbation_law` of the data of one run of chapter "Checking the assumptions"'s failure
+    sweep with ``eps = failure_eps(run)``; ``None`` where the law does not apply (fewer data dimensions than samples:
+    the data are not linearly independent)."""
+    config = run.result.config
+    X, y = _assumptions.projected_dataset(config["n"], config["K"], config["d"],
+                                          full_dim=_assumptions.BASE_RECIPE["dim"],
+                                          perturbation=config["perturbation"], seed=config["seed"])
+    if config["d"] < X.shape[0]:
+        return None
+    return _theory.perturbation_law(X.double(), y, config["L"], failure_eps(run), config["alpha"])
