@@ -172,7 +172,7 @@ def rate_law_figure(law: RateLaw, n_grid: int = 200) -> Figure:
             ax.axhline(getattr(law.collapsed, name), ls=":", color=color, lw=1)
     ax_l.set_xlabel("layer $l$")
     ax_l.set_ylabel("nats")
-    ax_l.legend(ncols=2, fontsize="small")
+    ax_l.legend(loc="upper right", fontsize="small")
     ax_r.set_xlabel(r"compression $C_l$ (measured)")
     ax_r.set_ylabel("nats")
     ax_r.invert_xaxis()  # deeper layers (smaller C) to the right, as on the left
