@@ -434,10 +434,9 @@ def layerwise_coding_rates(
     network's non-signal singular value, ``eps_sq`` the coding precision of :func:`pnc.metrics.coding_rate`.
     """
     compression = layerwise_compression(l, eps, n, K, L, alpha)  # validates l, eps, n, K, L, alpha
-    if normalize:
-        n, K, width, eps_sq = _rate_args(n, K, width, eps_sq)
-        return coding_rates_from_compression(compression, n, K, width=width, eps_sq=eps_sq)
     n, K, width, eps_sq = _rate_args(n, K, width, eps_sq)
+    if normalize:
+        return coding_rates_from_compression(compression, n, K, width=width, eps_sq=eps_sq)
     ls = _np(l)
     signal_sq = (n / alpha**2) ** (1.0 / L)
     rates = _rates_from_spectrum(signal_sq**ls, eps ** (2 * ls), n, K, width, eps_sq)
