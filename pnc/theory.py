@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -23,6 +24,8 @@ from ._checks import check_positive as _pos
 __all__ = [
     "balanced_min_norm_network",
     "class_gram_deviation",
+    "CodingRates",
+    "coding_rates_from_compression",
     "compression_ratio",
     "discrimination_first_order",
     "end_to_end",
@@ -30,6 +33,7 @@ __all__ = [
     "imbalance_law",
     "ImbalanceLaw",
     "layer_features",
+    "layerwise_coding_rates",
     "layerwise_compression",
     "min_norm_residual",
     "min_norm_solution",
@@ -432,3 +436,83 @@ def imbalance_law(eps: Sequence[float], gaps: Sequence[float], n: int, alpha: fl
             break
         lo, hi = (mid, hi) if excess(mid) < 0 else (lo, mid)
     return ImbalanceLaw(gains_sq=hi + offsets, eps=e, gaps=g, balanced_gain_sq=float(np.exp(target / L)))
+
+# ------------------------------------------------------------------------------------------------
+# Coding rates of the idealised network (our derivation; chapter "Connections")
+# ------------------------------------------------------------------------------------------------
+class CodingRates(NamedTuple):
+    """Coding rate ``R``, class-conditional rate ``R^c`` and rate reduction ``Delta R = R - R^c`` (nats): arrays over
+    the layers, or floats for a single layer."""
+
+    rate: np.ndarray | float
+    class_rate: np.ndarray | float
+    rate_reduction: np.ndarray | float
+
+
+def _rates_from_spectrum(between: np.ndarray, within: np.ndarray, n: int, K: int, width: int,
+                         eps_sq: float) -> CodingRates:
+    """Rates of features whose Gram ``Z^T Z`` has eigenvalue ``between`` on each class indicator (``K`` of them)
+    and ``within`` on the ``K (n - 1)`` within-class contrasts; each class's Gram has ``between`` once and
+    ``within`` ``n - 1`` times."""
+    a = width / (n * K * eps_sq)  # m / (N eps^2); a class has m / (n eps^2) = K a
+    rate = 0.5 * (K * np.log1p(a * between) + K * (n - 1) * np.log1p(a * within))
+    class_rate = 0.5 * (np.log1p(K * a * between) + (n - 1) * np.log1p(K * a * within))
+    return CodingRates(rate, class_rate, rate - class_rate)
+
+
+def _rate_args(n: int, K: int, width: int, eps_sq: float) -> tuple[int, int, int, float]:
+    n = _int("n", n, 2)
+    K = _int("K", K, 2)
+    width = _int("width", width, 1)
+    if width < n * K:
+        raise ValueError(f"width must be >= N = n K = {n * K} (the features of N orthonormal samples), got {width}")
+    return n, K, width, _pos("eps_sq", eps_sq)
+
+
+def coding_rates_from_compression(C: float | ArrayLike, n: int, K: int, *, width: int,
+                                  eps_sq: float) -> CodingRates:
+    """``R``, ``R^c`` and ``Delta R`` of unit-normalised features with the idealised spectrum and compression ``C``.
+
+    Our derivation (chapter "Connections"). In the idealised network every sample has the same norm, and after
+    scaling the samples to unit norm the Gram ``Z^T Z`` has eigenvalue ``n / (1 + (n - 1) t)`` on each of the ``K``
+    class indicators and ``n t / (1 + (n - 1) t)`` on the ``K (n - 1)`` within-class contrasts, with
+    ``t = (K - 1) C / (K (n - 1))``; so the three rates depend on the layer only through ``C``. ``width`` is the
+    feature dimension ``m`` and ``eps_sq`` the precision ``eps^2`` of :func:`pnc.metrics.coding_rate`. Vectorised
+    over ``C`` (every ``C >= 0``).
+    """
+    n, K, width, eps_sq = _rate_args(n, K, width, eps_sq)
+    c = _np(C)
+    if np.any(~np.isfinite(c)) or np.any(c < 0):
+        raise ValueError(f"C must be finite and >= 0, got {C}")
+    t = (K - 1) * c / (K * (n - 1))
+    between = n / (1.0 + (n - 1) * t)
+    rates = _rates_from_spectrum(between, t * between, n, K, width, eps_sq)
+    if c.ndim == 0:
+        return CodingRates(*(float(r) for r in rates))
+    return rates
+
+
+def layerwise_coding_rates(
+    l: int | ArrayLike, eps: float, n: int, K: int, L: int, alpha: float = 1.0, *, width: int, eps_sq: float,
+    normalize: bool = True,
+) -> CodingRates:
+    """Closed-form ``R_l``, ``R^c_l`` and ``Delta R_l`` of layer ``l`` (``0 <= l <= L - 1``) of the idealised network.
+
+    Our derivation (chapter "Connections"), for the setting of :func:`layerwise_compression`: orthonormal data, the
+    balanced minimum-norm network of :func:`balanced_min_norm_network` of width ``width``. The Gram ``Z_l^T Z_l`` has
+    eigenvalue ``s^(2l)`` (``s^2 = (n / alpha^2)^(1/L)``) on each class indicator and ``eps^(2l)`` on the
+    ``K (n - 1)`` within-class contrasts. ``normalize=True`` (the default, as for the book's rate tables) gives the
+    rates of the features scaled to unit norm per sample, which depend on ``l`` only through ``C_l``
+    (:func:`coding_rates_from_compression`); ``normalize=False`` those of the raw features. ``eps`` is the
+    network's non-signal singular value, ``eps_sq`` the coding precision of :func:`pnc.metrics.coding_rate`.
+    """
+    compression = layerwise_compression(l, eps, n, K, L, alpha)  # validates l, eps, n, K, L, alpha
+    n, K, width, eps_sq = _rate_args(n, K, width, eps_sq)
+    if normalize:
+        return coding_rates_from_compression(compression, n, K, width=width, eps_sq=eps_sq)
+    ls = _np(l)
+    signal_sq = (n / alpha**2) ** (1.0 / L)
+    rates = _rates_from_spectrum(signal_sq**ls, eps ** (2 * ls), n, K, width, eps_sq)
+    if ls.ndim == 0:
+        return CodingRates(*(float(r) for r in rates))
+    return rates

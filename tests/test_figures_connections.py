@@ -68,3 +68,36 @@ def test_saxe_explorer_keeps_its_axes():
     ex = widgets.explorer(F.saxe_render, params, dpi=40,
                           fixed={"tau": 20.0, "steps": 40, "every": 10, "width": 8, "dim": 16, "u_max": 3.0})
     assert len(ex.frames) == 4
+
+
+def _rate_law():
+    from pnc import theory
+    from pnc.book.connections import RateLaw
+
+    K, n, L, eps, alpha, width = 3, 4, 5, 0.4, 3.0, 20
+    layers = np.arange(L)
+    C = theory.layerwise_compression(layers, eps, n, K, L, alpha)
+    predicted = theory.layerwise_coding_rates(layers, eps, n, K, L, alpha, width=width, eps_sq=0.5)
+    measured = theory.CodingRates(*(1.01 * np.asarray(r) for r in predicted))
+    return RateLaw(measured=measured, predicted=predicted,
+                   from_compression=theory.coding_rates_from_compression(C, n, K, width=width, eps_sq=0.5),
+                   collapsed=theory.coding_rates_from_compression(0.0, n, K, width=width, eps_sq=0.5),
+                   compression=C, theory_compression=C, kappa=theory.compression_ratio(eps, n, L, alpha),
+                   eps_sq=0.5, width=width, n=n, K=K)
+
+
+def test_rate_law_figure():
+    law = _rate_law()
+    fig = F.rate_law_figure(law)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    left, right = fig.axes
+    np.testing.assert_allclose(left.lines[0].get_ydata(), law.measured.rate)  # R trained, first
+    np.testing.assert_allclose(left.lines[1].get_ydata(), law.predicted.rate)
+    assert len(left.lines) == 9 and len(right.lines) == 9  # 3 rates x (markers, closed form, limit)
+    np.testing.assert_allclose(right.lines[0].get_xdata(), law.compression)
+    assert right.get_xscale() == "log" and right.xaxis_inverted()
+    np.testing.assert_allclose(law.relative_errors()["rate"], 1 - 1 / 1.01, rtol=1e-9)  # |predicted/measured - 1|
+    with pytest.raises(ValueError, match="RateLaw"):
+        F.rate_law_figure(_report())
+    with pytest.raises(ValueError, match="n_grid"):
+        F.rate_law_figure(law, n_grid=1)

@@ -10,7 +10,7 @@ CPU) and a ``paper`` configuration (the authors' CIFAR-10 settings, theory.md §
   (training accuracy of a linear probe, the quantity the authors report) and ``probe_test_accuracy``: the rows of
   :func:`layer_table`'s :class:`pnc.LayerReport` (``pnc.LayerReport.from_dict(result["layers"])`` reads them back);
 - for ``hybrid`` and ``mlp``: ``test_layers``, the same table measured on the test split
-  (:func:`pnc.book.heldout.split_table`: ``pnc.measure`` of the trained network, no probes);
+  (:func:`split_table`: ``pnc.measure`` of the trained network, no probes);
 - ``summary``: the headline numbers (loss, fitted geometric rate and its R², ...);
 - for ``transfer``: ``transfer_accuracy``, indexed by the number of projection-head layers ``1, 2, ...``;
 - optionally ``arrays``: ``{name: numpy array}``.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,11 +33,13 @@ import numpy as np
 import torch
 
 from pnc._checks import check_int
+from pnc.report import LayerReport, measure
 
 if TYPE_CHECKING:  # pragma: no cover
     from pnc.book.context import RunContext
 
-__all__ = ["EXPERIMENTS", "Experiment", "class_mean_projection", "get_experiment", "layer_table"]
+__all__ = ["EXPERIMENTS", "Experiment", "check_split", "class_mean_projection", "get_experiment", "layer_table",
+           "split_table"]
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,49 @@ LAYER_METRICS = ("compression", "discrimination", "nc1", "rank")
 numerical_rank`` of a :class:`pnc.LayerReport`)."""
 
 
+def check_split(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(X, y)`` as tensors, checked: ``X`` is ``(N, ...)`` (one input per row), ``y`` holds ``N`` integer labels of
+    at least 2 classes."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(f"{name} must be a pair (X, y), got {type(data).__name__}")
+    X, y = (torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v for v in data)
+    if X.ndim < 2 or X.shape[0] == 0:
+        raise ValueError(f"{name}: X must be a non-empty array of N inputs (N, ...), got shape {tuple(X.shape)}")
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"{name}: y must be 1-d with {X.shape[0]} labels, got shape {tuple(y.shape)}")
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(f"{name}: y must hold integer class labels, got {y.dtype}")
+    if torch.unique(y).numel() < 2:
+        raise ValueError(f"{name}: the labels hold a single class; collapse metrics compare classes")
+    return X, y.to(torch.int64)
+
+
+def split_table(
+    model: torch.nn.Module,
+    X: Any,
+    y: Any,
+    metrics: Sequence[str] = LAYER_METRICS,
+    kinds: Sequence[str] | None = None,
+    device: Any = None,
+    batch_size: int = 2048,
+) -> LayerReport:
+    """:func:`pnc.measure` of ``model`` on one split ``(X, y)`` (in eval mode), with a ``kind`` column if given.
+
+    ``metrics`` defaults to those of every experiment's training table (:data:`LAYER_METRICS`),
+    without the probes (a probe is fitted on the training split only).
+
+    ``kinds`` names every row (``"input"``, ``"nonlinear"``, ``"linear"``), as the experiments' tables do.
+    """
+    X, y = check_split((X, y), "the split")
+    dtype = next(model.parameters()).dtype
+    table = measure(model, (X.to(dtype), y), metrics=tuple(metrics), batch_size=batch_size, device=device)
+    if kinds is not None:
+        if len(kinds) != len(table):
+            raise ValueError(f"kinds has {len(kinds)} entries for {len(table)} measured layers")
+        table = table.with_columns(kind=list(kinds))
+    return table
+
+
 def layer_table(
     train_features: list[np.ndarray],
     y_train: Any,
@@ -301,8 +346,6 @@ def _seed(ctx: Any) -> int:
 def _run_layerwise(config: dict, ctx: Any) -> dict:
     """Train one hybrid or MLP network and measure every layer on the training and the test split (the ``hybrid``
     and ``mlp`` experiments)."""
-    from pnc.book.heldout import split_table
-
     _require(config, ("dataset", "network", "width", *(_TRAIN_KEYS[:5])), "layerwise")
     ctx = _context(ctx)
     seed = _seed(ctx)

@@ -4,7 +4,7 @@ The compression law (chapter 4) is a statement about the *training* features. :f
 trained network's layerwise table on both splits with the public API (:func:`pnc.measure`), so the two tables are
 computed the same way and differ only in the samples; :func:`generalisation_gap` compares them layer by layer.
 
-The ``hybrid`` and ``mlp`` experiments of :mod:`pnc.book.experiments` call :func:`split_table` on the test split when
+The ``hybrid`` and ``mlp`` experiments of :mod:`pnc.book.experiments` call its :func:`split_table` on the test split when
 they run and store the result next to the training table (``result["test_layers"]``), so chapter 6 reads both from
 the result cache. :func:`recipe_heldout` does the same for chapter 4's deep linear network, whose trained weights
 :class:`pnc.book.recipes.RecipeResult` keeps.
@@ -18,54 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from pnc.book.experiments import LAYER_METRICS
-from pnc.report import LayerReport, measure
+from pnc.book.experiments import LAYER_METRICS, check_split, split_table
+from pnc.report import LayerReport
 
 __all__ = ["generalisation_gap", "last_compressing_layer", "recipe_heldout", "recipe_network", "split_table",
            "train_test_tables"]
-
-
-def _split(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(X, y)`` as tensors, checked: ``X`` is ``(N, ...)`` (one input per row), ``y`` holds ``N`` integer labels of
-    at least 2 classes."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValueError(f"{name} must be a pair (X, y), got {type(data).__name__}")
-    X, y = (torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v for v in data)
-    if X.ndim < 2 or X.shape[0] == 0:
-        raise ValueError(f"{name}: X must be a non-empty array of N inputs (N, ...), got shape {tuple(X.shape)}")
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"{name}: y must be 1-d with {X.shape[0]} labels, got shape {tuple(y.shape)}")
-    if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise ValueError(f"{name}: y must hold integer class labels, got {y.dtype}")
-    if torch.unique(y).numel() < 2:
-        raise ValueError(f"{name}: the labels hold a single class; collapse metrics compare classes")
-    return X, y.to(torch.int64)
-
-
-def split_table(
-    model: torch.nn.Module,
-    X: Any,
-    y: Any,
-    metrics: Sequence[str] = LAYER_METRICS,
-    kinds: Sequence[str] | None = None,
-    device: Any = None,
-    batch_size: int = 2048,
-) -> LayerReport:
-    """:func:`pnc.measure` of ``model`` on one split ``(X, y)`` (in eval mode), with a ``kind`` column if given.
-
-    ``metrics`` defaults to those of every experiment's training table (:data:`pnc.book.experiments.LAYER_METRICS`),
-    without the probes (a probe is fitted on the training split only).
-
-    ``kinds`` names every row (``"input"``, ``"nonlinear"``, ``"linear"``), as the experiments' tables do.
-    """
-    X, y = _split((X, y), "the split")
-    dtype = next(model.parameters()).dtype
-    table = measure(model, (X.to(dtype), y), metrics=tuple(metrics), batch_size=batch_size, device=device)
-    if kinds is not None:
-        if len(kinds) != len(table):
-            raise ValueError(f"kinds has {len(kinds)} entries for {len(table)} measured layers")
-        table = table.with_columns(kind=list(kinds))
-    return table
 
 
 def train_test_tables(
@@ -85,8 +42,8 @@ def train_test_tables(
     """
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    Xtr, ytr = _split(train, "train")
-    Xte, yte = _split(test, "test")
+    Xtr, ytr = check_split(train, "train")
+    Xte, yte = check_split(test, "test")
     if Xtr.shape[1:] != Xte.shape[1:]:
         raise ValueError(f"train and test samples differ in dimension: {tuple(Xtr.shape[1:])} and "
                          f"{tuple(Xte.shape[1:])}")

@@ -10,11 +10,13 @@ from matplotlib.figure import Figure
 
 from pnc.plotting import COLORS, fit_geometric_rate, fit_linear
 from pnc.report import LayerReport
+from pnc.theory import coding_rates_from_compression
 
-from ..connections import NeuralCollapse
+from ..connections import NeuralCollapse, RateLaw
 from ..dynamics import ModeTrace
 
-__all__ = ["nc_trajectory_figure", "saxe_figure", "saxe_render", "separation_figure", "tunnel_figure"]
+__all__ = ["nc_trajectory_figure", "rate_law_figure", "saxe_figure", "saxe_render", "separation_figure",
+           "tunnel_figure"]
 
 
 def _check_report(report: LayerReport, needed: Sequence[str]) -> None:
@@ -143,3 +145,35 @@ def saxe_render(
     net = DeepLinearNetwork(dim, width, len(counts), depth=2, init="orthogonal", xi=xi, seed=seed)
     trace = trace_modes(net, X, y, lr=X.shape[0] / (2.0 * tau), steps=steps, every=every)
     return saxe_figure(trace, u_max=float(np.sqrt(max(counts))) if u_max is None else u_max, t_max=steps)
+
+
+def rate_law_figure(law: RateLaw, n_grid: int = 200) -> Figure:
+    """Left: measured ``R``, ``R^c``, ``Delta R`` per layer (markers) against the idealised closed form from the
+    recipe's knobs (lines) and the collapsed limit ``C -> 0`` (dotted). Right: the same measurements against their
+    measured ``C_l`` (log scale), with the closed form as a function of ``C`` alone
+    (:func:`pnc.theory.coding_rates_from_compression`)."""
+    if not isinstance(law, RateLaw):
+        raise ValueError(f"law must be a RateLaw (pnc.book.connections.rate_law), got {type(law).__name__}")
+    if n_grid < 2:
+        raise ValueError(f"n_grid must be >= 2, got {n_grid}")
+    layers = law.layers
+    grid = np.logspace(np.log10(law.compression.min()) - 2, np.log10(law.compression.max()), n_grid)
+    curve = coding_rates_from_compression(grid, law.n, law.K, width=law.width, eps_sq=law.eps_sq)
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax_l, ax_r = fig.subplots(1, 2)
+    entries = [("rate", "o", r"$R$"), ("class_rate", "s", r"$R^c$"), ("rate_reduction", "^", r"$\Delta R$")]
+    for i, (name, marker, label) in enumerate(entries):
+        color = COLORS[i + 1]
+        ax_l.plot(layers, getattr(law.measured, name), marker, color=color, label=f"{label} trained")
+        ax_l.plot(layers, getattr(law.predicted, name), "-", color=color, label=f"{label} closed form")
+        ax_r.semilogx(law.compression, getattr(law.measured, name), marker, color=color)
+        ax_r.semilogx(grid, getattr(curve, name), "-", color=color)
+        for ax in (ax_l, ax_r):
+            ax.axhline(getattr(law.collapsed, name), ls=":", color=color, lw=1)
+    ax_l.set_xlabel("layer $l$")
+    ax_l.set_ylabel("nats")
+    ax_l.legend(loc="upper right", fontsize="small")
+    ax_r.set_xlabel(r"compression $C_l$ (measured)")
+    ax_r.set_ylabel("nats")
+    ax_r.invert_xaxis()  # deeper layers (smaller C) to the right, as on the left
+    return fig
