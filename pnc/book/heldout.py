@@ -4,8 +4,8 @@ The compression law (chapter 4) is a statement about the *training* features. :f
 trained network's layerwise table on both splits with the public API (:func:`pnc.measure`), so the two tables are
 computed the same way and differ only in the samples; :func:`generalisation_gap` compares them layer by layer.
 
-The ``hybrid`` and ``mlp`` experiments of :mod:`pnc.book.experiments` call its :func:`split_table` on the test split when
-they run and store the result next to the training table (``result["test_layers"]``), so chapter 6 reads both from
+The ``hybrid`` and ``mlp`` experiments of :mod:`pnc.book.experiments` call its :func:`split_table` on the test split
+when they run and store the result next to the training table (``result["test_layers"]``), so chapter 6 reads both from
 the result cache. :func:`recipe_heldout` does the same for chapter 4's deep linear network, whose trained weights
 :class:`pnc.book.recipes.RecipeResult` keeps.
 """
