@@ -205,7 +205,7 @@ class ImbalanceRun:
 
 
 def imbalance_sweep(
-    tilts: Sequence[float] = (-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4),
+    tilts: Sequence[float] = (-0.8, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.8),
     seed: int = 1,
     *,
     xi: float = 0.3,
