@@ -248,10 +248,16 @@ def _is_noise(text: str) -> bool:
     return any(pattern.search(text) for pattern in KNOWN_NOISE)
 
 
+PAGE_TIMEOUT_MS = 90_000
+"""Waits on a page (load, network idle, selectors). On a loaded 2-core machine a chapter with a dozen figures, its
+widgets and MathJax has been seen to need more than Playwright's default of 30 s to fall network-idle."""
+
+
 def open_page(browser: Any, url: str, viewport: tuple[int, int] = (1200, 1600)) -> tuple[Any, PageLog]:
     """Open ``url`` in a fresh context that aborts and records requests to other hosts; returns (page, log)."""
     log = PageLog()
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, service_workers="block")
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
 
     def route(route: Any) -> None:
         parsed = urlparse(route.request.url)
