@@ -124,3 +124,12 @@ def test_ufm_figure(mse_run):
         F.ufm_figure({"deep": deep}, deep, (7,))                  # step not recorded
     with pytest.raises(ValueError):
         F.ufm_figure({}, deep, (30,))
+
+
+def test_ce_etf_objective_is_reached_shallow_and_beaten_deep():
+    shallow = ufm.train_ufm(loss="ce", steps=3000, record_at=(3000,), **SETUP)
+    etf = ufm.ce_etf_objective(4, 10, lambda_h=5e-3, lambda_w=5e-3)
+    assert shallow.snapshots[-1].objective == pytest.approx(etf, rel=1e-5)
+    assert ufm.ce_etf_objective(4, 10, lambda_h=5e-3, lambda_w=5e-3, depth=4) < etf      # more factors, cheaper
+    with pytest.raises(ValueError):
+        ufm.ce_etf_objective(4, 10, lambda_h=5e-3, lambda_w=5e-3, depth=0)

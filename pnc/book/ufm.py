@@ -12,6 +12,8 @@ factors), a simplification of ours.
 
 - :func:`train_ufm`: gradient descent from a seeded random start, with collapse metrics (public ``pnc`` API) at a
   few steps and a layer-by-layer :class:`pnc.report.LayerReport` at the end;
+- :func:`ce_etf_objective`: the lowest cross-entropy objective among collapsed configurations of the symmetric
+  simplex-ETF form (our reduction), to compare trained runs with;
 - :func:`mse_optimum`: the closed form of the collapsed minimiser of the regularised squared-loss UFM (derived in
   chapter 8 with sympy; our derivation, under the collapsed ansatz).
 """
@@ -29,7 +31,7 @@ import torch
 from pnc import metrics as M
 from pnc.report import LayerReport, report_from_features
 
-__all__ = ["LOSSES", "MSEOptimum", "UFMRun", "UFMSnapshot", "mse_optimum", "train_ufm"]
+__all__ = ["LOSSES", "MSEOptimum", "UFMRun", "UFMSnapshot", "ce_etf_objective", "mse_optimum", "train_ufm"]
 
 LOSSES = ("mse", "ce")
 """The losses :func:`train_ufm` knows: the squared loss and the cross-entropy."""
@@ -111,6 +113,38 @@ def mse_optimum(n_classes: int, n_per_class: int, lambda_h: float, lambda_w: flo
     rank = k - 1 if bias else k
     return MSEOptimum(scale=p, feature_norm_sq=p * rank * math.sqrt(n) * mu / lam_h / (k * n),
                       classifier_norm_sq=p * rank * math.sqrt(n) * mu / lam_w)
+
+
+def ce_etf_objective(n_classes: int, n_per_class: int, lambda_h: float, lambda_w: float, *, depth: int = 1) -> float:
+    r"""Lowest regularised cross-entropy objective over collapsed configurations of the symmetric ETF form (ours).
+
+    The form: $h_i=h\,e_{y_i}$ with $e_k$ the columns of $E=I-\frac1K\mathbf 1\mathbf 1^\top$, every factor a
+    multiple $w_l$ of the same rank-$(K-1)$ map. The logits are then $a\,(e_{y_i}-\frac1K\mathbf 1)$ with
+    $a=h\prod_lw_l$, the loss is $\log(1+(K-1)e^{-a})$, and by the AM–GM inequality the cheapest factors for a given
+    $a$ cost $\frac{M+1}2\,(c_W^Mc_H)^{1/(M+1)}a^{2/(M+1)}$ with $c_W=\lambda_W(K-1)$, $c_H=\lambda_HN\frac{K-1}K$.
+    The remaining one-dimensional problem in $a\ge0$ is solved on a grid and refined by golden-section search.
+    """
+    k = _count("n_classes", n_classes, 2)
+    n = _count("n_per_class", n_per_class, 1)
+    m_layers = _count("depth", depth, 1)
+    lam_h, lam_w = _positive("lambda_h", lambda_h), _positive("lambda_w", lambda_w)
+    c_w, c_h = lam_w * (k - 1), lam_h * k * n * (k - 1) / k
+    cost = (m_layers + 1) / 2 * (c_w**m_layers * c_h) ** (1 / (m_layers + 1))
+
+    def value(a: np.ndarray | float) -> np.ndarray | float:
+        return np.log1p((k - 1) * np.exp(-a)) + cost * np.power(a, 2 / (m_layers + 1))
+
+    grid = np.linspace(0.0, 100.0, 200_001)
+    i = int(np.argmin(value(grid)))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    golden = (math.sqrt(5) - 1) / 2
+    for _ in range(80):
+        x1, x2 = hi - golden * (hi - lo), lo + golden * (hi - lo)
+        if value(x1) < value(x2):
+            hi = x2
+        else:
+            lo = x1
+    return float(min(value(0.5 * (lo + hi)), value(grid[i])))
 
 
 def _collapse(h: np.ndarray, labels: np.ndarray, classifier: np.ndarray) -> tuple[float, float, float, float]:
