@@ -11,6 +11,7 @@ One module per chapter study; the core (:mod:`pnc.data`, :mod:`pnc.models`, :mod
   with ``python -m pnc.book run NAME`` (needs the ``cli`` extra); :mod:`pnc.book.heldout` (chapter 6): the same
   layerwise table on training and held-out samples;
 - :mod:`pnc.book.connections`, :mod:`pnc.book.dynamics` (chapter 8): neural collapse, separation fuzziness and
-  gradient-flow dynamics;
+  gradient-flow dynamics; :mod:`pnc.book.ufm` (chapter 8): the unconstrained-features model and a deep linear
+  version of it, trained by gradient descent;
 - :mod:`pnc.book.widgets`: the kernel-free explorers; :mod:`pnc.book.figures`: every chapter's figures.
 """

@@ -1,5 +1,6 @@
 """Figures of the chapter "Connections": neural collapse over training, data separation, coding rates, the tunnel
-effect and Saxe's learning dynamics. Every function returns a matplotlib Figure (never shows it)."""
+effect, Saxe's learning dynamics and the unconstrained-features model. Every function returns a matplotlib Figure
+(never shows it)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pnc.theory import coding_rates_from_compression
 
 from ..connections import NeuralCollapse, RateLaw
 from ..dynamics import ModeTrace
+from ..ufm import UFMRun
 
 __all__ = ["nc_trajectory_figure", "rate_law_figure", "saxe_figure", "saxe_render", "separation_figure",
-           "tunnel_figure"]
+           "tunnel_figure", "ufm_figure"]
 
 
 def _check_report(report: LayerReport, needed: Sequence[str]) -> None:
@@ -176,4 +178,40 @@ def rate_law_figure(law: RateLaw, n_grid: int = 200) -> Figure:
     ax_r.set_xlabel(r"compression $C_l$ (measured)")
     ax_r.set_ylabel("nats")
     ax_r.invert_xaxis()  # deeper layers (smaller C) to the right, as on the left
+    return fig
+
+
+def ufm_figure(runs: dict[str, UFMRun], deep: UFMRun, steps: Sequence[int], floor: float = 1e-32) -> Figure:
+    """Left and middle: compression $C$ and NC2 (ETF error) of the free features over gradient descent, one line per
+    run (log scales). Right: $C_l$ per layer of the deep UFM ``deep`` at the given ``steps`` (log scale). Values
+    below ``floor`` (rounding: exactly collapsed features) are drawn at ``floor``."""
+    if not runs or not all(isinstance(r, UFMRun) for r in runs.values()) or not isinstance(deep, UFMRun):
+        raise ValueError("runs must be a non-empty {label: UFMRun} dict and deep a UFMRun")
+    if deep.depth < 2:
+        raise ValueError(f"deep must be a deep UFM run (depth >= 2), got depth {deep.depth}")
+    recorded = {s.step: s for s in deep.snapshots}
+    missing = [t for t in steps if t not in recorded]
+    if not steps or missing:
+        raise ValueError(f"steps {missing or list(steps)} not recorded in the deep run (recorded: {sorted(recorded)})")
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    ax_c, ax_e, ax_r = fig.subplots(1, 3)
+    for i, (label, run) in enumerate(runs.items()):
+        t = np.array([max(s.step, 1) for s in run.snapshots], dtype=np.float64)
+        style = dict(color=COLORS[i % len(COLORS)], marker="o" if run.depth == 1 else "s",
+                     ls="-" if run.depth == 1 else "--", label=label)
+        ax_c.loglog(t, np.maximum([s.compression for s in run.snapshots], floor), **style)
+        ax_e.loglog(t, np.maximum([s.nc2 for s in run.snapshots], floor), **style)
+    ax_c.axhline(floor, color="0.6", lw=0.8, ls=":")
+    ax_c.set_ylabel("$C$ of the free features $H$")
+    ax_e.set_ylabel("NC2 (ETF error) of $H$")
+    for ax in (ax_c, ax_e):
+        ax.set_xlabel("gradient step (step 0 at 1)")
+    ax_e.legend(fontsize="small")
+    layers = np.arange(deep.depth)
+    for i, t in enumerate(steps):
+        ax_r.semilogy(layers, recorded[t].layer_compression, "o-", color=COLORS[i % len(COLORS)], label=f"step {t}")
+    ax_r.set_xticks(layers)
+    ax_r.set_xlabel("layer $l$ (0: $H$; $l$: $W_l\\cdots W_1H$)")
+    ax_r.set_ylabel("$C_l$ of the deep UFM")
+    ax_r.legend(fontsize="small")
     return fig
