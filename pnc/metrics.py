@@ -107,8 +107,9 @@ class ClassStats:
             :func:`nc1`, :meth:`sigma_w` and :meth:`gram`. Traces (compression, CDNV) never need it.
 
     Per class it keeps the count $n_k$, the mean $\\mu_k$ and the centred sum of squares
-    $\\mathrm{tr}\\,M2_k=\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$. Batches are reduced with one GEMM and merged
-    with Chan's pairwise formula, so ``update`` order and :meth:`merge` order do not matter (up to rounding).
+    $\\mathrm{tr}\\,M2_k=\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$. Batches are reduced into shifted per-class sums (a few
+    passes over the features; one syrk per few batches for the tracked scatter) and merged with Chan's pairwise
+    formula, so ``update`` order and :meth:`merge` order do not matter (up to rounding).
     """
 
     _compensated: bool | None = None  # None: float64 where the device has it; True forces float32 + Kahan (tests)
