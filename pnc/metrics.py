@@ -530,7 +530,6 @@ class _Pending:
         self._pending_peak: torch.Tensor | None = None
         self._buffer: torch.Tensor | None = None  # CPU: shifted rows of several batches awaiting one syrk
         self._used = 0
-        self._work: torch.Tensor | None = None  # other devices: the batch's shifted rows, reused from batch to batch
         self._known: tuple[bytes, np.ndarray, torch.Tensor, torch.Tensor] | None = None  # the last batch's classes
         zeros = lambda *shape: torch.zeros(shape, dtype=self.dtype, device=device)  # noqa: E731
         self.shift, self.sum, self.sq = zeros(0, dim), zeros(0, dim), zeros(0)
@@ -621,7 +620,7 @@ class _Pending:
 
     def _rows(self, n: int) -> torch.Tensor | None:
         """Where the next batch's shifted rows are kept: in the scatter buffer on the CPU (several batches await one
-        syrk), in a working tensor on other devices; ``None`` on the CPU without the scatter (they need not be kept)."""
+        syrk), in a fresh tensor on other devices; ``None`` on the CPU without the scatter (they need not be kept)."""
         cpu = self.device.type == "cpu"
         if cpu and self.scatter is None:
             return None
@@ -632,9 +631,7 @@ class _Pending:
                 self._drain()
             self._used += n
             return self._buffer[self._used - n : self._used]
-        if self._work is None or self._work.shape[0] < n:  # reused: a fresh allocation per batch costs page faults
-            self._work = torch.empty(n, self.dim, dtype=self.dtype, device=self.device)
-        return self._work[:n]
+        return torch.empty(n, self.dim, dtype=self.dtype, device=self.device)  # GPUs: from the caching allocator
 
     def _scratch(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """On the CPU, the cache-sized scratch blocks of :meth:`_Groups.shifted_sums`; elsewhere None."""
@@ -651,7 +648,7 @@ class _Pending:
     def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Sorted classes, counts, means, centred sums of squares and scatter, as float64 numpy arrays."""
         self._drain()
-        self._buffer = self._work = None
+        self._buffer = None
         if self._pending_peak is not None:
             self._check(self._pending_peak.reshape(1))
         host = lambda t: t.detach().to("cpu", torch.float64).numpy()  # noqa: E731
