@@ -105,8 +105,10 @@ def run(quick: bool = False, device: str = "cpu") -> Section:
         ratio_row(sec, "`pnc.measure` with NC1 and rank, against that floor", times["scatter"], times["floor"],
                   "floor", 1.3, ratio=ratios["scatter"] / ratios["floor"])
     sec.notes.append(
-        "C, D, CDNV and NC2 need per-class sums and squared norms only: shifted float64 sums on the features' device, "
-        "a few passes over each layer's features (memory-bound) and two one-hot GEMMs. NC1 and the ranks need each "
+        "C, D, CDNV and NC2 need per-class sums and squared norms only: shifted float64 sums on the features' device; "
+        "on the CPU each layer's batch passes block by block through one cache-sized scratch shared by all layers "
+        "(convert to float64, subtract the class shift, row norms, `index_add_`: five memory-bound passes per "
+        "block, no GEMM). NC1 and the ranks need each "
         "layer's d×d scatter, one float64 syrk per layer and batch; on this model that alone costs more than the "
         "forward pass (the floor row), so they are not in the default set and no ≤ 2× goal can hold for them."
     )

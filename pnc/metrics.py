@@ -30,6 +30,7 @@ Degenerate inputs raise :class:`ValueError`; no function returns NaN.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -106,8 +107,9 @@ class ClassStats:
             :func:`nc1`, :meth:`sigma_w` and :meth:`gram`. Traces (compression, CDNV) never need it.
 
     Per class it keeps the count $n_k$, the mean $\\mu_k$ and the centred sum of squares
-    $\\mathrm{tr}\\,M2_k=\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$. Batches are reduced with one GEMM and merged
-    with Chan's pairwise formula, so ``update`` order and :meth:`merge` order do not matter (up to rounding).
+    $\\mathrm{tr}\\,M2_k=\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$. Batches are reduced into shifted per-class sums (a few
+    passes over the features; one syrk per few batches for the tracked scatter) and merged with Chan's pairwise
+    formula, so ``update`` order and :meth:`merge` order do not matter (up to rounding).
     """
 
     _compensated: bool | None = None  # None: float64 where the device has it; True forces float32 + Kahan (tests)
@@ -369,8 +371,9 @@ class ClassStats:
 
 _MAX_ABS = 1e100
 _MIN_ABS = 1e-100
-_ONE_HOT_MAX = 64  # up to this many classes in a batch, shift and class sums are (exact) one-hot GEMMs
+_ONE_HOT_MAX = 64  # off the CPU, up to this many classes in a batch, class sums are (exact) one-hot GEMMs
 _CHUNK_ELEMENTS = 1 << 20  # ClassStats.update reduces larger batches in chunks of about this many features
+_BLOCK_ELEMENTS = 1 << 16  # on the CPU a batch passes through a cache-sized scratch block of about this many features
 _BUFFER_ELEMENTS = 1 << 22  # rows of small batches are gathered up to this many features for one scatter syrk
 
 
@@ -411,12 +414,30 @@ def _gram(c: torch.Tensor) -> torch.Tensor:
     return c.T @ c
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch_blocks(rows: int, dim: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two rows×dim CPU scratch tensors: views of one buffer per thread and dtype, shared by every layer so that it
+    stays in the cache from layer to layer (and costs the memory of one block, not one per layer)."""
+    cache = _SCRATCH.__dict__
+    views = cache.get((rows, dim, dtype))
+    if views is None:
+        flat = cache.get(dtype)
+        if flat is None or flat.numel() < 2 * rows * dim:
+            for key in [key for key in cache if isinstance(key, tuple) and key[2] == dtype]:
+                del cache[key]  # views of the buffer being replaced
+            flat = cache[dtype] = torch.empty(2 * max(rows * dim, _BLOCK_ELEMENTS), dtype=dtype)
+        views = cache[(rows, dim, dtype)] = (flat[: rows * dim].view(rows, dim),
+                                             flat[rows * dim : 2 * rows * dim].view(rows, dim))
+    return views
+
+
 class _Groups:
     """The class structure of one batch of labels, shared by every layer measured on that batch.
 
-    ``classes`` (sorted), ``inv`` (each sample's index into ``classes``) and ``counts``; per device and dtype it
-    keeps the one-hot matrix (few classes: per-class sums and the shift subtraction are exact one-hot GEMMs) or
-    the index tensor (many classes: ``index_add_``).
+    ``classes`` (sorted), ``inv`` (each sample's index into ``classes``) and ``counts``; per device it keeps the
+    index tensor of ``inv`` (and, off the CPU with few classes, the one-hot matrix), made once for all layers.
     """
 
     def __init__(self, labels: np.ndarray) -> None:
@@ -426,7 +447,7 @@ class _Groups:
         self._cache: dict[tuple[Any, Any], torch.Tensor] = {}
 
     def _get(self, kind: str, like: torch.Tensor) -> torch.Tensor:
-        key = (kind, like.device, like.dtype)
+        key = (kind, like.device, like.dtype if kind != "inv" else None)
         t = self._cache.get(key)
         if t is None:
             if kind == "one_hot":
@@ -443,18 +464,47 @@ class _Groups:
         return self._get("counts", like)
 
     def class_sums(self, values: torch.Tensor) -> torch.Tensor:
-        """Per-class sums of the rows of ``values`` (N or N×d), ordered like ``classes``."""
-        if self.classes.size <= _ONE_HOT_MAX:
+        """Per-class sums of the rows of ``values`` (N or N×d), ordered like ``classes``.
+
+        On the CPU one ``index_add_`` pass (a memory-bound sweep, several times faster than a skinny GEMM); on
+        accelerators with few classes an exact one-hot GEMM (deterministic, unlike atomic ``index_add_``).
+        """
+        if values.device.type != "cpu" and self.classes.size <= _ONE_HOT_MAX:
             return self._get("one_hot", values).T @ values
         out = torch.zeros((self.classes.size, *values.shape[1:]), dtype=values.dtype, device=values.device)
         return out.index_add_(0, self._get("inv", values), values)
 
-    def subtract_rows(self, c: torch.Tensor, per_class: torch.Tensor) -> None:
-        """``c[i] -= per_class[inv[i]]`` in place."""
-        if self.classes.size <= _ONE_HOT_MAX:
-            c.addmm_(self._get("one_hot", c), per_class, alpha=-1.0)
-        else:
-            c.sub_(per_class.index_select(0, self._get("inv", c)))
+    def shifted_sums(
+        self, x: torch.Tensor, shift: torch.Tensor, scratch: tuple[torch.Tensor, torch.Tensor] | None,
+        keep: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-class sums and per-row norms of the shifted rows ``x[i] - shift[inv[i]]``, in ``shift``'s dtype
+        (exact: a float32 feature minus a float64 shift is computed in float64).
+
+        On the CPU (``scratch`` given: two rows×d tensors) the batch passes through the scratch block by block, so
+        each block is converted, shifted, normed and summed while it is in the cache; ``keep`` (N×d), when given,
+        receives the shifted rows instead (the scatter needs them). Elsewhere the batch is one pass in ``keep``.
+        """
+        n = x.shape[0]
+        inv = self._get("inv", shift)
+        norms = torch.empty(n, dtype=shift.dtype, device=shift.device)
+        if scratch is None:
+            torch.index_select(shift, 0, inv, out=keep)
+            torch.sub(x, keep, out=keep)  # one kernel converts and subtracts
+            torch.linalg.vector_norm(keep, dim=1, out=norms)
+            return self.class_sums(keep), norms
+        sums = torch.zeros(self.classes.size, shift.shape[1], dtype=shift.dtype)
+        block, shifts = scratch
+        rows = block.shape[0]
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            xb, where, nb = (x, inv, norms) if n <= rows else (x[start:stop], inv[start:stop], norms[start:stop])
+            rb = block[: stop - start] if keep is None else keep[start:stop]
+            sb = torch.index_select(shift, 0, where, out=shifts[: stop - start])
+            rb.copy_(xb).sub_(sb)  # on the CPU faster than one mixed-dtype subtraction
+            torch.linalg.vector_norm(rb, dim=1, out=nb)
+            sums.index_add_(0, where, rb)
+        return sums, norms
 
 
 class _Pending:
@@ -463,7 +513,7 @@ class _Pending:
     Each class has a fixed shift $s_k$ (its mean in the first batch that holds it); the sums are of the shifted
     features $c=z-s_k$: count, $\\sum c$, $\\sum\\lVert c\\rVert^2$ and (tracked) $\\sum cc^\\top$. Because $s_k$ is
     close to the class mean, $M2_k=\\sum\\lVert c\\rVert^2-n_k\\lVert\\bar c\\rVert^2$ loses no digits to a common
-    offset, and a batch costs a few passes over its features plus one GEMM, with no per-batch merge.
+    offset, and a batch costs a few passes over its features (:meth:`_Groups.shifted_sums`), with no per-batch merge.
     Where the device has no float64 the sums are float32 with Kahan compensation.
     """
 
@@ -480,6 +530,7 @@ class _Pending:
         self._pending_peak: torch.Tensor | None = None
         self._buffer: torch.Tensor | None = None  # CPU: shifted rows of several batches awaiting one syrk
         self._used = 0
+        self._known: tuple[bytes, np.ndarray, torch.Tensor, torch.Tensor] | None = None  # the last batch's classes
         zeros = lambda *shape: torch.zeros(shape, dtype=self.dtype, device=device)  # noqa: E731
         self.shift, self.sum, self.sq = zeros(0, dim), zeros(0, dim), zeros(0)
         self.scatter = zeros(dim, dim) if track else None
@@ -517,31 +568,39 @@ class _Pending:
         comp.copy_((t - total) - y)
         total.copy_(t)
 
-    def add(self, x: torch.Tensor, groups: _Groups) -> None:
-        new = [int(c) for c in groups.classes if int(c) not in self.slot]
+    def _admit(self, x: torch.Tensor, groups: _Groups) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """Slots of the batch's classes (host and device) and their shifts; a new class gets a slot, and its mean in
+        this batch as its shift. Shifts never change afterwards."""
+        classes = groups.classes.tolist()
+        new = [lab for lab in classes if lab not in self.slot]
         if new:
             self._grow(new)
-        host_slots = np.fromiter((self.slot[int(c)] for c in groups.classes), dtype=np.int64,
-                                 count=groups.classes.size)
+        host_slots = np.array([self.slot[lab] for lab in classes], dtype=np.int64)
         slots = torch.from_numpy(host_slots).to(self.device)
-        c = self._rows(x.shape[0])
-        c.copy_(x)
-        if new:  # a new class is shifted by its mean in this batch
+        if new:
             fresh = torch.from_numpy(np.isin(groups.classes, new)).to(self.device)
-            self.shift[slots[fresh]] = (groups.class_sums(c) / groups.counts_as(c)[:, None])[fresh]
+            means = groups.class_sums(x.to(self.dtype)) / groups.counts_as(self.shift)[:, None]
+            self.shift[slots[fresh]] = means[fresh]
             self.shift_peak = max(self.shift_peak, float(self.shift.abs().max()))
-        groups.subtract_rows(c, self.shift.index_select(0, slots))
-        norms = torch.linalg.vector_norm(c, dim=1)
+        return host_slots, slots, self.shift.index_select(0, slots)
+
+    def add(self, x: torch.Tensor, groups: _Groups) -> None:
+        key = groups.classes.tobytes()
+        if self._known is None or self._known[0] != key:  # consecutive batches usually hold the same classes
+            self._known = (key, *self._admit(x, groups))
+        _, host_slots, slots, shift = self._known
+        kept = self._rows(x.shape[0])
+        sums, norms = groups.shifted_sums(x, shift, self._scratch(), kept)
         if self.device.type == "cpu":  # cheap here; on a GPU the check waits for the fold (no sync per batch)
-            self._check(norms, c)
+            self._check(norms, x)
         else:
             peak = norms.max()
             self._pending_peak = peak if self._pending_peak is None else torch.maximum(peak, self._pending_peak)
-        self._accumulate("sum", groups.class_sums(c), slots)
+        self._accumulate("sum", sums, slots)
         self._accumulate("sq", groups.class_sums(norms.square_()), slots)
         if self.scatter is not None:
             if self._buffer is None:
-                self._accumulate("scatter", _gram(c))
+                self._accumulate("scatter", _gram(kept))
             elif self._used == self._buffer.shape[0]:
                 self._drain()
         self.count[host_slots] += groups.counts  # the slots of one batch are distinct
@@ -559,16 +618,26 @@ class _Pending:
                 f"(supported: largest |value| in [{_MIN_ABS:g}, {_MAX_ABS:g}] or all zero); rescale the features"
             )
 
-    def _rows(self, n: int) -> torch.Tensor:
-        """Working rows for the next batch's shifted features: in the scatter buffer when there is one."""
-        if self.scatter is not None and self.device.type == "cpu" and n < _BUFFER_ELEMENTS // self.dim:
+    def _rows(self, n: int) -> torch.Tensor | None:
+        """Where the next batch's shifted rows are kept: in the scatter buffer on the CPU (several batches await one
+        syrk), in a fresh tensor on other devices; ``None`` on the CPU without the scatter (they need not be kept)."""
+        cpu = self.device.type == "cpu"
+        if cpu and self.scatter is None:
+            return None
+        if cpu and n < _BUFFER_ELEMENTS // self.dim:
             if self._buffer is None:
                 self._buffer = torch.empty(_BUFFER_ELEMENTS // self.dim, self.dim, dtype=self.dtype)
             if self._used + n > self._buffer.shape[0]:
                 self._drain()
             self._used += n
             return self._buffer[self._used - n : self._used]
-        return torch.empty(n, self.dim, dtype=self.dtype, device=self.device)
+        return torch.empty(n, self.dim, dtype=self.dtype, device=self.device)  # GPUs: from the caching allocator
+
+    def _scratch(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """On the CPU, the cache-sized scratch blocks of :meth:`_Groups.shifted_sums`; elsewhere None."""
+        if self.device.type != "cpu":
+            return None
+        return _scratch_blocks(max(1, _BLOCK_ELEMENTS // self.dim), self.dim, self.dtype)
 
     def _drain(self) -> None:
         """Add the buffered rows' scatter: one syrk over several batches runs closer to the BLAS peak."""

@@ -62,6 +62,24 @@ def test_a_large_array_reduced_in_chunks_equals_small_batches(monkeypatch):
     assert rel(one.class_sum_squares, many.class_sum_squares) < 1e-13
 
 
+@pytest.mark.parametrize("track", [False, True])
+def test_batches_passing_through_small_scratch_blocks_match_the_two_pass_formulas(monkeypatch, track):
+    """On the CPU a batch is shifted and summed block by block: many blocks, a partial last one, and batches whose
+    class sets change (classes leaving, returning and first appearing mid-stream) give the reference statistics."""
+    x, y = data(n=900, k=6, offset=1e4)
+    y = np.where(np.arange(900) < 300, y % 3, y)  # only classes 0-2 in the first 300 samples
+    monkeypatch.setattr(M, "_BLOCK_ELEMENTS", 12 * 7)  # blocks of 7 rows: a batch of 50 is 7 full blocks and 1 row
+    st = streamed(x, y, 50, track_covariance=track)
+    ref, ref_centred = reference(x, y), reference(x - 1e4, y)
+    assert rel(st.means, ref["means"]) < 1e-13
+    assert rel(st.class_sum_squares, ref_centred["ss"]) < 1e-12 * 1e4
+    if track:
+        assert rel(st.sigma_w() * st.n_samples, ref_centred["scatter"]) < 1e-12 * 1e4
+    monkeypatch.undo()
+    whole = streamed(x, y, 50, track_covariance=track)  # one block per batch
+    assert rel(st.class_sum_squares, whole.class_sum_squares) < 1e-14
+
+
 def test_the_scatter_buffer_is_drained_whenever_a_result_is_read(monkeypatch):
     x, y = data(n=900)
     monkeypatch.setattr(M, "_BUFFER_ELEMENTS", 12 * 100)  # the buffer holds 100 rows: batches of 30 fill it
