@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from pnc._checks import check_int
 from pnc.book.experiments import LAYER_METRICS, check_split, split_table
+from pnc.data import orthogonal_dataset
+from pnc.models import DeepLinearNetwork
 from pnc.report import LayerReport
 
 __all__ = ["generalisation_gap", "last_compressing_layer", "recipe_heldout", "recipe_network", "split_table",
@@ -99,8 +102,6 @@ def last_compressing_layer(compression: Any, start: int = 1) -> int:
 
 def recipe_network(result: Any) -> torch.nn.Module:
     """The trained deep linear network of a :class:`pnc.book.recipes.RecipeResult`, rebuilt from its weights."""
-    from pnc.models import DeepLinearNetwork
-
     weights = getattr(result, "weights", None)
     config = getattr(result, "config", None)
     if not weights or not isinstance(config, dict):
@@ -124,9 +125,6 @@ def recipe_heldout(result: Any, test_seed: int) -> tuple[LayerReport, LayerRepor
     orthonormal among themselves but *not* orthogonal to the training ones, and their labels share nothing with the
     training labels but the names: the recipe's classes have no structure that a new sample could follow.
     """
-    from pnc._checks import check_int
-    from pnc.data import orthogonal_dataset
-
     config = getattr(result, "config", None)
     if not isinstance(config, dict) or config.get("data") != "orthogonal":
         raise ValueError("recipe_heldout needs a run_recipe result (trained on pnc.data.orthogonal_dataset)")
