@@ -41,6 +41,8 @@ __all__ = [
     "PerturbationLaw",
     "perturbation_law",
     "singular_value_spread",
+    "spread_law",
+    "SpreadLaw",
 ]
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -436,6 +438,70 @@ def imbalance_law(eps: Sequence[float], gaps: Sequence[float], n: int, alpha: fl
             break
         lo, hi = (mid, hi) if excess(mid) < 0 else (lo, mid)
     return ImbalanceLaw(gains_sq=hi + offsets, eps=e, gaps=g, balanced_gain_sq=float(np.exp(target / L)))
+
+
+# Spread non-signal singular values (our analysis; chapter "The law under perturbation")
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SpreadLaw:
+    """``C_l`` of aligned, balanced layers whose non-signal singular values spread around ``eps``.
+
+    Our analysis, not the paper's theorem. Orthonormal data, the minimum-norm product, balanced signal gains ``s``,
+    and layers aligned so that direction ``i`` of the within-class space stays direction ``i``; layer ``l``
+    multiplies it by ``eps f_{l,i}``. With ``w_i`` the share of the input's within-class energy in direction ``i``
+    and ``M_l = sum_i w_i prod_{j<=l} f_{j,i}^2``, exactly ``C_l / C_{l-1} = kappa M_l / M_{l-1}``.
+    """
+
+    factors: np.ndarray
+    """``f_{l,i}``, shape ``(L - 1, m)``: layer ``l = 1 .. L-1``, within-class direction ``i``."""
+    weights: np.ndarray
+    """``w_i`` (summing to 1)."""
+    kappa: float
+    """``eps^2 (alpha^2 / n)^(1/L)``, the law without a spread."""
+
+    @property
+    def ratios(self) -> np.ndarray:
+        """Exact ``C_l / C_{l-1} = kappa M_l / M_{l-1}``, ``l = 1 .. L-1``."""
+        energy = np.concatenate([[1.0], np.cumprod(self.factors**2, axis=0) @ self.weights])
+        return self.kappa * energy[1:] / energy[:-1]
+
+    @property
+    def first_order_ratios(self) -> np.ndarray:
+        """``kappa (1 + 2 E_w delta_l)`` with ``delta_{l,i} = f_{l,i} - 1``: first order in the spread."""
+        return self.kappa * (1.0 + 2.0 * ((self.factors - 1.0) @ self.weights))
+
+    @property
+    def second_order_ratios(self) -> np.ndarray:
+        """``kappa (1 + 2 E_w delta_l + E_w delta_l^2 + 4 Cov_w(delta_l, delta_1 + ... + delta_{l-1}))``."""
+        delta = self.factors - 1.0
+        earlier = np.cumsum(delta, axis=0) - delta  # sum_{j<l} delta_j
+        mean = delta @ self.weights
+        cov = (delta * earlier) @ self.weights - mean * (earlier @ self.weights)
+        return self.kappa * (1.0 + 2.0 * mean + (delta**2) @ self.weights + 4.0 * cov)
+
+    @property
+    def mean_square_ratios(self) -> np.ndarray:
+        """``kappa E_w f_l^2``: each layer's mean square singular value in place of ``eps^2``, no memory of the
+        layers before (what a random rotation between layers would give on average)."""
+        return self.kappa * ((self.factors**2) @ self.weights)
+
+
+def spread_law(factors: ArrayLike, eps: float, n: int, alpha: float = 1.0,
+               weights: ArrayLike | None = None) -> SpreadLaw:
+    """The law of :class:`SpreadLaw` for the relative non-signal singular values ``factors`` (``(L - 1, m)``,
+    ``sigma_{l,i} / eps``) of an ``L``-layer network on ``n`` samples per class; ``weights`` (default uniform) is
+    the within-class energy of the input per direction."""
+    f = np.asarray(factors, dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] < 1 or f.shape[1] < 1:
+        raise ValueError(f"factors must be a 2-d array (L - 1 layers, m directions), got shape {f.shape}")
+    if not (np.all(np.isfinite(f)) and np.all(f > 0)):
+        raise ValueError("factors must be finite and > 0 (singular values over eps)")
+    m = f.shape[1]
+    w = np.full(m, 1.0 / m) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape != (m,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"weights must hold {m} finite values >= 0, not all 0, got shape {w.shape}")
+    L = f.shape[0] + 1
+    return SpreadLaw(factors=f, weights=w / w.sum(), kappa=compression_ratio(eps, _int("n", n, 2), L, alpha))
 
 # ------------------------------------------------------------------------------------------------
 # Coding rates of the idealised network (our derivation; chapter "Connections")

@@ -1,9 +1,12 @@
 """No element of any page is wider than the text column, at 1400 px and at 390 px (Debian chromium).
 
 Sideways scrolling is allowed only where it is designed: a displayed equation wider than the column
-(``mjx-container[display]``), a table of ``pnc.book.tables`` (in ``.pnc-scroll``) and a Markdown table (the theme's
-``.pst-scrollable-table-container``). Code cells and their printed output wrap
-(``book_ext/static/pnc-site.css``). For each page and width the test collects
+(``mjx-container[display]``), an inline formula wider than its line (``mjx-container.pnc-wide-inline``, marked by
+``book_ext/static/pnc-site.js`` once MathJax has typeset the page; the test waits for that), a table of
+``pnc.book.tables`` (in ``.pnc-scroll``) and a Markdown table (the theme's ``.pst-scrollable-table-container``).
+Code cells and their printed output wrap (``book_ext/static/pnc-site.css``). Inline math may overhang its line by a
+few pixels (glyph overhang), no more; the theme's ``span.math`` around it clips that overhang, which is not a scroll
+bar. For each page and width the test collects
 
 - elements whose box runs past the article's left or right edge (outside an allowed scroller), and
 - elements whose own content is wider than their box and would scroll or be cut sideways (``scrollWidth`` beyond
@@ -30,8 +33,9 @@ OVERFLOW_JS = """
 () => {
   const article = document.querySelector('article.bd-article') || document.querySelector('main');
   const box = article.getBoundingClientRect();
-  // displayed equations and .pnc-scroll tables scroll by design; inline math clips its own glyph overhang
-  const scrollers = 'mjx-container[display="true"], .pnc-scroll, .pst-scrollable-table-container, span.math';
+  // displayed equations, inline formulas marked wide and .pnc-scroll tables scroll by design
+  const scrollers = 'mjx-container[display="true"], mjx-container.pnc-wide-inline, .pnc-scroll, ' +
+                    '.pst-scrollable-table-container';
   const allowed = el => el.closest(scrollers) !== null;
   const SLACK = 8;  // px: sub-pixel rounding and glyph overhangs are not a scroll bar
   const describe = (el, r) => ({
@@ -42,13 +46,15 @@ OVERFLOW_JS = """
   });
   const wide = [], scrolls = [];
   for (const el of article.querySelectorAll('*')) {
-    if (allowed(el)) continue;
+    if (allowed(el) || el.closest('mjx-assistive-mml')) continue;  // MathJax's clipped copy for screen readers
     const r = el.getBoundingClientRect();
     if (r.width === 0 || r.height === 0) continue;
     const style = getComputedStyle(el);
     if (style.visibility === 'hidden' || style.position === 'fixed') continue;
-    if (r.right > box.right + 1 || r.left < box.left - 1) { wide.push(describe(el, r)); continue; }
-    if (el.tagName.toLowerCase().startsWith('mjx-')) continue;
+    const slack = el.closest('span.math') !== null ? SLACK : 1;  // inline math: glyph overhang only
+    if (r.right > box.right + slack || r.left < box.left - slack) { wide.push(describe(el, r)); continue; }
+    // MathJax's own boxes, and the theme's span.math around an inline formula (which clips the glyph overhang)
+    if (el.tagName.toLowerCase().startsWith('mjx-') || el.matches('span.math')) continue;
     const ox = style.overflowX;
     if ((ox === 'auto' || ox === 'scroll' || ox === 'hidden') && el.scrollWidth > el.clientWidth + SLACK) {
       scrolls.push(describe(el, r));
@@ -71,7 +77,8 @@ def test_nothing_is_wider_than_the_column(built_book: Path, site: str, chromium:
         page, _ = open_page(chromium, site + relative, viewport=WIDTHS[width])
         try:
             page.wait_for_load_state("networkidle")
-            page.wait_for_timeout(300)  # MathJax typesets after load
+            # pnc-site.js marks wide inline formulas once MathJax has typeset the page
+            page.wait_for_function("document.documentElement.getAttribute('data-pnc-math') === 'marked'")
             found = page.evaluate(OVERFLOW_JS)
             if found["n_wide"] or found["n_scrolls"]:
                 for kind, items in (("wider than the column", found["wide"]), ("scrolls sideways", found["scrolls"])):

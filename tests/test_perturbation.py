@@ -233,3 +233,180 @@ def test_failure_law_predicts_the_failure_runs_it_covers() -> None:
     assert P.failure_law(assumptions.failure_run("data dimension", 20)) is None   # d < N: no law
     plain = assumptions.failure_run("init scale", 0.3)
     assert P.failure_eps(plain) == 0.3
+
+
+# A spread of the non-signal singular values ------------------------------------------------------------------------
+def _spread_construction_ratios(factors: np.ndarray, weights: np.ndarray, K: int, n: int, eps: float,
+                                alpha: float) -> np.ndarray:
+    """C_l / C_{l-1} measured on the aligned construction: signal coordinates scaled by s, within-class coordinate
+    i by eps f_{l,i} (its input energy set to w_i), the rest by eps."""
+    dim = K * n + 3
+    x, labels = _data(0.0, K=K, n=n, dim=dim)
+    L = factors.shape[0] + 1
+    z = x @ P.within_class_basis(x, labels)
+    z[:, K:K * n] *= np.sqrt(weights / weights.mean())
+    gain = (n / alpha**2) ** (1 / (2 * L))
+    values = [metrics.compression(z, labels)]
+    for row in factors:
+        z = z * np.r_[np.full(K, gain), eps * row, np.full(dim - K * n, eps)]
+        values.append(metrics.compression(z, labels))
+    return np.array(values[1:]) / np.array(values[:-1])
+
+
+@pytest.mark.parametrize(("K", "n", "L", "coherent"), [(2, 4, 3, False), (3, 5, 6, True), (4, 3, 4, False)])
+def test_the_spread_law_is_the_measured_aligned_construction(K: int, n: int, L: int, coherent: bool) -> None:
+    m = K * n - K
+    factors = P.spread_factors(0.5, L, m, coherent=coherent, seed=K)
+    weights = np.random.default_rng(L).uniform(0.5, 2.0, m)
+    law = theory.spread_law(factors, 0.3, n, alpha=10.0, weights=weights)
+    assert law.weights.sum() == pytest.approx(1.0, rel=1e-15)
+    measured = _spread_construction_ratios(factors, weights, K, n, 0.3, 10.0)
+    assert np.allclose(measured, law.ratios, rtol=1e-10)      # float64 construction, exact formula
+
+
+def test_no_spread_gives_kappa_and_the_orders_of_the_expansion() -> None:
+    L, n, alpha, eps, m = 6, 10, 100.0, 0.3, 27
+    kappa = theory.compression_ratio(eps, n, L, alpha)
+    flat = theory.spread_law(np.ones((L - 1, m)), eps, n, alpha)
+    for ratios in (flat.ratios, flat.first_order_ratios, flat.second_order_ratios, flat.mean_square_ratios):
+        assert np.allclose(ratios, kappa, rtol=1e-14)
+    u = P.spread_factors(1e-9, L, m, coherent=True, seed=0) - 1   # the direction of a coherent spread
+    u = u / np.abs(u).max()
+    first, second = [], []
+    for rho in (0.04, 0.02, 0.01):
+        law = theory.spread_law(1 + rho * u, eps, n, alpha)
+        first.append(np.max(np.abs(law.first_order_ratios / law.ratios - 1)))
+        second.append(np.max(np.abs(law.second_order_ratios / law.ratios - 1)))
+    assert 0.2 < first[1] / first[0] < 0.3 and 0.2 < first[2] / first[1] < 0.3     # O(rho^2): 1/4 per halving
+    assert second[1] / second[0] < 0.15 and second[2] / second[1] < 0.15            # O(rho^3): 1/8 per halving
+    assert max(second) < max(first)
+
+
+def test_spread_inputs_are_checked() -> None:
+    with pytest.raises(ValueError, match="2-d array"):
+        theory.spread_law(np.ones(4), 0.3, 10)
+    with pytest.raises(ValueError, match="finite and > 0"):
+        theory.spread_law(np.array([[1.0, -0.2]]), 0.3, 10)
+    with pytest.raises(ValueError, match="weights must hold 2"):
+        theory.spread_law(np.ones((2, 2)), 0.3, 10, weights=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="weights must hold"):
+        theory.spread_law(np.ones((2, 2)), 0.3, 10, weights=[0.0, 0.0])
+    with pytest.raises(ValueError, match="rho"):
+        P.spread_factors(1.0, 4, 5, coherent=False)
+    with pytest.raises(ValueError, match="factors must be"):
+        P.rotated_spread_weights(np.ones((3, 4)), d=10, K=3, xi=0.3)
+    x, y = _data(0.0)
+    with pytest.raises(ValueError, match="factors must be"):
+        P.aligned_spread_weights(x, y, np.ones((3, 4)), xi=0.3)
+    with pytest.raises(ValueError, match="modes"):
+        P.spread_sweep(modes=("aligned",))
+
+
+def test_spread_factors_are_centred_and_coherent_means_one_order() -> None:
+    independent = P.spread_factors(0.4, 5, 9, coherent=False, seed=2)
+    coherent = P.spread_factors(0.4, 5, 9, coherent=True, seed=2)
+    assert independent.shape == coherent.shape == (4, 9)
+    assert np.allclose(independent.mean(axis=1), 1.0) and np.allclose(np.sort(independent[0]), np.linspace(0.6, 1.4, 9))
+    assert np.all(coherent == coherent[0]) and not np.all(independent == independent[0])
+    assert np.array_equal(P.spread_factors(0.4, 5, 9, coherent=False, seed=2), independent)   # seeded
+
+
+def test_the_within_class_basis_separates_means_and_deviations() -> None:
+    x, y = _data(0.0, K=3, n=4, dim=20)
+    Q = P.within_class_basis(x, y)
+    assert np.allclose(Q.T @ Q, np.eye(20), atol=1e-12)
+    means = np.stack([x[y == k].mean(axis=0) for k in range(3)])
+    coords_means, coords_dev = means @ Q, (x - means[y]) @ Q
+    assert np.abs(coords_means[:, 3:]).max() < 1e-12            # class means: the first K coordinates only
+    assert np.abs(coords_dev[:, :3]).max() < 1e-12 and np.abs(coords_dev[:, 12:]).max() < 1e-12
+    assert np.allclose((coords_dev[:, 3:12] ** 2).sum(axis=0), 1.0)   # orthonormal data: unit energy per direction
+
+
+def test_training_never_reaches_an_aligned_spread() -> None:
+    """The aligned initialisation's within-class features are the same before and after training."""
+    from pnc.book.recipes import train_dln
+
+    X, y = data.orthogonal_dataset(n_per_class=5, n_classes=3, dim=20, perturbation=0.0, seed=4)
+    x, labels = X.double().numpy(), y.numpy()
+    factors = P.spread_factors(0.6, 4, 17, coherent=True, seed=4)
+    start = P.aligned_spread_weights(x, labels, factors, xi=0.3, seed=4)
+    trained = train_dln(X, y, xi=0.3, L=4, alpha=10.0, seed=4, init_weights=start)
+    assert trained.converged and trained.config["init"] == "given"
+
+    def deviations(weights):
+        return [z - np.stack([z[labels == k].mean(axis=0) for k in range(3)])[labels]
+                for z in theory.layer_features(weights, x)]
+
+    for before, after in zip(deviations(start), deviations(trained.weights), strict=True):
+        assert np.abs(after - before).max() < 1e-12 * max(1.0, np.abs(before).max())
+    assert max(np.abs(a - b).max() for a, b in zip(start, trained.weights, strict=True)) > 0.1   # it did train
+    with pytest.raises(ValueError, match="init_weights must be 4"):
+        train_dln(X, y, L=4, init_weights=start[:3])
+    with pytest.raises(ValueError, match="not both"):
+        train_dln(X, y, L=4, init_weights=start, init_scales=[1.0] * 4)
+
+
+def test_the_spread_sweep_trace_factors_and_figure() -> None:
+    from pnc.book.figures.perturbation import spread_figure
+
+    runs = P.spread_sweep((0.0, 0.5), seed=1, L=4, dim=30, n=6)
+    assert all(r.trained.converged for r in runs) and len(runs) == 6
+    by = {(r.mode, r.rho): r for r in runs}
+    for mode in ("independent", "coherent"):
+        assert by[(mode, 0.5)].worst_error("exact") < 1e-5
+        assert by[(mode, 0.5)].worst_error("ideal") > 0.05
+    rotated = by[("rotated", 0.5)]
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        rotated.errors("exact")
+    within, between = P.trace_factors(rotated)
+    assert np.allclose(within / between, rotated.trained.ratios, rtol=1e-10)
+    assert P.spread_agreement_limit(runs, "coherent", 10.0, "exact") == 0.5
+    assert P.spread_agreement_limit(runs, "coherent", 1e-3, "first_order") == 0.0
+    with pytest.raises(ValueError, match="no runs of mode"):
+        P.spread_agreement_limit(runs[:2], "rotated")
+    fig = spread_figure(runs, shown=0.5)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3 * 2 + 2 + 1
+    with pytest.raises(ValueError, match="not in the sweep"):
+        spread_figure(runs, shown=0.3)
+
+
+@pytest.fixture(scope="module")
+def spread_terms():
+    return P.spread_series(m=3, layer=3)
+
+
+def _spread_claim(terms, cov: int = 4, square: int = 1, linear: int = 2):
+    w, u = terms["w"], terms["u"]
+
+    def e(values):
+        return sum(wi * v for wi, v in zip(w, values, strict=True))
+
+    last = u[-1]
+    before = [sum(u[j][i] for j in range(len(u) - 1)) for i in range(len(w))]
+    covariance = e([a * b for a, b in zip(last, before, strict=True)]) - e(last) * e(before)
+    return [1, linear * e(last), square * e([v**2 for v in last]) + cov * covariance]
+
+
+def test_the_spread_series_is_the_stated_law(spread_terms) -> None:
+    assert all(sp.expand(d - c) == 0 for d, c in zip(spread_terms["terms"], _spread_claim(spread_terms), strict=True))
+
+
+@pytest.mark.parametrize("wrong", [{"cov": 3}, {"square": 2}, {"linear": 1}])
+def test_a_wrong_constant_fails_the_spread_assertion(spread_terms, wrong: dict) -> None:
+    claim = _spread_claim(spread_terms, **wrong)
+    assert not all(sp.expand(d - c) == 0 for d, c in zip(spread_terms["terms"], claim, strict=True))
+
+
+def test_the_perturbation_grid_and_its_figure() -> None:
+    from pnc.book.figures.perturbation import perturbation_grid_figure
+
+    runs = P.perturbation_grid((0.0, 4.0), xis=(0.2, 0.4), seed=1, L=4, dim=30, n=6)
+    assert [r.trained.config["xi"] for r in runs] == [0.2, 0.2, 0.4, 0.4]
+    assert [r.perturbation for r in runs] == [0.0, 4.0, 0.0, 4.0]
+    assert all(r.law.kappa == pytest.approx(theory.compression_ratio(r.trained.config["xi"], 6, 4, 100.0))
+               for r in runs)
+    fig = perturbation_grid_figure(runs)
+    assert len(fig.axes) == 3 and len(fig.axes[1].images) == 1       # scatter, map, colour bar
+    assert fig.axes[1].images[0].get_array().shape == (2, 2)
+    with pytest.raises(ValueError, match="xis"):
+        P.perturbation_grid((0.0,), xis=(0.0,))

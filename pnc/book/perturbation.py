@@ -8,6 +8,10 @@
   nearly orthonormal data of growing perturbation and pairs each run with the law of its data.
 - :func:`imbalance_sweep` trains it from per-layer initial scales (:func:`tilted_scales`), so that its pairs of
   layers are imbalanced, and pairs each run with :func:`pnc.theory.imbalance_law` (:func:`init_scale_law`).
+- :func:`spread_sweep` trains it from initialisations whose non-signal singular values spread around ``xi``
+  (:func:`spread_factors`; aligned layers, :func:`aligned_spread_weights`, or randomly rotated ones,
+  :func:`rotated_spread_weights`) and pairs each run with :func:`pnc.theory.spread_law`; :func:`spread_series`
+  expands that law in the spread (sympy).
 - :func:`failure_law` predicts the runs of the failure sweep of :mod:`pnc.book.assumptions` with the same laws.
 """
 
@@ -19,16 +23,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from pnc import data as _data
+from pnc import metrics as _metrics
 from pnc import theory as _theory
 from pnc._checks import check_int as _check_int
 
 from . import assumptions as _assumptions
 from .assumptions import FailureRun
-from .recipes import RecipeResult, run_recipe
+from .recipes import RecipeResult, run_recipe, train_dln
 
-__all__ = ["ImbalanceRun", "PerturbationRun", "SymbolicRatio", "agreement_limit", "agreement_range", "failure_eps",
-           "failure_law", "imbalance_series", "imbalance_sweep", "init_scale_law", "perturbation_sweep", "series_terms",
-           "symbolic_ratio", "tilted_scales"]
+__all__ = ["SPREAD_MODES", "ImbalanceRun", "PerturbationRun", "SpreadRun", "SymbolicRatio", "agreement_limit",
+           "agreement_range", "aligned_spread_weights", "failure_eps", "failure_law", "imbalance_series",
+           "imbalance_sweep", "init_scale_law", "perturbation_grid", "perturbation_sweep", "rotated_spread_weights",
+           "series_terms", "spread_agreement_limit", "spread_factors", "spread_series", "spread_sweep",
+           "symbolic_ratio", "tilted_scales", "trace_factors", "within_class_basis"]
 
 
 @dataclass(frozen=True)
@@ -142,15 +149,33 @@ def perturbation_sweep(
     return runs
 
 
+def perturbation_grid(
+    perturbations: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0),
+    xis: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5),
+    seed: int = 1,
+    **options: int | float,
+) -> list[PerturbationRun]:
+    """:func:`perturbation_sweep` once per initialisation scale ``xi`` (``eps = xi`` in the law); ``options`` go to
+    it (``n, K, dim, L, alpha``). The runs are in the order of ``xis``, then of ``perturbations``."""
+    scales = [float(x) for x in xis]
+    if not scales or any(not np.isfinite(x) or x <= 0 for x in scales):
+        raise ValueError(f"xis must be a non-empty list of numbers > 0, got {xis}")
+    return [run for xi in scales for run in perturbation_sweep(perturbations, seed, xi=xi, **options)]
+
+
 def agreement_limit(runs: Sequence[PerturbationRun], tolerance: float = 0.05,
                     prediction: str = "first_order") -> float | None:
     """The largest perturbation up to which every run (from the smallest on) is within ``tolerance`` of the
     prediction at every layer; ``None`` if the first run already is not."""
+    return _limit(runs, lambda r: r.perturbation, tolerance, prediction)
+
+
+def _limit(runs, value, tolerance: float, prediction: str) -> float | None:
     limit = None
-    for run in sorted(runs, key=lambda r: r.perturbation):
+    for run in sorted(runs, key=value):
         if run.worst_error(prediction) > tolerance:
             break
-        limit = run.perturbation
+        limit = value(run)
     return limit
 
 
@@ -285,3 +310,199 @@ def failure_law(run: FailureRun) -> _theory.PerturbationLaw | None:
     if config["d"] < X.shape[0]:
         return None
     return _theory.perturbation_law(X.double(), y, config["L"], failure_eps(run), config["alpha"])
+
+
+SPREAD_MODES = ("independent", "coherent", "rotated")
+"""How :func:`spread_sweep` spreads the non-signal singular values: aligned layers with a fresh order of the spread
+per layer (``"independent"``) or the same order at every layer (``"coherent"``), or layers rotated at random
+against each other (``"rotated"``)."""
+
+
+def spread_factors(rho: float, L: int, m: int, *, coherent: bool, seed: int = 0) -> np.ndarray:
+    """Relative non-signal singular values ``f_{l,i} = 1 + rho u_{l,i}`` (shape ``(L - 1, m)``): ``u_l`` is a
+    random order of ``m`` evenly spaced points of ``[-1, 1]`` (mean 0, so the spread is around 1), drawn once for
+    every layer when ``coherent``, afresh per layer otherwise."""
+    L, m = _check_int("L", L, 2), _check_int("m", m, 1)
+    if not np.isfinite(rho) or not 0 <= rho < 1:
+        raise ValueError(f"rho must be a number in [0, 1) (every singular value > 0), got {rho!r}")
+    rng = np.random.default_rng(_check_int("seed", seed, 0))
+    points = np.linspace(-1.0, 1.0, m) if m > 1 else np.zeros(1)
+    first = rng.permutation(points)
+    orders = [first if coherent or layer == 0 else rng.permutation(points) for layer in range(L - 1)]
+    return 1.0 + float(rho) * np.stack(orders)
+
+
+def within_class_basis(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of ``R^d`` (columns): ``K`` directions spanning the class means, then the directions of
+    the within-class deviations orthogonal to them, then the rest. ``x`` is ``(N, d)``."""
+    x = np.asarray(x, dtype=np.float64)
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    means = np.stack([x[labels == k].mean(axis=0) for k in classes])
+    mean_basis = np.linalg.qr(means.T)[0]
+    deviations = x - means[np.searchsorted(classes, labels)]
+    deviations = deviations - (deviations @ mean_basis) @ mean_basis.T
+    u, sv, _ = np.linalg.svd(deviations.T, full_matrices=False)
+    within = u[:, sv > 1e-10 * max(1.0, float(sv.max(initial=0.0)))]
+    known = np.concatenate([mean_basis, within], axis=1)
+    rest = np.linalg.svd(np.eye(x.shape[1]) - known @ known.T)[0][:, : x.shape[1] - known.shape[1]]
+    return np.concatenate([known, rest], axis=1)
+
+
+def _orthogonal(m: int, rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal((m, m)))
+    return q * np.sign(np.diag(r))
+
+
+def aligned_spread_weights(x: np.ndarray, labels: np.ndarray, factors: np.ndarray, xi: float,
+                           seed: int = 0) -> list[np.ndarray]:
+    """An initialisation ``W_1 .. W_L`` (width ``d``) of aligned layers: ``W_l = xi Q_l diag(1_K, f_l) Q_{l-1}^T``
+    with ``Q_0`` = :func:`within_class_basis` of the data, random orthogonal ``Q_l``, and the classifier
+    ``W_L = xi R [I_K, 0] Q_{L-1}^T``. ``factors`` is ``(L - 1, d - K)``; its first ``N - K`` columns act on the
+    within-class directions. Every gradient of the squared loss on orthonormal data stays in the ``K`` signal
+    directions, so training never changes ``f``."""
+    f = np.asarray(factors, dtype=np.float64)
+    K = int(np.unique(labels).size)
+    d = int(np.asarray(x).shape[1])
+    if f.ndim != 2 or f.shape[1] != d - K:
+        raise ValueError(f"factors must be (L - 1, d - K) = (L - 1, {d - K}), got shape {f.shape}")
+    rng = np.random.default_rng(_check_int("seed", seed, 0))
+    bases = [within_class_basis(x, labels)] + [_orthogonal(d, rng) for _ in range(f.shape[0])]
+    weights = [xi * bases[layer] @ np.diag(np.r_[np.ones(K), f[layer - 1]]) @ bases[layer - 1].T
+               for layer in range(1, f.shape[0] + 1)]
+    weights.append(xi * _orthogonal(K, rng) @ np.eye(K, d) @ bases[-1].T)
+    return weights
+
+
+def rotated_spread_weights(factors: np.ndarray, d: int, K: int, xi: float, seed: int = 0) -> list[np.ndarray]:
+    """An initialisation whose layers have the singular values ``xi (1_K, f_l)`` (in a random order) but random
+    singular vectors, independent between layers: ``W_l = xi A_l diag(.) B_l^T``, classifier ``xi A [I_K, 0] B^T``."""
+    f = np.asarray(factors, dtype=np.float64)
+    if f.ndim != 2 or f.shape[1] != d - K:
+        raise ValueError(f"factors must be (L - 1, d - K) = (L - 1, {d - K}), got shape {f.shape}")
+    rng = np.random.default_rng(_check_int("seed", seed, 0))
+    weights = [xi * _orthogonal(d, rng) @ np.diag(rng.permutation(np.r_[np.ones(K), row])) @ _orthogonal(d, rng).T
+               for row in f]
+    weights.append(xi * _orthogonal(K, rng) @ np.eye(K, d) @ _orthogonal(d, rng).T)
+    return weights
+
+
+@dataclass(frozen=True)
+class SpreadRun:
+    """One trained network of the spread sweep and the law of its initial singular values."""
+
+    rho: float
+    mode: str
+    """One of :data:`SPREAD_MODES`."""
+    law: _theory.SpreadLaw
+    """For aligned modes, over the ``N - K`` within-class directions; for ``"rotated"``, over all ``d`` singular
+    values of each layer (only its mean-square form is a prediction there)."""
+    trained: RecipeResult
+
+    @property
+    def predictions(self) -> tuple[str, ...]:
+        """The predictions that apply to this run's mode."""
+        if self.mode == "rotated":
+            return ("mean_square", "ideal")
+        return ("exact", "second_order", "first_order", "mean_square", "ideal")
+
+    def errors(self, prediction: str = "exact") -> np.ndarray:
+        """``trained / predicted - 1`` per layer ratio; ``prediction`` is one of :attr:`predictions`."""
+        if prediction not in self.predictions:
+            raise ValueError(f"prediction must be one of {list(self.predictions)} for mode {self.mode!r}, "
+                             f"got {prediction!r}")
+        predicted = {"exact": self.law.ratios, "second_order": self.law.second_order_ratios,
+                     "first_order": self.law.first_order_ratios, "mean_square": self.law.mean_square_ratios,
+                     "ideal": np.full(self.law.ratios.shape, self.law.kappa)}[prediction]
+        return self.trained.ratios / predicted - 1.0
+
+    def worst_error(self, prediction: str = "exact") -> float:
+        """``max_l |trained / predicted - 1|``."""
+        return float(np.max(np.abs(self.errors(prediction))))
+
+
+def spread_sweep(
+    rhos: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+    modes: Sequence[str] = SPREAD_MODES,
+    seed: int = 1,
+    *,
+    xi: float = 0.3,
+    n: int = 10,
+    K: int = 3,
+    dim: int = 50,
+    L: int = 6,
+    alpha: float = 100.0,
+) -> list[SpreadRun]:
+    """Train the recipe's network on orthonormal data once per spread ``rho`` and mode, from the initialisation of
+    :func:`aligned_spread_weights` (``"independent"``, ``"coherent"``) or :func:`rotated_spread_weights`
+    (``"rotated"``) with the factors of :func:`spread_factors` (same seed throughout), and pair each run with
+    :func:`pnc.theory.spread_law` of its initial factors."""
+    values = [float(r) for r in rhos]
+    unknown = [m for m in modes if m not in SPREAD_MODES]
+    if not values or not modes or unknown:
+        raise ValueError(f"rhos and modes must be non-empty, modes from {list(SPREAD_MODES)}; got {list(modes)}")
+    X, y = _data.orthogonal_dataset(n_per_class=n, n_classes=K, dim=dim, perturbation=0.0, seed=seed)
+    x, labels = X.double().numpy(), y.numpy()
+    N = n * K
+    runs = []
+    for mode in modes:
+        for rho in values:
+            factors = spread_factors(rho, L, dim - K, coherent=mode == "coherent", seed=seed)
+            if mode == "rotated":
+                start = rotated_spread_weights(factors, dim, K, xi, seed)
+                law = _theory.spread_law(np.concatenate([np.ones((L - 1, K)), factors], axis=1), xi, n, alpha)
+            else:
+                start = aligned_spread_weights(x, labels, factors, xi, seed)
+                law = _theory.spread_law(factors[:, : N - K], xi, n, alpha)
+            trained = train_dln(X, y, xi=xi, L=L, alpha=alpha, seed=seed, init_weights=start,
+                                data_config={"data": "orthogonal", "perturbation": 0.0, "spread": rho, "mode": mode})
+            runs.append(SpreadRun(rho=rho, mode=mode, law=law, trained=trained))
+    return runs
+
+
+def trace_factors(run: SpreadRun) -> tuple[np.ndarray, np.ndarray]:
+    """Per layer ``l = 1 .. L-1``, how much the trained network multiplies the within-class and the between-class
+    trace, ``Tr Sigma_W^l / Tr Sigma_W^{l-1}`` and ``Tr Sigma_B^l / Tr Sigma_B^{l-1}`` (their quotient is the
+    ratio ``C_l / C_{l-1}``), on the run's own data."""
+    c = run.trained.config
+    X, y = _data.orthogonal_dataset(n_per_class=c["n"], n_classes=c["K"], dim=c["d"], perturbation=0.0,
+                                    seed=c["seed"])
+    traces = []
+    for z in _theory.layer_features(run.trained.weights, X.double().numpy()):
+        stats = _metrics.ClassStats(track_covariance=False).update(z, y.numpy())
+        traces.append((stats.trace_sigma_w(), stats.trace_sigma_b()))
+    t = np.array(traces)
+    return t[1:, 0] / t[:-1, 0], t[1:, 1] / t[:-1, 1]
+
+
+def spread_agreement_limit(runs: Sequence[SpreadRun], mode: str, tolerance: float = 0.05,
+                           prediction: str = "first_order") -> float | None:
+    """The largest spread up to which every run of ``mode`` (from the smallest on) is within ``tolerance`` of the
+    prediction at every layer; ``None`` if the first run already is not."""
+    chosen = [r for r in runs if r.mode == mode]
+    if not chosen:
+        raise ValueError(f"no runs of mode {mode!r} (modes here: {sorted({r.mode for r in runs})})")
+    return _limit(chosen, lambda r: r.rho, tolerance, prediction)
+
+
+def spread_series(m: int = 3, layer: int = 3) -> dict[str, object]:
+    """The spread law's ratio ``M_l / M_{l-1}`` (over ``kappa``) for ``m`` directions with weights ``w_i`` (the last
+    eliminated by ``sum w_i = 1``) and ``f_{j,i} = 1 + rho u_{j,i}``, ``j <= layer``, and its Taylor coefficients in
+    ``rho`` up to second order, obtained by differentiating at ``rho = 0`` (sympy).
+
+    Returns ``rho``, ``w`` (the ``m`` weights), ``u`` (``layer`` lists of ``m`` symbols), ``ratio`` and ``terms``
+    (``[zeroth, first, second]``, each simplified)."""
+    import sympy as sp
+
+    m, layer = _check_int("m", m, 1), _check_int("layer", layer, 1)
+    rho = sp.Symbol("rho")
+    w = list(sp.symbols(f"w_1:{m}", positive=True))
+    w.append(1 - sum(w))
+    u = [list(sp.symbols(f"u_{j}_1:{m + 1}", real=True)) for j in range(1, layer + 1)]
+
+    def energy(depth):
+        return sum(w[i] * sp.Mul(*[(1 + rho * u[j][i]) ** 2 for j in range(depth)]) for i in range(m))
+
+    ratio = energy(layer) / energy(layer - 1)
+    terms = [sp.simplify(sp.diff(ratio, rho, k).subs(rho, 0) / sp.factorial(k)) for k in range(3)]
+    return {"rho": rho, "w": w, "u": u, "ratio": ratio, "terms": terms}

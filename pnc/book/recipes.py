@@ -148,6 +148,7 @@ def train_dln(
     weight_decay: float = 0.0,
     final_lr_factor: float = 0.01,
     init_scales: Sequence[float] | None = None,
+    init_weights: Sequence[np.ndarray] | None = None,
     data_config: Mapping[str, Any] | None = None,
 ) -> RecipeResult:
     """Train a float64 :class:`pnc.models.DeepLinearNetwork` of depth ``L`` on ``(X, y)`` and measure it.
@@ -156,8 +157,9 @@ def train_dln(
     (default ``d``) and the orthogonal initialisation of scale ``xi``; it is trained by full-batch GD on
     ``(1/N) ||alpha f(X) - Y||_F^2`` with a cosine schedule from ``lr`` to ``lr * final_lr_factor`` over ``epochs``,
     stopping once the loss is below ``loss_tol``. ``init_scales`` (one factor per layer) multiplies layer ``j``'s
-    initialisation, so it starts at scale ``xi * init_scales[j]`` (imbalanced pairs). ``data_config`` is recorded
-    in ``result.config``.
+    initialisation, so it starts at scale ``xi * init_scales[j]`` (imbalanced pairs). ``init_weights`` (the ``L``
+    matrices ``W_1 .. W_L``, shaped as the network's) replaces the initialisation altogether; ``xi`` then only sets
+    the ``kappa`` the result compares with. ``data_config`` is recorded in ``result.config``.
     """
     if not isinstance(X, torch.Tensor) or X.ndim != 2:
         raise ValueError(f"X must be a 2-d torch tensor (N, d), got {getattr(X, 'shape', type(X))}")
@@ -178,6 +180,8 @@ def train_dln(
         scales = [float(f) for f in init_scales]
         if len(scales) != L or not all(np.isfinite(f) and f > 0 for f in scales):
             raise ValueError(f"init_scales must hold L = {L} finite factors > 0, got {list(init_scales)}")
+    if init_weights is not None and init_scales is not None:
+        raise ValueError("give init_scales or init_weights, not both (scale the given weights instead)")
 
     net = _models.DeepLinearNetwork(in_dim=d, width=width, n_classes=K, depth=L, init="orthogonal", xi=xi,
                                     seed=seed, dtype=torch.float64)
@@ -185,6 +189,15 @@ def train_dln(
         with torch.no_grad():
             for weight, factor in zip(net.weights(), scales, strict=True):
                 weight.mul_(factor)
+    if init_weights is not None:
+        given = [np.asarray(w, dtype=np.float64) for w in init_weights]
+        shapes = [tuple(w.shape) for w in net.weights()]
+        if [g.shape for g in given] != shapes or not all(np.all(np.isfinite(g)) for g in given):
+            raise ValueError(f"init_weights must be {L} finite matrices of shapes {shapes}, "
+                             f"got {[g.shape for g in given]}")
+        with torch.no_grad():
+            for weight, start in zip(net.weights(), given, strict=True):
+                weight.copy_(torch.from_numpy(start))
     config = _train.TrainConfig(optimizer="gd", lr=lr, loss="mse", alpha=alpha, epochs=epochs, schedule="cosine",
                                 final_lr_factor=final_lr_factor, loss_tol=loss_tol, seed=seed,
                                 weight_decay=weight_decay)
@@ -210,7 +223,8 @@ def train_dln(
         middle = [float(np.mean(v)) for v in middle_values]
     cfg = {"xi": xi, "n": n, "K": K, "L": L, "alpha": alpha, "seed": seed, "d": d, "width": width, "lr": lr,
            "epochs": epochs, "loss_tol": loss_tol, "weight_decay": weight_decay,
-           **({"init_scales": scales} if init_scales is not None else {}), **dict(data_config or {})}
+           **({"init_scales": scales} if init_scales is not None else {}),
+           **({"init": "given"} if init_weights is not None else {}), **dict(data_config or {})}
     return RecipeResult(
         config=cfg,
         layers=layers,

@@ -12,9 +12,16 @@ from matplotlib.figure import Figure
 
 from pnc.plotting import COLORS
 
-from ..perturbation import ImbalanceRun, PerturbationRun, agreement_limit, agreement_range
+from ..perturbation import (
+    ImbalanceRun,
+    PerturbationRun,
+    SpreadRun,
+    agreement_limit,
+    agreement_range,
+    spread_agreement_limit,
+)
 
-__all__ = ["imbalance_figure", "perturbation_figure"]
+__all__ = ["imbalance_figure", "perturbation_figure", "perturbation_grid_figure", "spread_figure"]
 
 
 def perturbation_figure(runs: Sequence[PerturbationRun], shown: Sequence[float] | None = None,
@@ -62,6 +69,64 @@ def perturbation_figure(runs: Sequence[PerturbationRun], shown: Sequence[float] 
     return fig
 
 
+def perturbation_grid_figure(runs: Sequence[PerturbationRun], tolerance: float = 0.05) -> Figure:
+    """Left: every trained per-layer ratio of a grid of perturbations and initialisation scales against the
+    first-order law (one colour per ``xi``; filled where the whole run is within ``tolerance``), with the diagonal
+    and its ``tolerance`` band. Right: the worst per-layer deviation of each run from the first-order law over the
+    grid, the cells within ``tolerance`` outlined."""
+    if len(runs) < 2:
+        raise ValueError("perturbation_grid_figure needs at least two runs")
+    xis = sorted({float(r.trained.config["xi"]) for r in runs})
+    values = sorted({r.perturbation for r in runs})
+    worst = np.full((len(xis), len(values)), np.nan)
+    fig = Figure(figsize=(11.5, 4.2), layout="constrained")
+    ax_l, ax_r = fig.subplots(1, 2)
+    lo, hi = np.inf, 0.0
+    for run in runs:
+        i, j = xis.index(float(run.trained.config["xi"])), values.index(run.perturbation)
+        worst[i, j] = run.worst_error("first_order")
+        predicted, measured = run.law.first_order_ratios, run.trained.ratios
+        inside = worst[i, j] <= tolerance
+        colour = COLORS[i % len(COLORS)]
+        ax_l.plot(predicted, measured, "o", ms=4, color=colour, mfc=colour if inside else "none", alpha=0.8,
+                  label=rf"$\xi={xis[i]:g}$" if j == 0 else None)
+        lo, hi = min(lo, predicted.min(), measured.min()), max(hi, predicted.max(), measured.max())
+    line = np.geomspace(lo / 1.2, hi * 1.2, 50)
+    ax_l.fill_between(line, line * (1 - tolerance), line * (1 + tolerance), color="0.85", zorder=0,
+                      label=f"within {100 * tolerance:g} %")
+    ax_l.plot(line, line, "-", color="0.4", lw=1)
+    ax_l.set_xscale("log")
+    ax_l.set_yscale("log")
+    ax_l.set_xlabel(r"first-order law, $C_{l+1}/C_l$")
+    ax_l.set_ylabel(r"trained, $C_{l+1}/C_l$")
+    ax_l.legend(fontsize="small", title="hollow: a layer off by more", title_fontsize="x-small")
+
+    shown = 100 * worst
+    image = ax_r.imshow(shown, origin="lower", aspect="auto", cmap="viridis", vmin=0,
+                        vmax=min(30.0, float(np.nanmax(shown))))
+    for i in range(len(xis)):
+        for j in range(len(values)):
+            if np.isfinite(shown[i, j]):
+                ax_r.text(j, i, f"{shown[i, j]:.1f}", ha="center", va="center", fontsize=7,
+                          color="white" if shown[i, j] < 15 else "black")
+            if worst[i, j] <= tolerance:
+                ax_r.add_patch(_cell(j, i))
+    ax_r.set_xticks(range(len(values)), [f"{v:g}" for v in values])
+    ax_r.set_yticks(range(len(xis)), [f"{x:g}" for x in xis])
+    ax_r.set_xlabel("perturbation (Frobenius norm of the noise)")
+    ax_r.set_ylabel(r"initialisation scale $\xi$")
+    ax_r.set_title(f"worst deviation from the first-order law (%); outlined: within {100 * tolerance:g} %",
+                   fontsize="small")
+    fig.colorbar(image, ax=ax_r, shrink=0.9)
+    return fig
+
+
+def _cell(x: int, y: int):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.5)
+
+
 def imbalance_figure(runs: Sequence[ImbalanceRun], shown: Sequence[float] | None = None,
                      tolerance: float = 0.05) -> Figure:
     """Left: ``C_l/C_{l-1}`` of networks trained from tilted initial scales (points) for the tilts ``shown``, with
@@ -107,4 +172,65 @@ def imbalance_figure(runs: Sequence[ImbalanceRun], shown: Sequence[float] | None
     ax_r.set_ylabel(r"worst $|$trained / predicted $- 1|$")
     ax_r.set_ylim(0, min(0.6, max(0.2, 1.05 * float(np.nanmax(np.concatenate(list(worst.values())))))))
     ax_r.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return fig
+
+
+_SPREAD_LABELS = {"independent": "aligned, independent", "coherent": "aligned, coherent", "rotated": "rotated"}
+
+
+def spread_figure(runs: Sequence[SpreadRun], shown: float | None = None, tolerance: float = 0.05) -> Figure:
+    """Left: ``C_l/C_{l-1}`` over ``kappa`` of the networks trained with the spread ``shown`` (points), one colour
+    per mode, with the exact spread law (solid; aligned modes) and the mean-square form (dashed). Right: the worst
+    per-layer deviation over the sweep from the law and its first- and second-order forms (aligned modes) and from
+    the mean-square form (rotated), the ``tolerance`` band shaded and, per aligned mode, the spreads where the
+    first-order form holds within it."""
+    modes = [m for m in _SPREAD_LABELS if any(r.mode == m for r in runs)]
+    if len(runs) < 2 or not modes:
+        raise ValueError("spread_figure needs at least two runs of the spread sweep")
+    rhos = sorted({r.rho for r in runs})
+    shown = rhos[len(rhos) // 2] if shown is None else float(shown)
+    if shown not in rhos:
+        raise ValueError(f"shown spread {shown} is not in the sweep {rhos}")
+    fig = Figure(figsize=(11.5, 3.9), layout="constrained")
+    ax_l, ax_r = fig.subplots(1, 2)
+    colours = dict(zip(_SPREAD_LABELS, COLORS, strict=False))
+    for mode in modes:
+        run = next(r for r in runs if r.mode == mode and r.rho == shown)
+        layers = np.arange(1, run.law.ratios.size + 1)
+        kappa = run.law.kappa
+        ax_l.plot(layers, run.trained.ratios / kappa, "o", color=colours[mode], label=_SPREAD_LABELS[mode])
+        if mode != "rotated":
+            ax_l.plot(layers, run.law.ratios / kappa, "-", color=colours[mode], lw=1.5)
+        ax_l.plot(layers, run.law.mean_square_ratios / kappa, "--", color=colours[mode], lw=1)
+        ax_l.set_xticks(layers)
+    ax_l.axhline(1.0, ls=":", color="0.4", lw=1.2, label=r"$\kappa$ (no spread)")
+    ax_l.set_xlabel("layer $l$")
+    ax_l.set_ylabel(r"$(C_l/C_{l-1})\,/\,\kappa$")
+    ax_l.set_title(rf"spread $\rho={shown:g}$", fontsize="medium")
+    ax_l.legend(fontsize="small", title="solid: law, dashed: mean square", title_fontsize="small")
+
+    ax_r.axhspan(0, tolerance, color="0.9", zorder=0, label=f"within {100 * tolerance:g} %")
+    curves = {"exact": ("o-", "law"), "second_order": ("v-.", "second order"), "first_order": ("^:", "first order"),
+              "mean_square": ("s--", "mean square (rotated)")}
+    top = 0.2
+    for mode in modes:
+        chosen = sorted((r for r in runs if r.mode == mode), key=lambda r: r.rho)
+        values = np.array([r.rho for r in chosen])
+        for key, (style, _) in curves.items():
+            if key not in chosen[0].predictions or (key == "mean_square") != (mode == "rotated"):
+                continue
+            worst = np.array([r.worst_error(key) for r in chosen])
+            top = max(top, float(np.nanmax(worst)))
+            ax_r.plot(values, worst, style, color=colours[mode], ms=4)
+        if mode == "independent":
+            limit = spread_agreement_limit(chosen, mode, tolerance, "first_order")
+            if limit is not None and limit > values[0]:
+                ax_r.axvspan(values[0], limit, color=colours[mode], alpha=0.12, zorder=0,
+                             label=f"independent: first order within {100 * tolerance:g} %")
+    for style, name in curves.values():  # the line styles, in black; the colours are the left panel's
+        ax_r.plot([], [], style, color="0.2", ms=4, label=name)
+    ax_r.set_xlabel(r"spread $\rho$ (singular values $\xi(1+\rho u)$, $u\in[-1,1]$)")
+    ax_r.set_ylabel(r"worst $|$trained / predicted $- 1|$")
+    ax_r.set_ylim(0, min(0.6, 1.05 * top))
+    ax_r.legend(fontsize="small", loc="upper left", title="colours as left", title_fontsize="small")
     return fig
