@@ -358,8 +358,13 @@ def test_the_spread_sweep_trace_factors_and_figure() -> None:
     rotated = by[("rotated", 0.5)]
     with pytest.raises(ValueError, match="prediction must be one of"):
         rotated.errors("exact")
-    within, between = P.trace_factors(rotated)
+    within, between, initial = P.trace_factors(rotated)
     assert np.allclose(within / between, rotated.trained.ratios, rtol=1e-10)
+    assert np.all(np.abs(initial / within - 1) < 0.1) and not np.allclose(initial, within, rtol=1e-6)
+    aligned = by[("coherent", 0.5)]
+    assert np.allclose(P.trace_factors(aligned)[2], P.trace_factors(aligned)[0], rtol=1e-9)   # the spread is kept
+    with pytest.raises(ValueError, match="no initial weights"):
+        P.trace_factors(P.SpreadRun(rho=0.5, mode="rotated", law=rotated.law, trained=rotated.trained))
     assert P.spread_agreement_limit(runs, "coherent", 10.0, "exact") == 0.5
     assert P.spread_agreement_limit(runs, "coherent", 1e-3, "first_order") == 0.0
     with pytest.raises(ValueError, match="no runs of mode"):

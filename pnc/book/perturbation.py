@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -398,6 +398,8 @@ class SpreadRun:
     """For aligned modes, over the ``N - K`` within-class directions; for ``"rotated"``, over all ``d`` singular
     values of each layer (only its mean-square form is a prediction there)."""
     trained: RecipeResult
+    initial: list[np.ndarray] = field(default_factory=list, repr=False)
+    """The initial weights ``W_1(0) .. W_L(0)``."""
 
     @property
     def predictions(self) -> tuple[str, ...]:
@@ -456,23 +458,29 @@ def spread_sweep(
                 law = _theory.spread_law(factors[:, : N - K], xi, n, alpha)
             trained = train_dln(X, y, xi=xi, L=L, alpha=alpha, seed=seed, init_weights=start,
                                 data_config={"data": "orthogonal", "perturbation": 0.0, "spread": rho, "mode": mode})
-            runs.append(SpreadRun(rho=rho, mode=mode, law=law, trained=trained))
+            runs.append(SpreadRun(rho=rho, mode=mode, law=law, trained=trained, initial=start))
     return runs
 
 
-def trace_factors(run: SpreadRun) -> tuple[np.ndarray, np.ndarray]:
+def trace_factors(run: SpreadRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per layer ``l = 1 .. L-1``, how much the trained network multiplies the within-class and the between-class
-    trace, ``Tr Sigma_W^l / Tr Sigma_W^{l-1}`` and ``Tr Sigma_B^l / Tr Sigma_B^{l-1}`` (their quotient is the
-    ratio ``C_l / C_{l-1}``), on the run's own data."""
+    trace, ``Tr Sigma_W^l / Tr Sigma_W^{l-1}`` and ``Tr Sigma_B^l / Tr Sigma_B^{l-1}`` (their quotient is the ratio
+    ``C_l / C_{l-1}``), and how much the *initial* layer ``W_l(0)`` would multiply the within-class trace of the
+    trained features ``z^{l-1}`` (so that the part of the within-class factor that training moved shows), on the
+    run's own data."""
+    if len(run.initial) != run.trained.L:
+        raise ValueError("the run has no initial weights (SpreadRun.initial); spread_sweep records them")
     c = run.trained.config
     X, y = _data.orthogonal_dataset(n_per_class=c["n"], n_classes=c["K"], dim=c["d"], perturbation=0.0,
                                     seed=c["seed"])
-    traces = []
-    for z in _theory.layer_features(run.trained.weights, X.double().numpy()):
-        stats = _metrics.ClassStats(track_covariance=False).update(z, y.numpy())
-        traces.append((stats.trace_sigma_w(), stats.trace_sigma_b()))
-    t = np.array(traces)
-    return t[1:, 0] / t[:-1, 0], t[1:, 1] / t[:-1, 1]
+    labels = y.numpy()
+    feats = _theory.layer_features(run.trained.weights, X.double().numpy())
+    stats = [_metrics.ClassStats(track_covariance=False).update(z, labels) for z in feats]
+    within = np.array([st.trace_sigma_w() for st in stats])
+    between = np.array([st.trace_sigma_b() for st in stats])
+    at_init = np.array([_metrics.ClassStats(track_covariance=False).update(z @ w.T, labels).trace_sigma_w()
+                        for z, w in zip(feats[:-1], run.initial, strict=False)])
+    return within[1:] / within[:-1], between[1:] / between[:-1], at_init / within[:-1]
 
 
 def spread_agreement_limit(runs: Sequence[SpreadRun], mode: str, tolerance: float = 0.05,
