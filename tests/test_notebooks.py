@@ -75,3 +75,44 @@ def test_boilerplate_is_hidden_the_same_way_in_every_chapter(path) -> None:
             tags = cell["metadata"].get("tags", [])
             assert {"hide-input", "remove-input", "remove-cell"} & set(tags), (
                 f"{path.name}: code cell {index} only imports but is shown")
+
+
+def _comment_lines(markdown: str) -> list[str]:
+    """Lines MyST reads as comments (``%`` first on the line) outside code fences and ``$$`` blocks."""
+    found, fence, math = [], None, False
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        marker = stripped[:3]
+        if marker in ("```", "~~~") or stripped.startswith("````"):
+            ticks = stripped[: len(stripped) - len(stripped.lstrip(marker[0]))]
+            if fence is None:
+                fence = ticks
+            elif ticks == fence:
+                fence = None
+            continue
+        one_line_display = len(stripped) > 4 and stripped.startswith("$$") and stripped.endswith("$$")
+        if fence is None and not one_line_display and (stripped.startswith("$$") or stripped.endswith("$$")):
+            math = not math
+            continue
+        if fence is None and not math and stripped.startswith("%"):
+            found.append(line)
+    return found
+
+
+PROSE = NOTEBOOKS + [ROOT / name for name in ("intro.md", "notation.md", "bibliography.md", "license.md")]
+
+
+@pytest.mark.parametrize("path", PROSE, ids=lambda p: p.name)
+def test_no_prose_line_starts_with_a_percent_sign(path) -> None:
+    """MyST drops a line that starts with ``%`` (a comment): a wrapped "... 5\\n% of the runs" loses the rest."""
+    if path.suffix == ".ipynb":
+        texts = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"]
+    else:
+        texts = [path.read_text()]
+    dropped = [line for text in texts for line in _comment_lines(text)]
+    assert not dropped, f"{path.name}: lines MyST would drop as comments: {dropped}"
+
+
+def test_the_comment_check_finds_a_wrapped_percent_sign() -> None:
+    assert _comment_lines("the law is within 5\n% of the runs") == ["% of the runs"]
+    assert _comment_lines("$$\nx % a LaTeX comment\n% another\n$$\n```python\n% not prose\n```") == []

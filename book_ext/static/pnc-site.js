@@ -33,7 +33,7 @@
     var mj = window.MathJax;
     if (mj && mj.startup && mj.startup.promise) {
       mj.startup.promise.then(markWideInlineMath);
-    } else if (attempt < 100) {  // MathJax loads asynchronously; give up after 20 s (a page without math)
+    } else if (attempt < 100 && document.querySelector('script[src*="mathjax"]')) {  // loads asynchronously
       setTimeout(function () { afterTypesetting(attempt + 1); }, 200);
     } else {
       markWideInlineMath();
