@@ -21,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from pnc import data as _data
 from pnc import metrics as _metrics
+from pnc import models as _models
 from pnc import theory as _theory
 from pnc._checks import check_int as _check_int
 
@@ -349,28 +351,35 @@ def within_class_basis(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.concatenate([known, rest], axis=1)
 
 
-def _orthogonal(m: int, rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.standard_normal((m, m)))
-    return q * np.sign(np.diag(r))
+def _orthogonal(m: int, generator: torch.Generator) -> np.ndarray:
+    return _models.semi_orthogonal(m, m, generator).numpy()
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_check_int("seed", seed, 0))
 
 
 def aligned_spread_weights(x: np.ndarray, labels: np.ndarray, factors: np.ndarray, xi: float,
                            seed: int = 0) -> list[np.ndarray]:
     """An initialisation ``W_1 .. W_L`` (width ``d``) of aligned layers: ``W_l = xi Q_l diag(1_K, f_l) Q_{l-1}^T``
-    with ``Q_0`` = :func:`within_class_basis` of the data, random orthogonal ``Q_l``, and the classifier
-    ``W_L = xi R [I_K, 0] Q_{L-1}^T``. ``factors`` is ``(L - 1, d - K)``; its first ``N - K`` columns act on the
-    within-class directions. Every gradient of the squared loss on orthonormal data stays in the ``K`` signal
-    directions, so training never changes ``f``."""
+    with ``Q_0`` = :func:`within_class_basis` of the data, random orthogonal ``Q_l`` (seeded), and the classifier
+    ``W_L = xi R [I_K, 0] Q_{L-1}^T``, ``R`` the rotation of the target ``W*`` on the signal directions.
+    ``factors`` is ``(L - 1, d - K)``; its first ``N - K`` columns act on the within-class directions. Every
+    gradient of the squared loss on orthonormal data stays in the ``K`` signal directions, so training never changes
+    ``f``."""
     f = np.asarray(factors, dtype=np.float64)
     K = int(np.unique(labels).size)
     d = int(np.asarray(x).shape[1])
     if f.ndim != 2 or f.shape[1] != d - K:
         raise ValueError(f"factors must be (L - 1, d - K) = (L - 1, {d - K}), got shape {f.shape}")
-    rng = np.random.default_rng(_check_int("seed", seed, 0))
+    rng = _generator(seed)
     bases = [within_class_basis(x, labels)] + [_orthogonal(d, rng) for _ in range(f.shape[0])]
     weights = [xi * bases[layer] @ np.diag(np.r_[np.ones(K), f[layer - 1]]) @ bases[layer - 1].T
                for layer in range(1, f.shape[0] + 1)]
-    weights.append(xi * _orthogonal(K, rng) @ np.eye(K, d) @ bases[-1].T)
+    # The classifier starts along the target: the polar factor of W* on the signal directions. From another
+    # rotation the signal block has to turn first, a long path on which gradient descent drifts off balance.
+    u, _, vt = np.linalg.svd(_theory.min_norm_solution(x, labels) @ bases[0][:, :K])
+    weights.append(xi * (u @ vt) @ np.eye(K, d) @ bases[-1].T)
     return weights
 
 
@@ -380,9 +389,11 @@ def rotated_spread_weights(factors: np.ndarray, d: int, K: int, xi: float, seed:
     f = np.asarray(factors, dtype=np.float64)
     if f.ndim != 2 or f.shape[1] != d - K:
         raise ValueError(f"factors must be (L - 1, d - K) = (L - 1, {d - K}), got shape {f.shape}")
-    rng = np.random.default_rng(_check_int("seed", seed, 0))
-    weights = [xi * _orthogonal(d, rng) @ np.diag(rng.permutation(np.r_[np.ones(K), row])) @ _orthogonal(d, rng).T
-               for row in f]
+    rng = _generator(seed)
+    weights = []
+    for row in f:
+        values = np.r_[np.ones(K), row][torch.randperm(d, generator=rng).numpy()]
+        weights.append(xi * _orthogonal(d, rng) @ np.diag(values) @ _orthogonal(d, rng).T)
     weights.append(xi * _orthogonal(K, rng) @ np.eye(K, d) @ _orthogonal(d, rng).T)
     return weights
 
