@@ -130,9 +130,9 @@ class TrainResult:
     converged: bool
     """Whether the loss went below ``loss_tol``."""
     history: list[dict[str, Any]] = field(default_factory=list)
-    """If ``record_every > 0``: dicts with ``epoch``, ``loss``, ``compression`` and ``discrimination``
-    (lists over ``z^0 .. z^{L-1}``), recorded before training, every ``record_every`` epochs and at
-    the end."""
+    """If ``record_every > 0``: dicts with ``epoch``, ``loss``, ``accuracy`` (training accuracy of the model's
+    prediction, in eval mode), ``compression`` and ``discrimination`` (lists over ``z^0 .. z^{L-1}``), recorded
+    before training, every ``record_every`` epochs and at the end."""
     wall_time: float = 0.0
     """Seconds spent in :func:`train`."""
     lrs: list[float] = field(default_factory=list)
@@ -176,10 +176,12 @@ def _record(model: nn.Module, X: torch.Tensor, y: torch.Tensor, epoch: int, loss
     model.eval()
     with torch.no_grad():
         feats = model.forward_features(X)
+        accuracy = float((model(X).argmax(1) == y).double().mean())
     model.train(was_training)
     return {
         "epoch": epoch,
         "loss": loss,
+        "accuracy": accuracy,
         "compression": [float(compression(f, y)) for f in feats],
         "discrimination": [float(discrimination(f, y)) for f in feats],
     }

@@ -25,12 +25,17 @@ def _run(name, seed=0, **overrides):
     return exp.run({**exp.book, **overrides}, RunContext(seed=seed))
 
 
+SHORT = {"epochs": 30, "lr": 0.01}
+"""The contract tests train 30 epochs at lr 0.01 (the chapters train to fit, 200 epochs: minutes per run)."""
+
+
 def _seeded_run(name):
-    """A module-scoped fixture running experiment ``name`` at book scale with seeds 0 and 1."""
+    """A module-scoped fixture running experiment ``name`` at book scale, shortened to :data:`SHORT`, with seeds 0
+    and 1."""
 
     @pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
     def fixture(request):
-        return _run(name, seed=request.param)
+        return _run(name, seed=request.param, **SHORT)
 
     return fixture
 

@@ -40,12 +40,15 @@ __all__ = [
     "apply_overrides",
     "code_fingerprint",
     "default_results_dir",
+    "default_workers",
     "list_experiments",
     "load_or_run",
+    "load_or_run_many",
     "load_result",
     "resolve_device",
     "result_path",
     "run_experiment",
+    "run_many",
     "validate_result",
 ]
 
@@ -238,11 +241,17 @@ def result_path(out: str | os.PathLike[str], name: str, scale: str, seed: int) -
     return Path(out) / f"{name}-{scale}-seed{seed}.json"
 
 
+PRESENTATION_MODULES = frozenset({"plotting.py", "book/widgets.py", "book/tables.py", "book/ledger.py",
+                                  "book/export.py", "book/publish.py"})
+"""Modules (paths under ``pnc/``) that only show results, left out of :func:`code_fingerprint` with every module
+of ``pnc/book/figures/``: editing a figure or a table does not invalidate the cached runs."""
+
 _PACKAGE_DIGEST: list[str] = []
 
 
 def code_fingerprint(run: Any = None) -> str:
-    """SHA-256 of the source of the ``pnc`` package (every ``.py`` file) and of the file defining ``run``.
+    """SHA-256 of the source of the ``pnc`` package (every ``.py`` file but the presentation modules,
+    :data:`PRESENTATION_MODULES` and ``pnc/book/figures/``) and of the file defining ``run``.
 
     Part of the cache key, so that editing an experiment or a metric never serves a stale cached result.
     """
@@ -250,6 +259,8 @@ def code_fingerprint(run: Any = None) -> str:
         h = hashlib.sha256()
         root = Path(__file__).resolve().parent
         for path in sorted(root.rglob("*.py")):
+            if path.relative_to(root).as_posix() in PRESENTATION_MODULES or path.parent.name == "figures":
+                continue
             h.update(path.relative_to(root).as_posix().encode())
             h.update(path.read_bytes())
         _PACKAGE_DIGEST.append(h.hexdigest())
@@ -424,3 +435,92 @@ def load_or_run(
     result["from_results"] = False
     return result
 
+
+
+
+def _run_job(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One :func:`run_experiment` call in a worker process of :func:`run_many`."""
+    return run_experiment(**kwargs)
+
+
+def default_workers() -> int:
+    """How many processes :func:`run_many` starts: ``$PNC_WORKERS`` if set, else the CPU cores this process may use."""
+    env = os.environ.get("PNC_WORKERS")
+    if env:
+        try:
+            workers = int(env)
+        except ValueError:
+            raise ValueError(f"PNC_WORKERS must be an integer >= 1, got {env!r}") from None
+        if workers < 1:
+            raise ValueError(f"PNC_WORKERS must be an integer >= 1, got {env!r}")
+        return workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run_many(requests: list[Mapping[str, Any]], workers: int | None = None) -> list[dict[str, Any]]:
+    """:func:`run_experiment` for several requests (each a dict of its keyword arguments), in that order, run in
+    ``workers`` processes.
+
+    The book-scale networks train on one thread each (their ``cpu_threads``), so independent runs in separate
+    processes use every core; a run gives the same numbers in a worker as in this process (each run seeds itself
+    and trains on one thread). Cached runs return at once. ``workers`` defaults to :func:`default_workers`; with
+    one worker, or one request, everything runs in this process.
+    """
+    if not isinstance(requests, (list, tuple)) or not requests:
+        raise ValueError("requests must be a non-empty list of dicts of run_experiment's arguments")
+    allowed = set(inspect.signature(run_experiment).parameters)
+    jobs = []
+    for req in requests:
+        if not isinstance(req, Mapping) or "name" not in req:
+            raise ValueError(f"each request must be a dict with at least 'name', got {req!r}")
+        unknown = sorted(set(req) - allowed)
+        if unknown:
+            raise ValueError(f"unknown run_experiment argument(s) {unknown}; known: {sorted(allowed)}")
+        _get(req["name"])
+        jobs.append(dict(req))
+    n = default_workers() if workers is None else workers
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    n = min(n, len(jobs))
+    if n == 1:
+        return [_run_job(job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: a fresh interpreter per worker (fork would copy torch's thread pools and a notebook kernel's state)
+    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_run_job, jobs))
+
+
+def load_or_run_many(
+    requests: list[tuple[str, int]],
+    scale: str = "book",
+    results_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`load_or_run` for several ``(name, seed)`` pairs, in that order: stored results where the results folder
+    has them, the others run as book-scale runs in parallel processes (:func:`run_many`)."""
+    if not isinstance(requests, (list, tuple)) or not requests:
+        raise ValueError("requests must be a non-empty list of (name, seed) pairs")
+    scale = _check_scale(scale)
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    out: list[dict[str, Any] | None] = []
+    missing: list[tuple[int, dict[str, Any]]] = []
+    for req in requests:
+        if not isinstance(req, (list, tuple)) or len(req) != 2:
+            raise ValueError(f"each request must be a (name, seed) pair, got {req!r}")
+        name, seed = req[0], _check_seed(req[1])
+        _get(name)
+        path = result_path(folder, name, scale, seed)
+        if path.exists():
+            out.append(load_or_run(name, scale, seed, results_dir=folder, use_cache=use_cache))
+        else:
+            missing.append((len(out), {"name": name, "scale": "book", "seed": seed, "device": "cpu",
+                                       "use_cache": use_cache}))
+            out.append(None)
+    if missing:
+        for (i, _), result in zip(missing, run_many([job for _, job in missing], workers), strict=True):
+            result["from_results"] = False
+            out[i] = result
+    return [r for r in out if r is not None]

@@ -23,13 +23,17 @@ __all__ = [
     "column",
     "depth_view",
     "depths_figure",
+    "emergence_figure",
+    "epoch_view",
     "feature_scatter",
+    "history_fits",
     "layer_curves",
     "linear_part",
     "projection_grid",
     "rank_probe_figure",
     "saturation_layer",
     "train_test_figure",
+    "training_curves_figure",
     "transfer_band_figure",
     "transfer_design_view",
     "transfer_figure",
@@ -507,4 +511,144 @@ def transfer_design_view(designs: Mapping[str, Mapping[str, Any]], design: str, 
     _plain_log_axis(ax.yaxis, limits)
     ax.set_title(f"{design}\n{ax.get_title()}")
     ax.legend(loc="lower left")
+    return fig
+
+
+def _check_history(history: Sequence[Mapping[str, Any]], name: str = "history") -> None:
+    keys = ("epoch", "loss", "compression")
+    if not isinstance(history, Sequence) or len(history) == 0:
+        raise ValueError(f"{name} must be a non-empty list of records (run the experiment with record_every > 0)")
+    if not all(isinstance(h, Mapping) and all(k in h for k in keys) for h in history):
+        raise ValueError(f"every record of {name} must have {keys}")
+
+
+def history_fits(history: Sequence[Mapping[str, Any]], fit_layers: Sequence[int]) -> dict[str, np.ndarray]:
+    """Along training: ``epoch``, ``loss``, ``accuracy`` and the geometric fit (``ratio``, ``r2``) of ``C_l`` over
+    ``fit_layers`` at every record of a training ``history`` (``pnc.train.TrainResult.history``)."""
+    from pnc.fits import fit_geometric_rate
+
+    _check_history(history)
+    idx = [int(j) for j in fit_layers]
+    if len(idx) < 3:
+        raise ValueError(f"fit_layers must name at least 3 layers, got {list(fit_layers)}")
+    fits = [fit_geometric_rate(np.asarray(h["compression"], float)[idx], np.asarray(idx, float)) for h in history]
+    return {
+        "epoch": np.array([int(h["epoch"]) for h in history]),
+        "loss": np.array([float(h["loss"]) for h in history]),
+        "accuracy": np.array([float(h.get("accuracy", np.nan)) for h in history]),
+        "ratio": np.array([f[0] for f in fits]),
+        "r2": np.array([f[1] for f in fits]),
+    }
+
+
+def training_curves_figure(
+    losses: Mapping[str, Sequence[Sequence[float]]],
+    loss_threshold: float | None = None,
+) -> Figure:
+    """Training loss per epoch (log axis), one colour per network in ``losses`` (``{label: [loss curve per seed]}``),
+    one line per seed; ``loss_threshold`` draws the loss the fit criterion asks for."""
+    if not losses:
+        raise ValueError("losses must map at least one label to a list of loss curves")
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for i, (label, curves) in enumerate(losses.items()):
+        if not curves:
+            raise ValueError(f"losses[{label!r}] holds no loss curve")
+        for j, curve in enumerate(curves):
+            v = np.asarray(curve, float)
+            ax.semilogy(np.arange(1, v.size + 1), v, "-", color=COLORS[i % len(COLORS)], lw=1.2, alpha=0.85,
+                        label=f"{label} ({len(curves)} seeds)" if j == 0 else None)
+    if loss_threshold is not None:
+        ax.axhline(loss_threshold, color="0.3", ls=":", lw=1.2, label=f"fit criterion: loss < {loss_threshold:g}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def emergence_figure(
+    histories: Sequence[Sequence[Mapping[str, Any]]],
+    fit_layers: Sequence[int],
+    epochs: Sequence[int],
+    ratio_band: tuple[float, float] | None = None,
+    paper_ratio: float | None = None,
+) -> Figure:
+    """How the geometric law emerges along training, from the ``record_every`` histories of several seeds.
+
+    Left: ``C_l`` per layer at the chosen ``epochs`` (first history), the layers of the fit shaded. Middle: the
+    fitted per-layer ratio over ``fit_layers`` against the epoch, one line per seed (``ratio_band`` shaded,
+    ``paper_ratio`` dotted). Right: the fit's R² against the epoch.
+    """
+    if not histories:
+        raise ValueError("histories must hold at least one training history")
+    first = histories[0]
+    _check_history(first, "histories[0]")
+    by_epoch = {int(h["epoch"]): h for h in first}
+    missing = [e for e in epochs if int(e) not in by_epoch]
+    if missing:
+        raise ValueError(f"epochs {missing} were not recorded; recorded: {sorted(by_epoch)}")
+    fig = Figure(figsize=(11.0, 3.4), layout="constrained")
+    ax_c, ax_r, ax_q = fig.subplots(1, 3)
+    part = [int(j) for j in fit_layers]
+    ax_c.axvspan(part[0] - 0.25, part[-1] + 0.25, color="0.9", zorder=0, lw=0)
+    for i, e in enumerate(epochs):
+        c = np.asarray(by_epoch[int(e)]["compression"], float)
+        ax_c.semilogy(np.arange(c.size), c, "o-", color=COLORS[i % len(COLORS)], label=f"epoch {int(e)}")
+    ax_c.set_xlabel("layer $l$")
+    ax_c.set_ylabel(_LABELS["compression"])
+    ax_c.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_c.legend(fontsize=8)
+    if ratio_band is not None:
+        ax_r.axhspan(*ratio_band, color="0.9", zorder=0, lw=0, label=f"{ratio_band[0]:g} to {ratio_band[1]:g}")
+    if paper_ratio is not None:
+        ax_r.axhline(paper_ratio, color="0.3", ls=":", lw=1.2, label=f"paper ≈ {paper_ratio:g}")
+    for j, history in enumerate(histories):
+        fits = history_fits(history, part)
+        keep = fits["epoch"] > 0  # at initialisation the fit is of no interest (all layers equal)
+        ax_r.plot(fits["epoch"][keep], fits["ratio"][keep], "-", color=COLORS[j % len(COLORS)], label=f"seed {j}")
+        ax_q.plot(fits["epoch"][keep], fits["r2"][keep], "-", color=COLORS[j % len(COLORS)], label=f"seed {j}")
+    ax_q.axhline(0.9, color="0.3", ls=":", lw=1.2, label="$R^2$ = 0.9")
+    ax_r.set_xlabel("epoch")
+    ax_r.set_ylabel(r"fitted ratio $C_{l+1}/C_l$")
+    ax_r.set_ylim(0, 1.05)
+    ax_r.legend(fontsize=8)
+    ax_q.set_xlabel("epoch")
+    ax_q.set_ylabel("$R^2$ of the fit")
+    ax_q.set_ylim(0, 1.02)
+    ax_q.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def epoch_view(history: Sequence[Mapping[str, Any]], fit_layers: Sequence[int], epoch: int) -> Figure:
+    """Explorer frame: ``C_l`` per layer at one recorded ``epoch`` of a training history, with the geometric fit over
+    ``fit_layers`` and the loss, training accuracy, ratio and R² in the title; the final curve in grey. The axes
+    hold every recorded epoch."""
+    from pnc.fits import fit_geometric_rate
+
+    _check_history(history)
+    by_epoch = {int(h["epoch"]): h for h in history}
+    if int(epoch) not in by_epoch:
+        raise ValueError(f"epoch {epoch} was not recorded; recorded: {sorted(by_epoch)}")
+    part = [int(j) for j in fit_layers]
+    allc = np.concatenate([np.asarray(h["compression"], float) for h in history])
+    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.axvspan(part[0] - 0.25, part[-1] + 0.25, color="0.9", zorder=0, lw=0)
+    last = np.asarray(history[-1]["compression"], float)
+    ax.semilogy(np.arange(last.size), last, "o-", color="0.7", label=f"epoch {int(history[-1]['epoch'])}")
+    h = by_epoch[int(epoch)]
+    c = np.asarray(h["compression"], float)
+    ax.semilogy(np.arange(c.size), c, "o-", color=COLORS[0], label=f"epoch {int(epoch)}")
+    ratio, r2 = fit_geometric_rate(c[part], np.asarray(part, float))
+    slope, icpt, _ = fit_linear(np.log10(c[part]), np.asarray(part, float))
+    xs = np.asarray(part, float)
+    ax.semilogy(xs, 10 ** (slope * xs + icpt), ":", color="0.2", label=f"fit: ratio {ratio:.2f}, $R^2$ {r2:.2f}")
+    ax.set_ylim(allc.min() / 1.5, allc.max() * 1.5)
+    ax.set_xlabel("layer $l$")
+    ax.set_ylabel(_LABELS["compression"])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    acc = h.get("accuracy")
+    ax.set_title(f"epoch {int(epoch)}: loss {float(h['loss']):.2g}"
+                 + ("" if acc is None else f", training accuracy {100 * float(acc):.1f} %"), fontsize=10)
+    ax.legend(fontsize=8, loc="lower left")
     return fig
