@@ -38,8 +38,8 @@ from pnc.report import LayerReport, measure
 if TYPE_CHECKING:  # pragma: no cover
     from pnc.book.context import RunContext
 
-__all__ = ["EXPERIMENTS", "FIT_LOSS", "Experiment", "check_split", "class_mean_projection", "fits_training_data",
-           "get_experiment", "layer_table", "split_table"]
+__all__ = ["EXPERIMENTS", "FIT_ACCURACY", "FIT_LOSS", "Experiment", "check_split", "class_mean_projection",
+           "fits_training_data", "get_experiment", "layer_table", "split_table"]
 
 
 @dataclass(frozen=True)
@@ -197,10 +197,16 @@ FIT_LOSS = 1e-2
 loss of a network whose output is zero (the squared error against a one-hot target is 1 per image)."""
 
 
-def fits_training_data(final_loss: float, train_accuracy: float, loss_below: float = FIT_LOSS) -> bool:
-    """The book's criterion for a network trained to fit its data: every training image classified correctly and the
-    final training loss below ``loss_below``."""
-    return bool(train_accuracy == 1.0 and final_loss < loss_below)
+FIT_ACCURACY = 0.999
+"""The training accuracy the fit criterion asks for: all but one image in a thousand (in eval mode, where batch
+normalisation uses its running statistics, an MLP that fits may still miss a handful of its 6,000 images)."""
+
+
+def fits_training_data(final_loss: float, train_accuracy: float, loss_below: float = FIT_LOSS,
+                       accuracy_from: float = FIT_ACCURACY) -> bool:
+    """The book's criterion for a network trained to fit its data: a training accuracy of at least ``accuracy_from``
+    and a final training loss below ``loss_below``."""
+    return bool(train_accuracy >= accuracy_from and final_loss < loss_below)
 
 
 def _kinds(model: torch.nn.Module) -> list[str]:
