@@ -173,7 +173,7 @@ def gaussian_mixture(
 
 
 class OrthogonalityStats(NamedTuple):
-    """The authors' near-orthogonality printout (theory.md section 2, item 4)."""
+    """The authors' near-orthogonality printout (from the authors' code)."""
 
     norm_deviation: float
     """``max_i | ||x_i||^2 - 1 | / N``."""

@@ -164,7 +164,7 @@ DATASET_FILES: dict[str, dict[str, RemoteFile]] = {
 }
 
 # Per-channel input statistics used by normalize=True (intensities first scaled to [0, 1]). CIFAR-10: the
-# authors' values (theory.md section 7.3); MNIST and FashionMNIST: the usual published training-set values.
+# authors' values (their code); MNIST and FashionMNIST: the usual published training-set values.
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 _CHANNEL_STATS = {

@@ -5,7 +5,7 @@ classifier ``x -> argmax_k (W x + b)_k`` on the features of a training split and
 the training split and on held-out samples.
 
 The authors train a ``Linear`` probe with SGD for 100 epochs on the MSE loss against one-hot targets
-(theory.md §7.4). Its minimiser is the least-squares solution, which we compute in closed form with a
+(chapter 8 of the book). Its minimiser is the least-squares solution, which we compute in closed form with a
 small ridge term, so one probe on cached features costs one ``d x d`` (or ``N x N``) solve:
 
 .. math::  W = \\arg\\min_W \\|\\tilde F W - Y\\|_F^2 + \\lambda \\|W\\|_F^2,

@@ -1,4 +1,4 @@
-"""Closed forms and exact constructions for deep linear networks (theory.md sections 2, 5, 7.1).
+"""Closed forms and exact constructions for deep linear networks (the book's chapters 2 to 6).
 
 These formulas are **our derivation** (idealised case: orthonormal data, exact minimum-norm
 product, exactly balanced hidden layers, every non-signal singular value equal to ``eps``), not a
@@ -82,7 +82,7 @@ def _data(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------------
-# Closed forms (theory.md section 5)
+# Closed forms (chapters 4 and 5 of the book)
 # ------------------------------------------------------------------------------------------------
 def compression_ratio(eps: float, n: int, L: int, alpha: float = 1.0) -> float:
     """Per-layer compression ``kappa = eps^2 (alpha^2 / n)^(1/L)`` = (init scale / signal gain)^2.
@@ -113,7 +113,7 @@ def discrimination_first_order(l: int | ArrayLike, L: int, max_E: float) -> floa
     """First-order ``D_l ~ 1 - (1 - l/L) max_E`` (vectorised over ``l``).
 
     ``max_E`` is the largest off-diagonal entry of ``E`` from :func:`class_gram_deviation`
-    (theory.md section 5.2); it may be negative, in which case ``D_l`` decreases towards 1.
+    (chapter 4 of the book); it may be negative, in which case ``D_l`` decreases towards 1.
     """
     L = _int("L", L, 1)
     max_E = float(max_E)
@@ -127,7 +127,7 @@ def discrimination_first_order(l: int | ArrayLike, L: int, max_E: float) -> floa
 
 
 def class_gram_deviation(X: ArrayLike, y: ArrayLike) -> np.ndarray:
-    """``E = I - H / n`` with ``H = Y (X^T X)^{-1} Y^T`` (theory.md section 5.2), for balanced classes.
+    """``E = I - H / n`` with ``H = Y (X^T X)^{-1} Y^T`` (chapter 4 of the book), for balanced classes.
 
     ``E = 0`` for orthonormal data; to first order ``E_{kk'}`` is the cosine between the input class
     means, and ``max_{k != k'} E_{kk'}`` is the ``max_E`` of :func:`discrimination_first_order`.
@@ -142,7 +142,7 @@ def class_gram_deviation(X: ArrayLike, y: ArrayLike) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------
-# Exact construction (theory.md sections 5.1 and 7.1)
+# Exact construction (chapter 4 of the book)
 # ------------------------------------------------------------------------------------------------
 def one_hot(y: ArrayLike, n_classes: int | None = None) -> np.ndarray:
     """One-hot targets ``Y`` of shape ``(K, N)`` (the theory's layout)."""
@@ -176,8 +176,9 @@ def balanced_min_norm_network(
     hidden pairs are exactly balanced, ``W_{l+1}^T W_{l+1} = W_l W_l^T``. With the default
     ``width = d`` the pair ``(W_1, W_2)`` is balanced too; for ``width > d`` it carries the imbalance
     ``eps^2 sqrt(width - d)`` that orthogonal initialisation leaves in trained networks. The classifier
-    pair is not balanced (it cannot be, see theory.md section 3). For orthonormal ``X`` the features
-    of this network follow :func:`layerwise_compression` exactly and have ``D_l = 1``.
+    pair is balanced along the signal only (it cannot be balanced outright: chapter 3 of the book, exactly
+    balanced factorisations). For orthonormal ``X`` the features of this network follow
+    :func:`layerwise_compression` exactly and have ``D_l = 1``.
     """
     x, labels = _data(X, y)
     L = _int("L", L, 1)
@@ -249,7 +250,7 @@ def layer_features(
 
 
 # ------------------------------------------------------------------------------------------------
-# Assumption diagnostics (theory.md section 2, "Assumption diagnostics")
+# Assumption diagnostics (chapter 6 of the book)
 # ------------------------------------------------------------------------------------------------
 def min_norm_residual(weights: Sequence[ArrayLike], X: ArrayLike, y: ArrayLike, alpha: float = 1.0) -> float:
     """Unnormalised ``|| W_{L:1} - Y X^+ / alpha ||_F`` (assumption A2(a))."""

@@ -40,7 +40,7 @@ _SCHEDULES = ("cosine", "constant")
 class TrainConfig:
     """Training options (validated on construction; a bad value raises ``ValueError`` naming it).
 
-    Defaults are the authors' theory-verification recipe (theory.md section 7.1) except ``alpha``
+    Defaults are the authors' theory-verification recipe (chapter 4 of the book) except ``alpha``
     (1 here, 100 in that recipe) and ``loss_tol`` (off by default).
     """
 

@@ -2,7 +2,7 @@
 
 Two experiments, both built on :func:`pnc.book.recipes.train_dln`:
 
-- :func:`assumption_check` re-runs the authors' assumption check (theory.md section 7.2) at a reduced size: for
+- :func:`assumption_check` re-runs the authors' assumption check (chapter 6 of the book) at a reduced size: for
   several depths, widths and seeds it trains a deep linear network and records the three diagnostics of assumption
   A2 -- the minimum-norm residual, the imbalance of consecutive layers and the variance of the middle singular
   values -- next to the imbalance that gradient flow predicts (:func:`predicted_imbalance`).
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 BASE_RECIPE: dict[str, Any] = {"xi": 0.3, "n": 10, "K": 3, "L": 6, "alpha": 100.0, "dim": 50, "lr": 0.1}
-"""The chapter-4 recipe that :func:`failure_run` perturbs (theory.md section 7.1)."""
+"""The chapter-4 recipe that :func:`failure_run` perturbs (chapter 4 of the book)."""
 
 FAILURE_MODES: dict[str, tuple[str, tuple[float, ...]]] = {
     "init scale": ("xi", (0.3, 0.4, 0.5, 0.6)),
@@ -67,7 +67,7 @@ def predicted_imbalance(xi: float, n: int, K: int, d: int, width: int, L: int, a
     ``xi^2 sqrt(width - d)`` for ``(W_1, W_2)``, ``0`` for square hidden pairs and ``xi^2 sqrt(width - K)`` for the
     classifier pair (``xi^2 sqrt(d + K)`` approximately when ``L = 2``). The normalisers are the trained norms
     ``||W_1||_F^2 = K s^2 + xi^2 (d - K)`` and ``||W_l||_F^2 = K s^2 + xi^2 (width - K)`` with signal gain
-    ``s^2 = (n / alpha^2)^(1/L)`` (theory.md section 3; our derivation).
+    ``s^2 = (n / alpha^2)^(1/L)`` (our derivation, chapter 6 of the book).
     """
     xi = _check_pos("xi", xi)
     alpha = _check_pos("alpha", alpha)
@@ -147,7 +147,7 @@ def assumption_check(
 
     Depth panel: width ``depth_width``, ``L`` in ``depths``; width panel: ``L = width_depth``, widths ``widths``
     (a run in both panels is trained once). The authors' check is ``L = 2..5``, widths 200..700, 10 seeds,
-    ``lr = 0.1``, loss ``< 1e-10`` (theory.md section 7.2); the defaults here are smaller and faster. Columns:
+    ``lr = 0.1``, loss ``< 1e-10`` (the authors' code); the defaults here are smaller and faster. Columns:
     ``panel, L, width, seed, residual, rel_residual, imbalance`` (mean over pairs), ``predicted_imbalance``,
     ``spread`` (largest variance of the middle singular values over the layers), ``middle_sv`` (their mean),
     ``epochs, converged, final_loss``.

@@ -1,7 +1,7 @@
 """Train a deep linear network with the authors' theory recipe and measure it against the closed forms.
 
 One call trains a bias-free deep linear network from the scaled orthogonal initialisation by full-batch gradient
-descent (theory.md section 7.1) and returns a :class:`RecipeResult`: the measured compression ``C_l`` and
+descent (chapter 4 of the book) and returns a :class:`RecipeResult`: the measured compression ``C_l`` and
 discrimination ``D_l`` of every layer, the predicted per-layer ratio ``kappa`` and the first-order ``D_l`` law, and
 the assumption diagnostics of the trained weights (minimum-norm residual, imbalance, singular-value spread).
 
@@ -255,7 +255,7 @@ def run_recipe(
     perturbation: float = 1.0,
     **train_options: Any,
 ) -> RecipeResult:
-    """The authors' theory-verification recipe (theory.md section 7.1) for any ``(xi, n, L, alpha, seed)``.
+    """The authors' theory-verification recipe (chapter 4 of the book) for any ``(xi, n, L, alpha, seed)``.
 
     Data: :func:`pnc.data.orthogonal_dataset` with ``n`` samples per class, ``K`` classes in ``dim`` dimensions
     (needs ``dim >= n K``) and total perturbation ``perturbation``, seeded with ``seed``; the network has width

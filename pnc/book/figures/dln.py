@@ -82,7 +82,7 @@ def spectra_and_imbalance(traj: DLNTrajectory, xi: float, n_top: int | None = No
     ax_i.set_xscale("symlog", linthresh=10)
     ax_i.set_xlim(*lim["epoch"])
     ax_i.set_xlabel("epoch")
-    ax_i.set_ylabel("imbalance (symlog)")
+    ax_i.set_ylabel(r"imbalance norm $\|\Gamma_l\|_F$ (symlog)")
     ax_i.set_yscale("symlog", linthresh=1e-3)
     ax_i.set_ylim(*lim["imbalance"])
     ax_i.legend(loc="upper right")
