@@ -17,11 +17,6 @@ from conftest import ROOT
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 
 UNPUBLISHED = re.compile(r"theory\.md|shared/reference|style\.md|tests/[\w/]*\.py")
-STILL_POINTING = {
-    "01_hierarchical_features": "a code comment cites the reference notes; chapter owned elsewhere, to be fixed",
-    "06_nonlinear_hybrid": "code comments cite the reference notes; chapter owned elsewhere, to be fixed",
-    "10_reproduction_ledger": "the prose names a test file; chapter owned elsewhere, to be fixed",
-}
 
 
 def _cells(path) -> list[dict]:
@@ -82,16 +77,7 @@ def test_words_on_the_notation_page_are_defined_before_first_use() -> None:
     assert checked >= 3
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=STILL_POINTING[p.stem]))
-        if p.stem in STILL_POINTING
-        else p
-        for p in CHAPTERS
-    ],
-    ids=lambda p: p.stem,
-)
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_no_pointer_to_unpublished_files(path) -> None:
     text = "\n".join("".join(c["source"]) for c in _cells(path))
     assert not UNPUBLISHED.findall(text)

@@ -1,7 +1,7 @@
 """Named real-data experiments (chapters 1, 6 and 7), each at two scales.
 
 Every :class:`Experiment` has a ``book`` configuration (offline data, small networks, seconds on a laptop
-CPU) and a ``paper`` configuration (the authors' CIFAR-10 settings, theory.md §7.3–7.5; hours on a GPU).
+CPU) and a ``paper`` configuration (the authors' CIFAR-10 settings as their code and paper give them; hours on a GPU).
 ``experiment.run(config, ctx)`` trains, measures and returns a JSON-friendly dict with
 
 - ``layers``: one dict per layer ``l = 0..L-1`` (``0`` is the input) with ``layer``, ``kind``
@@ -590,7 +590,7 @@ run_transfer = _threaded(_run_transfer, _run_transfer.__doc__ or "")
 
 _PAPER_TRAIN = {"optimizer": "sgd", "lr": 1e-4, "momentum": 0.9, "weight_decay": 1e-4, "epochs": 400,
                 "batch_size": 128, "final_lr_factor": 0.01}
-"""The authors' CIFAR-10 training recipe (theory.md §7.3)."""
+"""The authors' CIFAR-10 training recipe (their published training script)."""
 
 _BOOK_TRAIN = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "epochs": 200,
                "batch_size": 128, "final_lr_factor": 0.01, "cpu_threads": 1}

@@ -1,7 +1,7 @@
 """The reproduction ledger: every figure or number of the paper the book touches, the paper's value, ours, a status.
 
 One :class:`Entry` per item. The paper's values are **readings** of its figures or its code's saved output
-(``/shared/reference/theory.md`` section 7, typed once here and marked as readings); *our* value of every entry is
+(typed once here and marked as readings); *our* value of every entry is
 computed when the ledger is built, from the same runs the chapters show (the result cache makes that cheap), by the
 entry's ``compute`` function. ``judge`` turns our value into a status:
 
@@ -224,10 +224,12 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("fig4-d", "Theory check (paper, Fig. 4): D_l linear in l", "linear, R² ≥ 0.99 (authors 0.968 → 0.986)",
           "as above", "R² of a line through D_1..D_5 ≥ 0.99", "04_progressive_compression", _d_linear_r2,
           lambda v: "reproduced" if v >= 0.99 else "not reproduced", _fmt(".4f")),
-    Entry("fig4-residual", "Theory check: minimum-norm residual ‖W_{L:1} − YX⁺/α‖_F", "≤ 0.02 (ours in theory.md: "
-          "0.008–0.009)", "as above", "≤ 0.02", "05_assumptions", lambda r: float(_recipe(r).residual),
+    Entry("fig4-residual", "Theory check: minimum-norm residual ‖W_{L:1} − YX⁺/α‖_F", "small (Fig. 6: "
+          "0.029–0.059 over widths 200–700 and depths 2–5)", "as above", "≤ 0.02", "05_assumptions",
+          lambda r: float(_recipe(r).residual),
           lambda v: "reproduced" if v <= 0.02 else "not reproduced", _fmt(".3f")),
-    Entry("exact", "Exact balanced construction: C_l of the paper's Theorem 2",
+    Entry("exact", "Exact balanced construction: C_l of the book's exact law (chapter 4's theorem; the paper states it "
+          "to leading order)",
           "6.6667, 0.18635, 5.2092e-3, 1.4561e-4, 4.0703e-6 (derived)", "K=4, n=6, d=40, L=5, ε=0.2, α=1",
           "relative error ≤ 1e-10",
           "04_progressive_compression", _exact_construction,
