@@ -3,6 +3,7 @@
 import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -295,3 +296,6 @@ def test_cache_key_changes_when_the_code_changes(monkeypatch):
     monkeypatch.undo()
     fp = runner.code_fingerprint(_run_layerwise)
     assert len(fp) == 64 and fp == runner.code_fingerprint(_run_layerwise) != runner.code_fingerprint(None)
+    hashed = {p.relative_to(Path(runner.__file__).parents[1]).as_posix() for p in runner.fingerprinted_files()}
+    assert {"metrics.py", "train.py", "models.py", "book/experiments.py", "book/runner.py"} <= hashed  # results
+    assert not hashed & {"plotting.py", "book/ledger.py", "book/widgets.py", "book/figures/hierarchy.py"}  # views

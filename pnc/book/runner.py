@@ -249,6 +249,15 @@ of ``pnc/book/figures/``: editing a figure or a table does not invalidate the ca
 _PACKAGE_DIGEST: list[str] = []
 
 
+def fingerprinted_files() -> list[Path]:
+    """The source files of the ``pnc`` package that :func:`code_fingerprint` hashes, in order: every ``.py`` file
+    but :data:`PRESENTATION_MODULES` and ``pnc/book/figures/``."""
+    root = Path(__file__).resolve().parent.parent
+    return [path for path in sorted(root.rglob("*.py"))
+            if path.relative_to(root).as_posix() not in PRESENTATION_MODULES
+            and not path.relative_to(root).as_posix().startswith("book/figures/")]
+
+
 def code_fingerprint(run: Any = None) -> str:
     """SHA-256 of the source of the ``pnc`` package (every ``.py`` file but the presentation modules,
     :data:`PRESENTATION_MODULES` and ``pnc/book/figures/``) and of the file defining ``run``.
@@ -257,10 +266,8 @@ def code_fingerprint(run: Any = None) -> str:
     """
     if not _PACKAGE_DIGEST:
         h = hashlib.sha256()
-        root = Path(__file__).resolve().parent
-        for path in sorted(root.rglob("*.py")):
-            if path.relative_to(root).as_posix() in PRESENTATION_MODULES or path.parent.name == "figures":
-                continue
+        root = Path(__file__).resolve().parent.parent  # the pnc package
+        for path in fingerprinted_files():
             h.update(path.relative_to(root).as_posix().encode())
             h.update(path.read_bytes())
         _PACKAGE_DIGEST.append(h.hexdigest())

@@ -101,12 +101,18 @@ def layer_curves(
     keys: Sequence[str] = ("compression", "discrimination"),
     fit_linear_part: bool = True,
     figsize: tuple[float, float] | None = None,
+    bands: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]] | None = None,
 ) -> Figure:
     """One panel per metric in ``keys``, one line per network in ``results`` (``{label: layers}``).
 
     ``compression`` is drawn on a log axis. With ``fit_linear_part``, the linear part of a hybrid is shaded and
-    ``log10 C_l`` over it gets a dotted straight-line fit labelled with its per-layer ratio and R².
+    ``log10 C_l`` over it gets a dotted straight-line fit labelled with its per-layer ratio and R². ``bands``
+    (``{label: [layers of each seed]}``) shades the range over several runs of a network in its colour.
     """
+    bands = dict(bands or {})
+    unknown = sorted(set(bands) - set(results))
+    if unknown:
+        raise ValueError(f"bands names networks that results does not: {unknown}")
     if not results:
         raise ValueError("results must map at least one label to a layers list")
     keys = list(keys)
@@ -122,6 +128,15 @@ def layer_curves(
             v = column(layers, key)
             color = COLORS[i % len(COLORS)]
             plot = ax.semilogy if key == "compression" else ax.plot
+            runs = bands.get(label)
+            if runs:
+                for run in runs:
+                    _check_layers(run, f"bands[{label!r}]")
+                stack = np.array([column(run, key) for run in runs])
+                if stack.shape[1] != x.size:
+                    raise ValueError(f"bands[{label!r}] must list the same layers as results[{label!r}]")
+                ax.fill_between(x, stack.min(axis=0), stack.max(axis=0), color=color, alpha=0.25, lw=0,
+                                label=f"{label}: range over {len(runs)} seeds")
             plot(x, v, "o-", color=color, label=label)
             if i == 0 and fit_linear_part:
                 _shade_linear(ax, layers)
