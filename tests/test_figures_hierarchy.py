@@ -161,3 +161,55 @@ def test_train_test_figure_draws_both_splits_and_their_fits():
         H.train_test_figure({"hybrid": (train, test[:-1])})
     with pytest.raises(ValueError, match="fit_layers names"):
         H.train_test_figure({"hybrid": (train, test)}, fit_layers={"mlp": [1, 2]})
+
+
+def _history(epochs=(0, 10, 20, 30), n_layers=6, part=(2, 3, 4, 5)):
+    """A training history whose linear part compresses faster as training goes on (ratio 0.9 -> 0.3)."""
+    out = []
+    for i, e in enumerate(epochs):
+        ratio = 0.9 - 0.6 * i / (len(epochs) - 1)
+        c = [2.0 * ratio ** max(0, l - part[0] + 1) if l >= part[0] else 2.0 for l in range(n_layers)]
+        out.append({"epoch": e, "loss": 1.0 / (1 + e), "accuracy": min(1.0, 0.5 + 0.02 * e), "compression": c,
+                    "discrimination": [0.5] * n_layers})
+    return out
+
+
+def test_history_fits_follow_the_records():
+    fits = H.history_fits(_history(), [2, 3, 4, 5])
+    np.testing.assert_array_equal(fits["epoch"], [0, 10, 20, 30])
+    np.testing.assert_allclose(fits["ratio"], [0.9, 0.7, 0.5, 0.3])
+    np.testing.assert_allclose(fits["r2"], 1.0)
+    assert fits["accuracy"][-1] == 1.0 and fits["loss"][0] == 1.0
+    with pytest.raises(ValueError, match="at least 3 layers"):
+        H.history_fits(_history(), [4, 5])
+    with pytest.raises(ValueError, match="record_every"):
+        H.history_fits([], [2, 3, 4])
+
+
+def test_emergence_epoch_view_and_loss_figures():
+    hist = _history()
+    fig = H.emergence_figure([hist, hist], [2, 3, 4, 5], (10, 30), ratio_band=(0.15, 0.4), paper_ratio=0.26)
+    assert len(fig.axes) == 3 and len(fig.axes[1].get_lines()) >= 3   # one line per seed and the paper's ratio
+    with pytest.raises(ValueError, match="not recorded"):
+        H.emergence_figure([hist], [2, 3, 4, 5], (15,))
+    view = H.epoch_view(hist, [2, 3, 4, 5], 20)
+    assert "epoch 20" in view.axes[0].get_title() and "accuracy 90.0 %" in view.axes[0].get_title()
+    assert view.axes[0].get_ylim() == H.epoch_view(hist, [2, 3, 4, 5], 0).axes[0].get_ylim()   # axes stay put
+    with pytest.raises(ValueError, match="not recorded"):
+        H.epoch_view(hist, [2, 3, 4, 5], 5)
+    loss = H.training_curves_figure({"net": [[1.0, 0.1, 0.01], [1.0, 0.2, 0.02]]}, loss_threshold=0.05)
+    assert len(loss.axes[0].get_lines()) == 3
+    with pytest.raises(ValueError, match="no loss curve"):
+        H.training_curves_figure({"net": []})
+
+
+def test_layer_curves_shade_the_range_over_seeds():
+    seeds = [_layers(ratio=r) for r in (0.25, 0.3, 0.35)]
+    fig = H.layer_curves({"hybrid": seeds[1]}, bands={"hybrid": seeds})
+    assert len(fig.axes[0].collections) >= 1   # the shaded range
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("range over 3 seeds" in s for s in labels)
+    with pytest.raises(ValueError, match="bands names"):
+        H.layer_curves({"hybrid": seeds[1]}, bands={"mlp": seeds})
+    with pytest.raises(ValueError, match="same layers"):
+        H.layer_curves({"hybrid": seeds[1]}, bands={"hybrid": [_layers(n_linear=4)]})

@@ -136,6 +136,9 @@ def test_record_every_records_layerwise_metrics():
     first, last = result.history[0], result.history[-1]
     assert last["compression"][5] < 0.01 * first["compression"][5]  # features collapse in training
     assert math.isfinite(first["loss"]) and last["loss"] < 1e-11
+    with torch.no_grad():  # the recorded accuracy is the model's own, on the training data
+        assert last["accuracy"] == float((model(X).argmax(1) == y).double().mean()) == 1.0
+    assert 0.0 <= first["accuracy"] <= 1.0
 
 
 def test_record_with_batchnorm_model_uses_eval_mode_and_restores_train_mode():

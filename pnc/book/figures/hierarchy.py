@@ -664,6 +664,6 @@ def epoch_view(history: Sequence[Mapping[str, Any]], fit_layers: Sequence[int], 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc = h.get("accuracy")
     ax.set_title(f"epoch {int(epoch)}: loss {float(h['loss']):.2g}"
-                 + ("" if acc is None else f", training accuracy {100 * float(acc):.1f} %"), fontsize=10)
-    ax.legend(fontsize=8, loc="lower left")
+                 + ("" if acc is None else f", training accuracy {100 * float(acc):.1f} %"))
+    ax.legend(loc="lower left")
     return fig
