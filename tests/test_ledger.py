@@ -69,7 +69,7 @@ def test_values_and_statuses_follow_the_results() -> None:
     good = {row.key: row for row in ledger.build(fake_results())}
     assert good["fig4-c0"].ours == "13.50" and good["fig4-c0"].status == "reproduced"
     assert good["fig5-hybrid-c"].status == "qualitative"
-    assert good["fig5-hybrid-c"].ours == "ratio 0.30 ± 0.00, R² 0.95 ± 0.00"
+    assert good["fig5-hybrid-c"].ours == "ratio 0.300 ± 0.000, R² 0.950 ± 0.000"
     assert good["fig5-hybrid-rank"].status == "qualitative" and good["fig5-hybrid-rank"].cause == ""
     assert good["transfer-acc"].status == "reproduced" and good["transfer-c"].status == "reproduced"
     assert good["fig1-mlp-probe"].status == "not reproduced"  # 0.975 < 0.99 at layer 5 of the stand-in
@@ -85,7 +85,7 @@ def test_values_and_statuses_follow_the_results() -> None:
     assert bad["fig4-c0"].ours == "16.20" and bad["fig4-c0"].status == "not reproduced"
     assert bad["fig4-residual"].status == "not reproduced"
     assert bad["practice-dln"].status == "not reproduced"  # ratios 0.073: 22 % above the paper's 0.06
-    assert bad["fig5-hybrid-c"].status == "not reproduced" and "ratio 0.42 ± 0.16" in bad["fig5-hybrid-c"].cause
+    assert bad["fig5-hybrid-c"].status == "not reproduced" and "ratio 0.417 ± 0.165" in bad["fig5-hybrid-c"].cause
     assert bad["fig5-hybrid-rank"].status == "not reproduced"
     assert bad["fig5-hybrid-rank"].cause.startswith("the rank falls from layer 1 to 2 by 111 ± 1")
     assert bad["transfer-c"].status == "contradicted"

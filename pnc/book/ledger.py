@@ -277,8 +277,8 @@ ENTRIES: tuple[Entry, ...] = (
           lambda r: np.array([[run["summary"]["linear_ratio"], run["summary"]["linear_r2"]]
                               for run in _runs(r, "hybrid")]),
           lambda v: "qualitative" if _inside(v[:, 0], 0.15, 0.4) and _inside(v[:, 1], low=0.9) else "not reproduced",
-          lambda v: f"ratio {_pm(v[:, 0], '.2f')}, R² {_pm(v[:, 1], '.2f')}",
-          cause=lambda v: f"the band leaves the criterion: ratio {_pm(v[:, 0], '.2f')}, R² {_pm(v[:, 1], '.2f')}"),
+          lambda v: f"ratio {_pm(v[:, 0], '.3f')}, R² {_pm(v[:, 1], '.3f')}",
+          cause=lambda v: f"the band leaves the criterion: ratio {_pm(v[:, 0], '.3f')}, R² {_pm(v[:, 1], '.3f')}"),
     Entry("fig5-hybrid-d", "Hybrid: D_l rises through the layers", "0.013 → 0.853 (layers 1..7)", _FMNIST,
           "D increases over the layers and ends ≥ 0.8 (mean over seeds)", "06_nonlinear_hybrid",
           lambda r: _columns(r, "hybrid", "discrimination")[:, 1:],
