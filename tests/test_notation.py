@@ -31,7 +31,8 @@ NOTATION = ROOT / "notation.md"
 TRACKED = frozenset(
     # Greek letters and decorated symbols with one meaning across the book, then Latin letters
     r"""
-    \alpha \beta \Gamma \Delta \delta \varepsilon \epsilon \eta \kappa \lambda \mu \xi \rho \sigma \Sigma \tau
+    \alpha \beta \Gamma \Delta \delta \varepsilon \epsilon \eta \kappa \lambda \mu \xi \rho \sigma \Sigma \tau \Theta
+    \vartheta
     \nabla \ell \mathcal{L} \mathcal{M} \mathbb{E}
     C D E G H J K L M N P R T W X Y Z d m n s z
     """.split()
