@@ -233,7 +233,7 @@ def test_tracked_symbols_are_used() -> None:
     assert not stale, f"TRACKED lists symbols no chapter uses: {sorted(stale)}"
 
 
-@pytest.mark.parametrize("symbol", [r"\kappa", "G", r"\Gamma", "J", r"\tau"])
+@pytest.mark.parametrize("symbol", [r"\kappa", "G", r"\Gamma", "J", r"\tau", r"\Theta", r"\vartheta", r"\zeta"])
 def test_detector_reports_a_removed_row(symbol) -> None:
     text = NOTATION.read_text()
     rows = [
