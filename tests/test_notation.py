@@ -31,7 +31,8 @@ NOTATION = ROOT / "notation.md"
 TRACKED = frozenset(
     # Greek letters and decorated symbols with one meaning across the book, then Latin letters
     r"""
-    \alpha \beta \Gamma \Delta \delta \varepsilon \epsilon \eta \kappa \lambda \mu \xi \rho \sigma \Sigma \tau
+    \alpha \beta \Gamma \Delta \delta \varepsilon \epsilon \eta \kappa \lambda \mu \xi \rho \sigma \Sigma \tau \Theta
+    \vartheta \zeta \omega
     \nabla \ell \mathcal{L} \mathcal{M} \mathbb{E}
     C D E G H J K L M N P R T W X Y Z d m n s z
     """.split()
@@ -40,7 +41,7 @@ TRACKED = frozenset(
 LOCAL = frozenset(
     # named in the proof, exercise or cell that uses them
     r"""
-    \Lambda \Phi \Psi \Pi \gamma \nu \theta \pi \phi \omega \chi
+    \Lambda \Phi \Psi \Pi \gamma \nu \theta \pi \phi \chi
     \mathbf{1} \mathbb{1} \mathcal{R} \mathcal{N} \mathcal{O} \mathcal{X} \mathcal{Y}
     A B F O Q S U V a b c e f g h i j k l o p q r t u v w x y
     """.split()
@@ -49,7 +50,7 @@ LOCAL = frozenset(
 STRUCTURE = frozenset(
     # operators, delimiters, spacing and decorations; the reals, trace, expectation and identity of the conventions
     r"""
-    \top \frac \tfrac \dfrac \sum \prod \sqrt \log \ln \exp \det \cos \max \min \arg
+    \top \frac \tfrac \dfrac \sum \prod \sqrt \log \ln \exp \det \Pr \cos \max \min \arg
     \big \Big \bigg \Bigg \left \right \lVert \rVert \lvert \rvert \langle \rangle
     \le \ge \leq \geq \ne \neq \ll \gg \approx \sim \propto \times \cdot \cdots \dots \ldots
     \in \to \mapsto \leftarrow \perp \star \ast \infty \pm \partial \angle \qquad \quad \begin \end
@@ -232,7 +233,7 @@ def test_tracked_symbols_are_used() -> None:
     assert not stale, f"TRACKED lists symbols no chapter uses: {sorted(stale)}"
 
 
-@pytest.mark.parametrize("symbol", [r"\kappa", "G", r"\Gamma", "J", r"\tau"])
+@pytest.mark.parametrize("symbol", [r"\kappa", "G", r"\Gamma", "J", r"\tau", r"\Theta", r"\vartheta", r"\zeta"])
 def test_detector_reports_a_removed_row(symbol) -> None:
     text = NOTATION.read_text()
     rows = [

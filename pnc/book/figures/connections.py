@@ -108,7 +108,7 @@ def saxe_figure(trace: ModeTrace, figsize: tuple[float, float] = (6.4, 3.4), u_m
     ax = fig.subplots()
     for i, s in enumerate(trace.s):
         color = COLORS[i % len(COLORS)]
-        ax.plot(trace.steps, trace.measured[:, i], "o", ms=4, color=color, label=f"$s_{i + 1}$ = {s:.3g}")
+        ax.plot(trace.steps, trace.measured[:, i], "o", ms=4, color=color, label=f"$\\sigma_{i + 1}$ = {s:.3g}")
         ax.plot(trace.steps, trace.theory[:, i], "--", color=color, lw=1.5)
     ax.plot([], [], "--", color="0.4", lw=1.5, label="closed form")
     ax.set_xlabel("gradient-descent step $t$")
@@ -134,7 +134,7 @@ def saxe_render(
 
     The learning rate is chosen so that one step is ``1/tau`` of Saxe's time unit (``lr = N / (2 tau)``); the
     initialisation is pnc's scaled orthogonal one with scale ``xi``. Used by the chapter's explorer, which passes
-    the same ``u_max`` (the largest ``s_k = sqrt(n_k)`` of its grid) to every view so that they share their axes;
+    the same ``u_max`` (the largest ``sigma_k = sqrt(n_k)`` of its grid) to every view so that they share their axes;
     by default the axis fits ``sqrt(max(counts))``. The step axis always runs from 0 to ``steps``.
     """
     from pnc.data import orthogonal_dataset
@@ -202,8 +202,8 @@ def ufm_figure(runs: dict[str, UFMRun], deep: UFMRun, steps: Sequence[int], floo
         ax_c.loglog(t, np.maximum([s.compression for s in run.snapshots], floor), **style)
         ax_e.loglog(t, np.maximum([s.nc2 for s in run.snapshots], floor), **style)
     ax_c.axhline(floor, color="0.6", lw=0.8, ls=":")
-    ax_c.set_ylabel("$C$ of the free features $H$")
-    ax_e.set_ylabel("NC2 (ETF error) of $H$")
+    ax_c.set_ylabel("$C$ of the free features $\\Theta$")
+    ax_e.set_ylabel("NC2 (ETF error) of $\\Theta$")
     for ax in (ax_c, ax_e):
         ax.set_xlabel("gradient step (step 0 at 1)")
     ax_e.legend(fontsize="small")
@@ -211,7 +211,7 @@ def ufm_figure(runs: dict[str, UFMRun], deep: UFMRun, steps: Sequence[int], floo
     for i, t in enumerate(steps):
         ax_r.semilogy(layers, recorded[t].layer_compression, "o-", color=COLORS[i % len(COLORS)], label=f"step {t}")
     ax_r.set_xticks(layers)
-    ax_r.set_xlabel("layer $l$ (0: $H$; $l$: $W_l\\cdots W_1H$)")
+    ax_r.set_xlabel("layer $l$ (0: $\\Theta$; $l$: $W_l\\cdots W_1\\Theta$)")
     ax_r.set_ylabel("$C_l$ of the deep UFM")
     ax_r.legend(fontsize="small")
     return fig

@@ -41,7 +41,7 @@ def _short(value: float) -> str:
 
 
 MIXTURE_LIMIT = 6.0
-"""Half-width of the scatter axes of :func:`render_mixture`: holds the chapter's widest mixture (s = 4, σ = 0.8)."""
+"""Half-width of the scatter axes of :func:`render_mixture`: holds the chapter's widest mixture (ζ = 4, ω = 0.8)."""
 
 
 def mixture_view(features: Any, labels: Any, metrics: Mapping[str, float] | None = None,
