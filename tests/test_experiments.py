@@ -3,6 +3,9 @@
 The book-scale runs take a few seconds each on a laptop CPU; each is run once per module (fixtures).
 """
 
+import copy
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -29,13 +32,20 @@ SHORT = {"epochs": 30, "lr": 0.01}
 """The contract tests train 30 epochs at lr 0.01 (the chapters train to fit, 200 epochs: minutes per run)."""
 
 
+@functools.cache
+def _short_run(name, seed):
+    """Experiment ``name`` at book scale, shortened to :data:`SHORT`; each (name, seed) trains once per session
+    (pytest keeps one parameter of a module fixture at a time, so a test taking two of them would retrain)."""
+    return _run(name, seed=seed, **SHORT)
+
+
 def _seeded_run(name):
     """A module-scoped fixture running experiment ``name`` at book scale, shortened to :data:`SHORT`, with seeds 0
-    and 1."""
+    and 1 (a deep copy of the cached run: a test cannot change what another sees)."""
 
     @pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
     def fixture(request):
-        return _run(name, seed=request.param, **SHORT)
+        return copy.deepcopy(_short_run(name, request.param))
 
     return fixture
 
