@@ -14,6 +14,14 @@ A new symbol in a chapter fails :func:`test_every_math_token_is_classified` unti
 belongs to; a tracked symbol whose row is removed from the notation page fails
 :func:`test_notation_page_lists_every_tracked_symbol` (and :func:`test_detector_reports_a_removed_row` checks that the
 detector notices); two rows defining one symbol fail :func:`test_no_symbol_is_defined_twice`.
+
+The ``where`` column of the notation page is the maintained list of definition sites: a chapter sentence that defines a
+tracked symbol ("let $X$ be the ...", "let $X$ denote", "write $X$ for", "$X$ denotes", "denote ... by $X$", "we call
+$X$") must sit in a cell that holds one of the blocks the symbol's rows name, so a second definition of a symbol
+elsewhere fails :func:`test_defining_sentences_sit_where_the_notation_page_says` (its detector is checked by
+:func:`test_detector_reports_a_second_definition`). Inline math never runs across a line break
+(:func:`test_no_inline_math_is_split_across_lines`): the token checks above read ``$...$`` one line at a time, and a
+formula broken inside a paragraph is easy to misread in the notebook view.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ TRACKED = frozenset(
 LOCAL = frozenset(
     # named in the proof, exercise or cell that uses them
     r"""
-    \Lambda \Phi \Psi \Pi \gamma \nu \theta \pi \phi \chi
+    \Lambda \Phi \Psi \Pi \gamma \nu \theta \pi \phi \psi \chi
     \mathbf{1} \mathbb{1} \mathcal{R} \mathcal{N} \mathcal{O} \mathcal{X} \mathcal{Y}
     A B F O Q S U V a b c e f g h i j k l o p q r t u v w x y
     """.split()
@@ -233,7 +241,10 @@ def test_tracked_symbols_are_used() -> None:
     assert not stale, f"TRACKED lists symbols no chapter uses: {sorted(stale)}"
 
 
-@pytest.mark.parametrize("symbol", [r"\kappa", "G", r"\Gamma", "J", r"\tau", r"\Theta", r"\vartheta", r"\zeta"])
+@pytest.mark.parametrize(
+    "symbol",
+    [r"\kappa", "G", r"\Gamma", "J", r"\tau", r"\Theta", r"\vartheta", r"\zeta", "d", "m", r"\mathcal{L}", r"\sigma"],
+)
 def test_detector_reports_a_removed_row(symbol) -> None:
     text = NOTATION.read_text()
     rows = [
@@ -252,6 +263,121 @@ def test_detector_reports_a_duplicated_row() -> None:
     text = NOTATION.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| $\\kappa"))
     assert duplicates(text + "\n" + row + "\n")
+
+
+_MATH = r"\$([^$\n]+)\$"
+_DEFINING = (
+    re.compile(r"(?i)\blet\s+" + _MATH + r"\s+(?:(?:be|denote)\s+(?:the|a|an|its|their)\b|denote\b)"),
+    re.compile(r"(?i)\blet\s+\$([^$\n=]+=[^$\n]+)\$\s+be\b"),
+    re.compile(r"(?i)\bwrite\s+" + _MATH + r"\s+for\b"),
+    re.compile(r"(?i)" + _MATH + r"\s+(?:denotes|stands for|is defined as|will denote)\b"),
+    re.compile(r"(?i)\bdenote\s+[^$.\n]{0,60}\bby\s+" + _MATH),
+    re.compile(r"(?i)\bwe call\s+" + _MATH),
+)
+
+
+def defining_symbols(text: str) -> list[str]:
+    """Tracked symbols that a sentence of ``text`` defines ("let $X$ be the ...", "write $X$ for ...", ...).
+
+    The defined symbol is the head of the math before its first ``=``; a decorated symbol (``\\bar C``) is another
+    symbol and is skipped, and so is an identity ("write $a-b=c$ for ...", with an operator before the ``=``)."""
+    found = []
+    for pattern in _DEFINING:
+        for match in pattern.finditer(text):
+            lhs = match.group(1).split("=")[0].strip()
+            if re.match(r"\\(?:bar|tilde|hat|dot)\b", lhs) or re.search(r"(?<!\\)[-+]|\\cdot|\\times", lhs):
+                continue
+            head = _head(lhs)
+            if head is None:
+                continue
+            base = _TOKEN.match(head).group(0)
+            if base in TRACKED:
+                found.append(base)
+    return found
+
+
+def definition_sites(text: str) -> dict[str, set[str]]:
+    """Tracked symbol -> the labels that the ``where`` cells of its notation rows name."""
+    rows = notation_rows(text)
+    sites: dict[str, set[str]] = defaultdict(set)
+    for key, row_numbers in defined(text).items():
+        if key.startswith("text:"):
+            continue
+        base = _TOKEN.match(key).group(0)
+        for row in row_numbers:
+            sites[base] |= set(re.findall(r"\{(?:prf:ref|numref|ref)\}`([^`<>]+)`", rows[row][1]))
+    return sites
+
+
+def _cell_labels(source: str) -> set[str]:
+    """The labels of the blocks and targets of one cell (``:label:``, ``:name:``, ``(target)=``)."""
+    return {a or b for a, b in re.findall(r"^:(?:label|name):\s*(\S+)|^\(([\w-]+)\)=", source, flags=re.M)}
+
+
+def misplaced_definitions(notation: str, cells: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``(chapter, symbol)`` of every defining sentence in a cell that holds none of the symbol's definition sites."""
+    sites = definition_sites(notation)
+    wrong = []
+    for stem, source in cells:
+        for symbol in defining_symbols(source):
+            if not sites.get(symbol, set()) & _cell_labels(source):
+                wrong.append((stem, symbol))
+    return wrong
+
+
+def _markdown_cells() -> list[tuple[str, str]]:
+    return [
+        (path.stem, "".join(c["source"]))
+        for path in CHAPTERS
+        for c in json.loads(path.read_text())["cells"]
+        if c["cell_type"] == "markdown"
+    ]
+
+
+def test_defining_sentences_sit_where_the_notation_page_says() -> None:
+    wrong = misplaced_definitions(NOTATION.read_text(), _markdown_cells())
+    assert not wrong, (
+        "tracked symbols defined in a cell that the notation page does not name as their definition (define each "
+        f"symbol once, refer to the definition elsewhere, or add the block to the row's where): {wrong}"
+    )
+
+
+def test_detector_reports_a_second_definition() -> None:
+    notation = NOTATION.read_text()
+    cell = ("somewhere", ":label: def-elsewhere\n\nLet $\\kappa$ be the number of epochs, and write $T$ for the time.")
+    assert misplaced_definitions(notation, [cell]) == [("somewhere", r"\kappa"), ("somewhere", "T")]
+    at_home = (
+        "04_progressive_compression",
+        "```{prf:theorem} x\n:label: thm-ch4-geometric\n\nLet $\\kappa$ be the factor.",
+    )
+    assert misplaced_definitions(notation, [at_home]) == []
+    not_definitions = "Let $G$ be invertible. Write $z_i-\\bar z=a+b$ for the split. Let $\\bar C$ be the mean."
+    assert defining_symbols(not_definitions) == []
+
+
+def inline_math_breaks(text: str) -> list[str]:
+    """Inline ``$...$`` spans of a Markdown text that contain a line break (display math, code and roles aside)."""
+    text = re.sub(r"^(`{3,}|~{3,})(?!\{(?!code))[^\n]*\n.*?^\1", " ", text, flags=re.M | re.S)
+    text = re.sub(r"`[^`\n]*`", " ", text)
+    text = re.sub(r"\$\$.+?\$\$", " ", text, flags=re.S).replace(r"\$", "  ")
+    dollars = [m.start() for m in re.finditer(r"\$", text)]
+    broken = [text[a : b + 1] for a, b in zip(dollars[::2], dollars[1::2], strict=False) if "\n" in text[a:b]]
+    if len(dollars) % 2:
+        broken.append("unpaired $: " + text[dollars[-1] : dollars[-1] + 60])
+    return broken
+
+
+def test_no_inline_math_is_split_across_lines() -> None:
+    broken = [(stem, span[:80]) for stem, source in _markdown_cells() for span in inline_math_breaks(source)]
+    broken += [("notation", span[:80]) for span in inline_math_breaks(NOTATION.read_text())]
+    assert not broken, f"inline formulas broken across lines (join the line, or use display math): {broken}"
+
+
+def test_detector_reports_a_split_formula() -> None:
+    assert inline_math_breaks("a $x=\n1$ b") == ["$x=\n1$"]
+    assert inline_math_breaks("a $x=1$\nb $y$ $$\nz\n$$ `$a` b") == []
+    assert inline_math_breaks("```{prf:proof}\nso $a=\nb$.\n```") == ["$a=\nb$"]
+    assert inline_math_breaks("```python\nx = '$a\nb$'\n```") == []
 
 
 def test_tokens() -> None:
