@@ -241,8 +241,8 @@ ENTRIES: tuple[Entry, ...] = (
           "0.029–0.059 over widths 200–700 and depths 2–5)", "as above", "≤ 0.02", "05_assumptions",
           lambda r: float(_recipe(r).residual),
           lambda v: "reproduced" if v <= 0.02 else "not reproduced", _fmt(".3f")),
-    Entry("exact", "Exact balanced construction: C_l of the book's exact law (chapter 4's theorem; the paper states it "
-          "to leading order)",
+    Entry("exact", "Exact balanced construction: C_l of the book's exact law (chapter 4's theorem; the paper's main "
+          "theorem bounds the ratio C_{l+1}/C_l by O(ε²/n^{1/L}))",
           "6.6667, 0.18635, 5.2092e-3, 1.4561e-4, 4.0703e-6 (derived)", "K=4, n=6, d=40, L=5, ε=0.2, α=1",
           "relative error ≤ 1e-10",
           "04_progressive_compression", _exact_construction,
