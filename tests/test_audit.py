@@ -4,6 +4,10 @@
 - Every term the notation page defines in words ("nearly orthonormal", ...) is defined no later than the first
   chapter whose prose uses it, or that chapter points forward to the definition.
 - No chapter points its reader at files outside the published book (reference notes, the test suite).
+- A sentence that relates glued numbers (larger, smaller, within, about, monotone, linear, ...) takes them from a code
+  cell that asserts: the gluing cell itself or one of the two code cells before it holds an ``assert``. Which
+  relation the assert checks is for the reader of the cell to judge (each assert carries the sentence it checks as a
+  comment); a glue cell with no assert at all cannot pass.
 """
 
 from __future__ import annotations
@@ -85,3 +89,62 @@ def test_no_pointer_to_unpublished_files(path) -> None:
 
 def test_notation_page_points_at_no_unpublished_file() -> None:
     assert not UNPUBLISHED.findall((ROOT / "notation.md").read_text())
+
+
+RELATION = re.compile(
+    r"(?i)\b(?:larger|smaller|greater|less|more|fewer|higher|lower|above|below|exceeds?|monoton\w*|increas\w*"
+    r"|decreas\w*|rises?|falls?|grows?|shrinks?|linear(?:ly)?|within|about|roughly|approximately|halves|halved"
+    r"|doubles?|twice|times|same|equal|matches|agree|close|between|never|every|all|only)\b|[<>≈≤≥]|\\(?:le|ge|approx)\b"
+)
+
+
+def _glue_sources(cells: list[dict]) -> dict[str, set[int]]:
+    """Pattern of a glued name (``f"ch_{x}"`` becomes ``ch_\\w+``) -> the code cells that glue it."""
+    sources: dict[str, set[int]] = {}
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        names = re.findall(r"glue\(\s*f?[\"']([\w{}:\-]+)[\"']", source) + re.findall(r"[\"']([\w-]+)[\"']\s*:", source)
+        for name in names:
+            pattern = "^" + re.sub(r"\\\{[^}]*\\\}", r"[\\w-]+", re.escape(name)) + "$"
+            sources.setdefault(pattern, set()).add(index)
+    return sources
+
+
+def unasserted_relations(cells: list[dict]) -> list[tuple[int, str]]:
+    """``(markdown cell, glued name)`` of each number in a relational sentence with no assert near its glue cell."""
+    sources = _glue_sources(cells)
+    missing = []
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] != "markdown":
+            continue
+        for sentence in re.split(r"(?<=[.;:])\s+(?=[A-Z(*])|\n\s*\n", "".join(cell["source"])):
+            names = re.findall(r"\{glue(?::text)?\}`([\w-]+)", sentence)
+            if not names or not RELATION.search(re.sub(r"\{glue[^`]*`[^`]*`|\$[^$]*\$", "", sentence)):
+                continue
+            for name in names:
+                gluers = {i for pattern, found in sources.items() if re.match(pattern, name) for i in found}
+                near = {j for i in gluers for j in range(max(0, i - 2), i + 1) if cells[j]["cell_type"] == "code"}
+                if not any("assert" in "".join(cells[j]["source"]) for j in near):
+                    missing.append((index, name))
+    return missing
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_relations_between_glued_numbers_are_asserted(path) -> None:
+    missing = unasserted_relations(_cells(path))
+    assert not missing, f"relational sentences whose numbers no assert checks (markdown cell, glue name): {missing}"
+
+
+def test_detector_reports_an_unasserted_relation() -> None:
+    def cell(kind, text):
+        return {"cell_type": kind, "source": [text]}
+
+    glued = cell("code", 'glue("a", 1.0)\nglue(f"b_{k}", 2.0)')
+    prose = cell("markdown", "The first is {glue:text}`a:.1f`, larger than {glue:text}`b_3:.1f`. It is {glue:text}`a`.")
+    assert unasserted_relations([glued, prose]) == [(1, "a"), (1, "b_3")]
+    checked = cell("code", 'assert 1.0 < 2.0\nglue("a", 1.0)\nglue(f"b_{k}", 2.0)')
+    assert unasserted_relations([checked, prose]) == []
+    far = [cell("code", "assert True"), cell("code", "x = 1"), cell("code", "y = 2"), glued, prose]
+    assert unasserted_relations(far) == [(4, "a"), (4, "b_3")]  # an assert three cells up does not count
