@@ -89,6 +89,7 @@ def test_values_and_statuses_follow_the_results() -> None:
     assert bad["fig5-hybrid-rank"].status == "not reproduced"
     assert bad["fig5-hybrid-rank"].cause.startswith("the rank falls from layer 1 to 2 by 111 ± 1")
     assert bad["transfer-c"].status == "contradicted"
+    assert "; C falls with h: 0.5, 0.45, 0.4" in bad["transfer-c"].cause  # a contradiction says why as well
 
 
 def test_every_row_reads_the_results_it_is_given() -> None:

@@ -636,9 +636,11 @@ EXPERIMENTS: dict[str, Experiment] = {
         description="Pretrain with 1-5 projection-head layers; C of the pre-head features and linear-probe "
                     "accuracy on held-out classes.",
         book={**_BOOK_DATA, "n_nonlinear": 3, "n_linear": 4, "mode": "grow", "head_layers": [1, 2, 3, 4, 5],
-              "pretrain_classes": [0, 1, 2, 3, 4], "transfer_classes": [5, 6, 7, 8, 9], "init": "orthogonal",
+              "pretrain_classes": [0, 1, 2, 3, 4], "transfer_classes": [5, 6, 7, 8, 9], "init": "default",
               "xi": 0.1, "alpha": 1.0, "probe_ridge": 1e-2, "probe_ridges": [1e-8, 1e-4, 1e-2, 1.0],
-              "n_transfer_per_class": 600, **_BOOK_TRAIN, "epochs": 30},
+              "n_transfer_per_class": 600, **_BOOK_TRAIN, "n_per_class": 300, "lr": 0.02, "epochs": 100},
+        # trained to fit at every head depth (chapter 8): with the authors' init (orthogonal, xi = 0.1) and alpha = 1
+        # the deep heads never leave their initialisation, with alpha = 100 the h = 1 network diverges
         paper={"dataset": "cifar10", "width": 1024, "n_nonlinear": 3, "n_linear": 4, "mode": "grow",
                "head_layers": [1, 2, 3, 4, 5],
                "pretrain_classes": [0, 1, 2, 3, 4], "transfer_classes": [5, 6, 7, 8, 9], "init": "orthogonal",
