@@ -1,0 +1,199 @@
+"""The three editions (book_ext/pnc_editions.py, ``python3 dev.py book --edition``): the student edition's site and
+notebooks hold every exercise and no solution; the instructor edition's notebooks hold every solution with its
+grading note; bad ``--edition`` values are refused with a message naming the option.
+
+The student site is built once per session next to the session's full build (``built_book``), from its execution
+cache, so nothing is executed twice; ``PNC_STUDENT_HTML`` reuses a built student site
+(``_build/student/_build/html`` after ``python3 dev.py book --edition student``).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT, ensure_vendor, load_dev
+
+from pnc.book import export
+
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+URL = "https://github.com/pnc-book/pnc-book"
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+class AnyGlue(dict):
+    """Glued values for a conversion without an executed book: every name is a number and an image."""
+
+    def __missing__(self, name: str) -> dict:
+        return {"data": {"text/plain": "1", "image/png": PIXEL}, "metadata": {}}
+
+
+def _export(path: Path, edition: str = "full") -> str:
+    notebook = export.export_notebook(path, repo_url=URL, glue=AnyGlue(), bib_path=ROOT / "references.bib",
+                                      edition=edition)
+    assert notebook.metadata["pnc_export"]["edition"] == edition
+    return nbformat.writes(notebook)
+
+
+@dataclass(frozen=True)
+class Solution:
+    chapter: str
+    exercise: str
+    code_lines: tuple[str, ...]
+    """Lines of the solution's code that appear nowhere outside the book's solutions."""
+
+
+def _solutions() -> list[Solution]:
+    """Every solution of the book, found with a state machine of its own (not export.drop_solutions)."""
+    found: list[tuple[str, str, list[str]]] = []
+    outside: set[str] = set()
+    for path in CHAPTERS:
+        current: tuple[str, str, list[str]] | None = None
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                for line in cell.source.split("\n"):
+                    start = re.match(r"^`{3,}\{solution-start\}\s+(\S+)", line)
+                    if start:
+                        current = (path.stem, start.group(1), [])
+                        found.append(current)
+                    elif re.match(r"^`{3,}\{solution-end\}", line):
+                        current = None
+            elif cell.cell_type == "code":
+                lines = [line.strip() for line in cell.source.split("\n")]
+                if current is not None:
+                    current[2].extend(lines)
+                else:
+                    outside.update(lines)
+    solutions = []
+    for chapter, label, lines in found:
+        distinctive = sorted({line for line in lines if len(line) >= 30 and line not in outside
+                              and not line.startswith("#")}, key=len, reverse=True)
+        solutions.append(Solution(chapter, label, tuple(distinctive[:3])))
+    return solutions
+
+
+SOLUTIONS = _solutions()
+
+
+def test_every_chapter_with_exercises_has_solutions_to_search_for() -> None:
+    assert len(SOLUTIONS) >= 25
+    with_code = [s for s in SOLUTIONS if s.code_lines]
+    assert len(with_code) >= 20, [s.exercise for s in SOLUTIONS if not s.code_lines]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_student_notebook_export_has_every_exercise_and_no_solution(path: Path) -> None:
+    text = _export(path, "student")
+    mine = [s for s in SOLUTIONS if s.chapter == path.stem]
+    for solution in mine:
+        for line in solution.code_lines:
+            assert line not in text, (solution.exercise, line)
+    assert "Solution to" not in text and "solution-start" not in text
+    full = _export(path)
+    exercises = re.findall(r"\*\*(Exercise \d+)", full)
+    assert exercises == re.findall(r"\*\*(Exercise \d+)", text)
+    assert len(re.findall(r"Solution to Exercise", full)) == len(mine)
+
+
+def test_grading_notes_only_in_the_instructor_notebooks() -> None:
+    path = ROOT / "chapters" / "04_progressive_compression.ipynb"
+    instructor, full, student = (_export(path, edition) for edition in ("instructor", "full", "student"))
+    assert instructor.count("**Grading note.**") >= 4
+    assert "Grading note" not in full and "Grading note" not in student
+    assert instructor.count("Solution to Exercise") == full.count("Solution to Exercise") == 4
+    assert "<summary><b>Solution" not in instructor  # open, not folded
+
+
+def test_drop_solutions_refuses_an_unclosed_solution() -> None:
+    cells = [nbformat.v4.new_markdown_cell("Text.\n\n````{solution-start} ex-a\n:class: dropdown\n````\nSecret"),
+             nbformat.v4.new_code_cell("secret = 1")]
+    with pytest.raises(ValueError, match="never closed"):
+        export.drop_solutions(cells, "doc")
+    cells.append(nbformat.v4.new_markdown_cell("````{solution-end}\n````\nAfter."))
+    kept = export.drop_solutions(cells, "doc")
+    assert [c.source for c in kept] == ["Text.", "After."]
+    with pytest.raises(ValueError, match="edition"):
+        export.export_notebook(CHAPTERS[0], edition="teacher")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["book", "--edition", "teacher"], "--edition must be one of full, student, instructor, not 'teacher'"),
+    (["pdf", "--edition"], "--edition needs a value"),
+    (["notebooks", "--solutions"], "unknown argument '--solutions'"),
+])
+def test_dev_refuses_a_bad_edition_naming_the_option(argv: list[str], message: str) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "dev.py"), *argv], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_dev_builds_editions_apart_from_the_full_book() -> None:
+    dev = load_dev()
+    assert dev.edition_root("full") == ROOT
+    assert dev.edition_root("student") == ROOT / "_build" / "student"
+    assert dev._shared_cache(dev.edition_root("student")) == ROOT / "_build" / ".jupyter_cache"
+    assert dev.NOTEBOOK_BRANCHES["student"] != dev.NOTEBOOK_BRANCHES["full"]
+
+
+@pytest.fixture(scope="session")
+def student_site(built_book: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    reuse = os.environ.get("PNC_STUDENT_HTML")
+    if reuse:
+        return Path(reuse)
+    ensure_vendor()
+    out = tmp_path_factory.mktemp("student")
+    env = {**os.environ, "PNC_EDITION": "student",
+           "PNC_EXECUTION_CACHE": str(built_book.parent / ".jupyter_cache")}
+    result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output",
+                             str(out), "-W", "-n", "--keep-going"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"student build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return out / "_build" / "html"
+
+
+def _site_text(site: Path) -> dict[Path, str]:
+    """Every text file of the site but the vendored assets, HTML also as its text (highlighted code is split into
+    spans and escaped)."""
+    files = {}
+    for path in site.rglob("*"):
+        if path.is_file() and path.suffix in {".html", ".ipynb", ".js", ".json", ".txt", ".md"} \
+                and "_static" not in path.parts:
+            text = path.read_text(errors="replace")
+            if path.suffix == ".html":
+                text += "\n" + html.unescape(re.sub(r"<[^>]+>", "", text))
+            files[path] = text
+    return files
+
+
+@pytest.mark.book
+def test_student_site_and_notebooks_hold_no_solution(student_site: Path) -> None:
+    files = _site_text(student_site)
+    assert any(p.suffix == ".ipynb" and p.parent.name == "notebooks" for p in files)
+    for solution in SOLUTIONS:
+        for line in solution.code_lines:
+            leaks = [str(p.relative_to(student_site)) for p, text in files.items() if line in text]
+            assert not leaks, (solution.exercise, line, leaks)
+    for path, text in files.items():
+        if path.suffix in {".html", ".ipynb"}:
+            assert "Solution to" not in text, path
+            assert 'class="solution' not in text and "solution-content" not in text, path
+
+
+@pytest.mark.book
+def test_student_site_has_every_exercise(student_site: Path, built_book: Path) -> None:
+    for path in CHAPTERS:
+        page = f"chapters/{path.stem}.html"
+        full = (built_book / page).read_text()
+        student = (student_site / page).read_text()
+        labels = re.findall(r'<div class="exercise[^"]*" id="([\w-]+)"', full)
+        assert labels == re.findall(r'<div class="exercise[^"]*" id="([\w-]+)"', student), page
+        if labels:
+            assert "Solution to" in full
+    assert "notebooks-student" in (student_site / "chapters" / "04_progressive_compression.html").read_text()
