@@ -197,3 +197,22 @@ def test_student_site_has_every_exercise(student_site: Path, built_book: Path) -
         if labels:
             assert "Solution to" in full
     assert "notebooks-student" in (student_site / "chapters" / "04_progressive_compression.html").read_text()
+
+
+def test_dev_notebooks_commits_the_student_notebooks_to_their_own_branch(tmp_path: Path) -> None:
+    """``dev.py notebooks --edition student`` commits the student build's notebooks to ``notebooks-student``."""
+    repo = tmp_path / "repo"
+    folder = repo / "_build" / "student" / "_build" / "html" / "notebooks"
+    folder.mkdir(parents=True)
+    (repo / "_config.yml").write_text("repository:\n  url: https://github.com/pnc-book/pnc-book\n  branch: main\n")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("exercise only")]),
+                   folder / "04_progressive_compression.ipynb")
+    git = ["git", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    dev = load_dev()
+    dev.ROOT = repo
+    assert dev.notebooks(Path(sys.executable), "student") == 0
+    listing = subprocess.run([*git, "ls-tree", "-r", "--name-only", "notebooks-student"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert "chapters/04_progressive_compression.ipynb" in listing
+    assert subprocess.run([*git, "rev-parse", "-q", "--verify", "refs/heads/notebooks"]).returncode != 0
