@@ -10,7 +10,8 @@ Two post-transforms that run for the LaTeX builder only, on the same executed do
   :func:`is_bookkeeping` decides; :func:`printed_source` gives the listing.
 - **Tables are typeset as tables.** An output whose HTML is one table (``pnc.book.tables.show`` or a pandas
   DataFrame) becomes a LaTeX table (Sphinx's tabulary, wrapping cell text to the line width; a longtable across
-  pages beyond 30 rows), instead of the plain-text form whose wide columns pandas cuts to "…".
+  pages beyond 30 rows), set in a smaller type when its columns would not fit the text width (:func:`font_size`),
+  instead of the plain-text form whose wide columns pandas cuts to "…".
 """
 
 from __future__ import annotations
@@ -139,6 +140,24 @@ def html_table(html: str) -> list[list[tuple[bool, str]]] | None:
     return [row for row in parser.tables[0] if row]
 
 
+_FONT_SIZES = ((90, ""), (112, "\\footnotesize"), (130, "\\scriptsize"), (10**9, "\\tiny"))
+"""(widest table in characters at the text size, LaTeX size command) for a table to fit the text width; a column's
+width is its longest cell plus three characters of padding, and the text column holds about 90 characters."""
+
+
+def font_size(rows: list[list[tuple[bool, str]]]) -> str:
+    """The LaTeX size command that makes a table of ``rows`` fit the text width ("" when it fits as it is). Header
+    cells wrap, so a column is as wide as its longest *body* cell or the longest word of its header."""
+    width = max(len(row) for row in rows)
+    columns = [0] * width
+    for row in rows:
+        for j, (header, text) in enumerate(row):
+            longest = max((len(word) for word in text.split()), default=0) if header else len(text)
+            columns[j] = max(columns[j], longest)
+    total = sum(c + 3 for c in columns)
+    return next(size for limit, size in _FONT_SIZES if total <= limit)
+
+
 def table_node(rows: list[list[tuple[bool, str]]]) -> nodes.table:
     """A docutils table of ``rows``: leading rows of header cells only are its head."""
     width = max(len(row) for row in rows)
@@ -203,7 +222,13 @@ class PrintedTables(SphinxPostTransform):
             if html is None or any(c.get("mime_type", "").startswith("image/") for c in bundle.children):
                 continue
             rows = html_table("".join(raw.astext() for raw in html.findall(nodes.raw)))
-            if rows:
+            if not rows:
+                continue
+            size = font_size(rows)
+            if size:  # a smaller type, in a group of its own, for a table wider than the text
+                bundle.replace_self([nodes.raw("", f"\\begingroup{size}", format="latex"), table_node(rows),
+                                     nodes.raw("", "\\endgroup", format="latex")])
+            else:
                 bundle.replace_self(table_node(rows))
 
 

@@ -57,3 +57,15 @@ def test_html_tables_become_docutils_tables() -> None:
     assert node.astext().split() == ["layer", "C", "0", "1.5", "1", "0.4"]
     assert html_table('<table><tr><td>1</td></tr></table><table><tr><td>2</td></tr></table>') is None
     assert html_table('<img src="a.png"><table><tr><td>1</td></tr></table>') is None
+
+
+def test_wide_tables_get_a_smaller_type() -> None:
+    from pnc_print import font_size
+
+    narrow = [[(True, "layer"), (True, "C")], [(False, "0"), (False, "1.5")]]
+    assert font_size(narrow) == ""
+    header = [(True, h) for h in ("xi", "n", "L", "alpha", "seed", "kappa", "C1/C0", "C2/C1", "C3/C2", "C4/C3",
+                                  "C5/C4", "C6/C5", "C7/C6", "worst |ratio/kappa-1|", "epochs")]
+    body = [(False, v) for v in ("0.3", "10", "6", "100", "1", "0.284", "0.290", "0.281", "0.279", "0.279",
+                                 "0.2789", "—", "—", "0.02041", "70")]
+    assert font_size([header, body]) in ("\\footnotesize", "\\scriptsize")
