@@ -48,11 +48,14 @@ def build_book(out: Path) -> Path:
     """Build the book (executing every chapter) under ``out`` with -W -n --keep-going; returns the html folder."""
     ensure_vendor()
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    env = {**os.environ, "PNC_EDITION": "full"}  # the full book, whatever the shell says (book_ext/pnc_editions.py)
+    env.pop("PNC_EXECUTION_CACHE", None)
     result = subprocess.run(
         [str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
         cwd=ROOT,
         capture_output=True,
         text=True,
+        env=env,
     )
     html = out / "_build" / "html"
     if result.returncode != 0:
