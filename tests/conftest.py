@@ -81,6 +81,20 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.rmtree(out, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def built_pdf(built_book: Path) -> Path:
+    """``book.pdf``, built next to the session's site so the LaTeX build reuses its execution cache (``dev.py pdf``
+    then rebuilds the site's pages, whose footers link it). ``PNC_BOOK_PDF`` reuses a built one."""
+    reuse = os.environ.get("PNC_BOOK_PDF")
+    if reuse:
+        return Path(reuse)
+    out = built_book.parent.parent  # <out>/_build/html -> <out>
+    try:
+        return load_dev().pdf(Path(sys.executable), out)
+    except SystemExit as error:  # dev.py reports a failed build with sys.exit(message)
+        pytest.fail(str(error))
+
+
 @pytest.fixture(scope="module")
 def site(built_book: Path) -> Iterator[str]:
     """The built site served on 127.0.0.1 (base URL with a trailing slash)."""

@@ -23,6 +23,9 @@ from conftest import ROOT, ensure_vendor, load_dev
 
 from pnc.book import export
 
+sys.path.insert(0, str(ROOT / "book_ext"))
+from pnc_print import is_bookkeeping, printed_source  # noqa: E402
+
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 URL = "https://github.com/pnc-book/pnc-book"
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -48,11 +51,18 @@ class Solution:
     exercise: str
     code_lines: tuple[str, ...]
     """Lines of the solution's code that appear nowhere outside the book's solutions."""
+    printed_lines: tuple[str, ...]
+    """Those of them the PDF prints (book_ext/pnc_print.py leaves out bookkeeping cells and glue calls)."""
+
+
+def _printed_prefix(line: str) -> str:
+    """The first 40 characters of a code line without white space: a wrapped listing breaks later than that."""
+    return re.sub(r"\s+", "", line)[:40]
 
 
 def _solutions() -> list[Solution]:
     """Every solution of the book, found with a state machine of its own (not export.drop_solutions)."""
-    found: list[tuple[str, str, list[str]]] = []
+    found: list[tuple[str, str, list[str], set[str]]] = []
     outside: set[str] = set()
     for path in CHAPTERS:
         current: tuple[str, str, list[str]] | None = None
@@ -61,7 +71,7 @@ def _solutions() -> list[Solution]:
                 for line in cell.source.split("\n"):
                     start = re.match(r"^`{3,}\{solution-start\}\s+(\S+)", line)
                     if start:
-                        current = (path.stem, start.group(1), [])
+                        current = (path.stem, start.group(1), [], set())
                         found.append(current)
                     elif re.match(r"^`{3,}\{solution-end\}", line):
                         current = None
@@ -69,13 +79,17 @@ def _solutions() -> list[Solution]:
                 lines = [line.strip() for line in cell.source.split("\n")]
                 if current is not None:
                     current[2].extend(lines)
+                    if not is_bookkeeping(cell.source):
+                        current[3].update(line.strip() for line in printed_source(cell.source).split("\n"))
                 else:
                     outside.update(lines)
     solutions = []
-    for chapter, label, lines in found:
+    outside_prefixes = {_printed_prefix(line) for line in outside}
+    for chapter, label, lines, printed in found:
         distinctive = sorted({line for line in lines if len(line) >= 30 and line not in outside
-                              and not line.startswith("#")}, key=len, reverse=True)
-        solutions.append(Solution(chapter, label, tuple(distinctive[:3])))
+                              and _printed_prefix(line) not in outside_prefixes and not line.startswith("#")},
+                             key=len, reverse=True)[:3]
+        solutions.append(Solution(chapter, label, tuple(distinctive), tuple(x for x in distinctive if x in printed)))
     return solutions
 
 
@@ -216,3 +230,39 @@ def test_dev_notebooks_commits_the_student_notebooks_to_their_own_branch(tmp_pat
                              text=True, check=True).stdout.split()
     assert "chapters/04_progressive_compression.ipynb" in listing
     assert subprocess.run([*git, "rev-parse", "-q", "--verify", "refs/heads/notebooks"]).returncode != 0
+
+
+def _pdf_text(pdf: Path) -> str:
+    """The PDF's text with all white space removed (listings wrap and pdftotext spaces them its own way)."""
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.fixture(scope="session")
+def student_pdf(student_site: Path) -> Path:
+    reuse = os.environ.get("PNC_STUDENT_PDF")
+    if reuse:
+        return Path(reuse)
+    try:
+        return load_dev().pdf(Path(sys.executable), student_site.parent.parent, edition="student")
+    except SystemExit as error:
+        pytest.fail(str(error))
+
+
+@pytest.mark.book
+def test_student_pdf_holds_every_exercise_and_no_solution(student_pdf: Path) -> None:
+    text = _pdf_text(student_pdf)
+    assert "Solutionto" not in text and "Gradingnote" not in text
+    assert text.count("Exercise") >= 30
+    leaks = [(s.exercise, line) for s in SOLUTIONS for line in s.code_lines if _printed_prefix(line) in text]
+    assert not leaks, leaks[:10]
+
+
+@pytest.mark.book
+def test_the_pdf_leak_search_finds_the_solutions_in_the_full_pdf(built_pdf: Path) -> None:
+    """The same search over the full edition's PDF finds the solutions' code: the student test can fail."""
+    text = _pdf_text(built_pdf)
+    lines = [line for s in SOLUTIONS for line in s.printed_lines]
+    assert len(lines) >= 40
+    missing = [line for line in lines if _printed_prefix(line) not in text]
+    assert not missing, missing[:10]

@@ -3,16 +3,13 @@ theorem boxes, exercises with their solutions and the bibliography in the text, 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import load_dev
 
 pytestmark = pytest.mark.book
 
@@ -22,19 +19,6 @@ def _tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is missing: `python3 dev.py test` installs TeX Live and poppler-utils as root")
     return path
-
-
-@pytest.fixture(scope="session")
-def built_pdf(built_book: Path) -> Path:
-    """``book.pdf``, built next to the session's site so the LaTeX build reuses its execution cache."""
-    reuse = os.environ.get("PNC_BOOK_PDF")
-    if reuse:
-        return Path(reuse)
-    out = built_book.parent.parent  # <out>/_build/html -> <out>
-    try:
-        return load_dev().pdf(Path(sys.executable), out)
-    except SystemExit as error:  # dev.py reports a failed build with sys.exit(message)
-        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
