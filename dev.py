@@ -355,14 +355,15 @@ def _shared_cache(out: Path) -> Path | None:
     return EXECUTION_CACHE if out != ROOT and ROOT / "_build" in out.parents else None
 
 
-def pdf(python: Path, out: Path | None = None, edition: str = "full") -> Path:
-    """Build the book as one PDF under ``out`` (default: :func:`edition_root`; the execution cache is
+def pdf(python: Path, out: Path | None = None, edition: str = "full", cache: Path | None = None) -> Path:
+    """Build the book as one PDF under ``out`` (default: :func:`edition_root`; the execution cache is ``cache``, else
     ``out/_build``'s, or the full build's for an edition under ``_build/``), copy it into the site beside it
     (``SITE_PDF``) and rebuild the site's pages so that their footers link it.
     Returns the PDF's path; exits with the LaTeX log's tail on failure."""
     ensure_tex()
     out = edition_root(edition) if out is None else out
-    returncode = _jupyter_book(python, out, edition, _shared_cache(out), "--builder", "pdflatex")
+    cache = cache if cache is not None else _shared_cache(out)
+    returncode = _jupyter_book(python, out, edition, cache, "--builder", "pdflatex")
     latex = out / "_build" / "latex"
     book_pdf = latex / "book.pdf"
     if returncode != 0 or not book_pdf.exists():
@@ -375,7 +376,7 @@ def pdf(python: Path, out: Path | None = None, edition: str = "full") -> Path:
     shutil.copyfile(book_pdf, partial)
     partial.replace(site / SITE_PDF)
     # the pages link the PDF only if it was there when they were written: rebuild them (nothing is executed)
-    if _jupyter_book(python, out, edition, _shared_cache(out)) != 0:
+    if _jupyter_book(python, out, edition, cache) != 0:
         sys.exit(f"The PDF is built ({book_pdf}) but rebuilding the site's pages to link it failed")
     print(f"\nThe PDF is built: {book_pdf} (and linked from the site: {site / SITE_PDF})")
     return book_pdf

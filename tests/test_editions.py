@@ -239,12 +239,13 @@ def _pdf_text(pdf: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def student_pdf(student_site: Path) -> Path:
+def student_pdf(student_site: Path, built_book: Path) -> Path:
     reuse = os.environ.get("PNC_STUDENT_PDF")
     if reuse:
         return Path(reuse)
-    try:
-        return load_dev().pdf(Path(sys.executable), student_site.parent.parent, edition="student")
+    try:  # from the execution cache the student site was built with (the session's full build's)
+        return load_dev().pdf(Path(sys.executable), student_site.parent.parent, edition="student",
+                              cache=built_book.parent / ".jupyter_cache")
     except SystemExit as error:
         pytest.fail(str(error))
 
@@ -265,4 +266,48 @@ def test_the_pdf_leak_search_finds_the_solutions_in_the_full_pdf(built_pdf: Path
     lines = [line for s in SOLUTIONS for line in s.printed_lines]
     assert len(lines) >= 40
     missing = [line for line in lines if _printed_prefix(line) not in text]
+    assert not missing, missing[:10]
+
+
+def test_every_solution_has_one_grading_note() -> None:
+    """Each solution of the book (between its solution-start and solution-end) holds exactly one {grading-note}."""
+    for path in CHAPTERS:
+        notes, current = {}, None
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "markdown":
+                continue
+            for line in cell.source.split("\n"):
+                start = re.match(r"^`{3,}\{solution-start\}\s+(\S+)", line)
+                if start:
+                    current = start.group(1)
+                    notes[current] = 0
+                elif re.match(r"^`{3,}\{solution-end\}", line):
+                    current = None
+                elif line.startswith("```{grading-note}"):
+                    assert current is not None, (path.name, "a grading note outside a solution")
+                    notes[current] += 1
+        assert all(count == 1 for count in notes.values()), (path.name, notes)
+
+
+@pytest.fixture(scope="session")
+def instructor_pdf(built_book: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    reuse = os.environ.get("PNC_INSTRUCTOR_PDF")
+    if reuse:
+        return Path(reuse)
+    ensure_vendor()
+    try:
+        return load_dev().pdf(Path(sys.executable), tmp_path_factory.mktemp("instructor"), edition="instructor",
+                              cache=built_book.parent / ".jupyter_cache")
+    except SystemExit as error:
+        pytest.fail(str(error))
+
+
+@pytest.mark.book
+def test_instructor_pdf_has_every_solution_with_its_grading_note(instructor_pdf: Path) -> None:
+    text = subprocess.run(["pdftotext", str(instructor_pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert text.count("Solution to Exercise") == len(SOLUTIONS)
+    assert text.count("Grading note") == len(SOLUTIONS)
+    flat = re.sub(r"\s+", "", text)
+    missing = [line for s in SOLUTIONS for line in s.printed_lines if _printed_prefix(line) not in flat]
     assert not missing, missing[:10]
