@@ -311,3 +311,56 @@ def test_instructor_pdf_has_every_solution_with_its_grading_note(instructor_pdf:
     flat = re.sub(r"\s+", "", text)
     missing = [line for s in SOLUTIONS for line in s.printed_lines if _printed_prefix(line) not in flat]
     assert not missing, missing[:10]
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds, names it reads) at any depth; IPython lines (%, !) are skipped."""
+    import ast
+
+    code = "\n".join(line for line in source.split("\n") if not line.lstrip().startswith(("%", "!")))
+    bound, read = set(), set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, ast.Store) else read).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return bound, read
+
+
+def reads_of_solution_names(cells: list, where: str) -> list[tuple[list[str], str]]:
+    """(names, cell start) for every cell outside the solutions that reads a name only a solution's code binds."""
+    kept = {id(cell) for cell in export.drop_solutions(cells, where)}
+    defined: set[str] = set()
+    only_in_solutions: set[str] = set()
+    found = []
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        bound, read = _names(cell.source)
+        if id(cell) in kept:
+            needs = read & only_in_solutions - bound
+            if needs:
+                found.append((sorted(needs), cell.source[:120]))
+            defined |= bound
+            only_in_solutions -= bound
+        else:
+            only_in_solutions |= bound - defined
+    return found
+
+
+def test_the_dependency_check_sees_a_cell_that_needs_a_solution() -> None:
+    md = nbformat.v4.new_markdown_cell
+    cells = [nbformat.v4.new_code_cell("a = 1"), md("````{solution-start} ex-a\n````"),
+             nbformat.v4.new_code_cell("b = a + 1"), md("````{solution-end}\n````"),
+             nbformat.v4.new_code_cell("print(a, b)")]
+    assert reads_of_solution_names(cells, "doc") == [(["b"], "print(a, b)")]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_student_notebooks_need_nothing_a_solution_defines(path: Path) -> None:
+    """A cell outside the solutions reads no name that only a solution's code binds: the student notebook, which has
+    no solution, runs top to bottom."""
+    found = reads_of_solution_names(nbformat.read(path, as_version=4).cells, path.stem)
+    assert not found, (path.name, found)
