@@ -5,7 +5,14 @@
     python3 dev.py test    # the same setup, then the whole test suite (CI runs exactly this)
 
 ``python3 dev.py pdf`` builds the whole book as one PDF (``_build/latex/book.pdf``) with Jupyter Book's LaTeX builder
-and XeLaTeX from Debian's TeX Live, reusing the execution cache of ``dev.py book``. Other commands: ``setup``
+and XeLaTeX from Debian's TeX Live, reusing the execution cache of ``dev.py book``, copies it into the site and
+rebuilds the site's pages, whose footers then link it (a site without the PDF links none).
+
+``book``, ``pdf`` and ``notebooks`` take ``--edition full|student|instructor`` (default ``full``, the public book):
+``student`` has every exercise and no solution (site, PDF and Colab/Binder notebooks), ``instructor`` every solution,
+open, with its grading note (book_ext/pnc_editions.py). An edition other than ``full`` is built under
+``_build/<edition>/`` (site: ``_build/<edition>/_build/html``) from the full build's execution cache, so it never
+overwrites the full book and executes nothing the full build already did. Other commands: ``setup``
 (environment + vendored front-end assets only), ``bench`` (the benchmarks, see benchmarks/run.py --help), ``lock``
 (re-resolve requirements/lock.txt from the *.in files), ``notebooks`` (commit the converted chapter notebooks of the
 last ``book`` build to the ``notebooks`` branch, which the site's Colab and Binder buttons open; push it with
@@ -37,6 +44,10 @@ VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements" / "lock.txt"
 STAMP = VENV / ".pnc-installed"
 BUILD_DIR = ROOT / "_build" / "html"
+EDITIONS = ("full", "student", "instructor")
+"""The book's editions (book_ext/pnc_editions.py); ``full`` is the default and the public book."""
+EXECUTION_CACHE = ROOT / "_build" / ".jupyter_cache"
+"""The full build's jupyter-cache, which every edition's build shares."""
 MIN_PYTHON = (3, 11)  # numpy 2.4 / scipy 1.17 in the lock need 3.11+
 VENDOR = ROOT / "_vendor"
 VENDOR_LOCK = ROOT / "requirements" / "vendor.lock"
@@ -318,29 +329,56 @@ def ensure_tex() -> None:
              f"install -y --no-install-recommends {' '.join(TEX_PACKAGES)}`.")
 
 
-def pdf(python: Path, out: Path = ROOT) -> Path:
-    """Build the book as one PDF under ``out`` (default: the repository; the execution cache is ``out/_build``'s) and
-    copy it into the site beside it (``SITE_PDF``), where the footer links to it.
-    Returns the PDF's path; exits with the LaTeX log's tail on failure."""
-    ensure_tex()
-    jb = python.parent / "jupyter-book"
-    cmd = [str(jb), "build", str(ROOT), "--builder", "pdflatex", "-W", "-n", "--keep-going"]
+def edition_root(edition: str) -> Path:
+    """The folder an edition is built in (its site is ``<folder>/_build/html``): the repository for ``full``,
+    ``_build/<edition>`` for the others."""
+    if edition not in EDITIONS:
+        raise ValueError(f"--edition must be one of {', '.join(EDITIONS)}, not {edition!r}")
+    return ROOT if edition == "full" else ROOT / "_build" / edition
+
+
+def _jupyter_book(python: Path, out: Path, edition: str, cache: Path | None, *args: str) -> int:
+    """``jupyter-book build`` of the book into ``out/_build`` for ``edition``; ``cache``: a jupyter-cache to execute
+    with instead of ``out/_build/.jupyter_cache``."""
+    env = {**os.environ, "PNC_EDITION": edition}
+    env.pop("PNC_EXECUTION_CACHE", None)
+    if cache is not None:
+        env["PNC_EXECUTION_CACHE"] = str(cache)
+    cmd = [str(python.parent / "jupyter-book"), "build", str(ROOT), *args, "-W", "-n", "--keep-going"]
     if out != ROOT:
         cmd += ["--path-output", str(out)]
-    result = subprocess.run(cmd, cwd=ROOT)
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
+def _shared_cache(out: Path) -> Path | None:
+    """The full build's execution cache for an edition built under the repository's ``_build/``, else None."""
+    return EXECUTION_CACHE if out != ROOT and ROOT / "_build" in out.parents else None
+
+
+def pdf(python: Path, out: Path | None = None, edition: str = "full", cache: Path | None = None) -> Path:
+    """Build the book as one PDF under ``out`` (default: :func:`edition_root`; the execution cache is ``cache``, else
+    ``out/_build``'s, or the full build's for an edition under ``_build/``), copy it into the site beside it
+    (``SITE_PDF``) and rebuild the site's pages so that their footers link it.
+    Returns the PDF's path; exits with the LaTeX log's tail on failure."""
+    ensure_tex()
+    out = edition_root(edition) if out is None else out
+    cache = cache if cache is not None else _shared_cache(out)
+    returncode = _jupyter_book(python, out, edition, cache, "--builder", "pdflatex")
     latex = out / "_build" / "latex"
     book_pdf = latex / "book.pdf"
-    if result.returncode != 0 or not book_pdf.exists():
+    if returncode != 0 or not book_pdf.exists():
         log = latex / "book.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no LaTeX log)"
-        sys.exit(f"The PDF build failed ({result.returncode}); the end of {log}:\n{tail}")
+        sys.exit(f"The PDF build failed ({returncode}); the end of {log}:\n{tail}")
     site = out / "_build" / "html"
-    if site.is_dir():  # the footer's "PDF edition" link (book_ext/pnc_site.py, PDF_NAME) points here
-        partial = site / f".{SITE_PDF}.part"
-        shutil.copyfile(book_pdf, partial)
-        partial.replace(site / SITE_PDF)
-    linked = f" (and linked from the site: {site / SITE_PDF})" if site.is_dir() else ""
-    print(f"\nThe PDF is built: {book_pdf}{linked}")
+    site.mkdir(parents=True, exist_ok=True)
+    partial = site / f".{SITE_PDF}.part"  # the footer's "PDF edition" link (book_ext/pnc_site.py, PDF_NAME)
+    shutil.copyfile(book_pdf, partial)
+    partial.replace(site / SITE_PDF)
+    # the pages link the PDF only if it was there when they were written: rebuild them (nothing is executed)
+    if _jupyter_book(python, out, edition, cache) != 0:
+        sys.exit(f"The PDF is built ({book_pdf}) but rebuilding the site's pages to link it failed")
+    print(f"\nThe PDF is built: {book_pdf} (and linked from the site: {site / SITE_PDF})")
     return book_pdf
 
 
@@ -351,15 +389,17 @@ def _single_threaded() -> None:
         os.environ.setdefault(name, "1")
 
 
-def book(python: Path) -> int:
-    """Execute the chapters (cached) and build the HTML site; fail on any cell error or broken reference."""
-    jb = python.parent / "jupyter-book"
-    result = subprocess.run([str(jb), "build", str(ROOT), "-W", "-n", "--keep-going"], cwd=ROOT)
-    if result.returncode == 0:
-        print(f"\nThe book is built. Open file://{BUILD_DIR / 'index.html'}")
+def book(python: Path, edition: str = "full") -> int:
+    """Execute the chapters (cached) and build the HTML site of ``edition`` (under :func:`edition_root`); fail on
+    any cell error or broken reference."""
+    out = edition_root(edition)
+    site = out / "_build" / "html"
+    returncode = _jupyter_book(python, out, edition, _shared_cache(out))
+    if returncode == 0:
+        print(f"\nThe book ({edition} edition) is built. Open file://{site / 'index.html'}")
     else:
-        print(f"\nThe build failed; notebook tracebacks are under {BUILD_DIR / 'reports'}", file=sys.stderr)
-    return result.returncode
+        print(f"\nThe build failed; notebook tracebacks are under {site / 'reports'}", file=sys.stderr)
+    return returncode
 
 
 def test(python: Path, extra: list[str]) -> int:
@@ -389,15 +429,43 @@ def lock(python: Path) -> int:
     return 0
 
 
-def notebooks(python: Path) -> int:
-    """Commit ``_build/html/notebooks/*.ipynb`` to the ``notebooks`` branch (pnc.book.publish)."""
+NOTEBOOK_BRANCHES = {"full": "notebooks", "student": "notebooks-student", "instructor": "notebooks-instructor"}
+"""The branch each edition's notebooks are committed to (the student site's Colab and Binder buttons open
+``notebooks-student``: book_ext/pnc_editions.py)."""
+
+
+def notebooks(python: Path, edition: str = "full") -> int:
+    """Commit the edition's ``_build/html/notebooks/*.ipynb`` to its branch (pnc.book.publish)."""
+    folder = (edition_root(edition) / "_build" / "html" / "notebooks").relative_to(ROOT).as_posix()
+    branch = NOTEBOOK_BRANCHES[edition]
     code = (
         "import sys, yaml; from pnc.book.publish import publish_branch; "
         "cfg = yaml.safe_load(open('_config.yml')); repo = cfg['repository']; "
-        "c = publish_branch('.', '_build/html/notebooks', repo['url'], source_branch=repo.get('branch', 'main')); "
-        "print(f'notebooks branch: commit {c}' if c else 'notebooks branch: already up to date')"
+        f"c = publish_branch('.', {folder!r}, repo['url'], branch={branch!r}, "
+        "source_branch=repo.get('branch', 'main')); "
+        f"print(f'{branch} branch: commit {{c}}' if c else '{branch} branch: already up to date')"
     )
     return subprocess.run([str(python), "-c", code], cwd=ROOT).returncode
+
+
+def parse_edition(command: str, extra: list[str]) -> str:
+    """The value of ``--edition`` (``--edition X`` or ``--edition=X``) among ``extra``, which may hold nothing else;
+    exits with a message naming the option on a bad value or an unknown argument."""
+    edition, rest = "full", list(extra)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--edition":
+            if not rest:
+                sys.exit(f"dev.py {command}: --edition needs a value: one of {', '.join(EDITIONS)}")
+            edition = rest.pop(0)
+        elif arg.startswith("--edition="):
+            edition = arg.split("=", 1)[1]
+        else:
+            sys.exit(f"dev.py {command}: unknown argument {arg!r} (the only option is --edition "
+                     f"{'|'.join(EDITIONS)})")
+        if edition not in EDITIONS:
+            sys.exit(f"dev.py {command}: --edition must be one of {', '.join(EDITIONS)}, not {edition!r}")
+    return edition
 
 
 def main(argv: list[str]) -> int:
@@ -405,6 +473,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
+    edition = parse_edition(command, extra) if command in {"book", "pdf", "notebooks"} else "full"
     python = setup()
     if command != "lock":
         vendor()
@@ -412,9 +481,9 @@ def main(argv: list[str]) -> int:
         _single_threaded()
         ensure_fashion_mnist()
     if command == "book":
-        return book(python)
+        return book(python, edition)
     if command == "pdf":
-        pdf(python)
+        pdf(python, edition=edition)
         return 0
     if command == "test":
         return test(python, extra)
@@ -423,7 +492,7 @@ def main(argv: list[str]) -> int:
     if command == "lock":
         return lock(python)
     if command == "notebooks":
-        return notebooks(python)
+        return notebooks(python, edition)
     return 0
 
 

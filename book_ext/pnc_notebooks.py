@@ -12,7 +12,8 @@ executed notebook there has them stripped). Numbers of labelled blocks are taken
 (``env.toc_fignumbers``) where it has them, so the notebook says "Theorem 1" where the page does. Cross-references
 link to ``pnc_notebooks_site_url`` (default: ``html_baseurl``; plain text when neither is set); the install cell
 installs from the theme's ``repository_url`` (Jupyter Book's ``repository.url``) and ``repository_branch``. A chapter
-that cannot be converted is a warning (an error with ``-W``).
+that cannot be converted is a warning (an error with ``-W``). The notebooks follow the build's edition
+(``pnc_edition``, book_ext/pnc_editions.py): the student edition's have no solution.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def _export(app: Any, exception: Exception | None) -> None:
             notebook = export.export_notebook(
                 app.env.doc2path(docname), site_url=site_url, repo_url=repo_url, glue=glue, index=index,
                 bibliography=bibliography, book_root=srcdir, branch=branch, substitutions=substitutions,
+                edition=getattr(app.config, "pnc_edition", "full"),
             )
         except ValueError as error:
             logger.warning(f"pnc_notebooks: {error}", type="pnc_notebooks", location=docname)

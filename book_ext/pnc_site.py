@@ -19,7 +19,11 @@ And the site's metadata, checked by tests/test_site_meta.py:
   and branch instead of sphinx-thebe's stock example repository.
 - **Footer.** ``html.extra_footer`` may contain ``{version}`` (``pnc.__version__``), ``{build_date}`` (UTC date of the
   build, or of ``SOURCE_DATE_EPOCH``), ``{repository_url}``, ``{issue_url}`` (a new issue about this page),
-  ``{license_url}`` and ``{cite_url}`` (the licence page and its "How to cite" section, relative to this page).
+  ``{license_url}`` and ``{cite_url}`` (the licence page and its "How to cite" section, relative to this page), and
+  ``{pdf_link}``: a "PDF edition" link to ``pnc-book.pdf`` in the site's root when that file is there at the start
+  of the build (``python3 dev.py pdf`` copies it in and rebuilds the pages), else nothing, so no page links a
+  missing file. Whether it is there is the config value ``pnc_pdf_in_site`` (set at ``config-inited``; an "html"
+  value, so a change rewrites every page).
 - **Launch buttons.** Colab and Binder open the converted chapter notebooks (install cell, glued values, plain
   Markdown) that ``python3 dev.py notebooks`` commits to the branch ``pnc_launch_branch`` (default ``notebooks``,
   :mod:`pnc.book.publish`) at the sources' paths, not the output-free sources on ``repository.branch``.
@@ -86,7 +90,9 @@ def _substitutions(config: Any) -> dict[str, str]:
 
 
 def _configure(app: Any, config: Any) -> None:
-    """Point thebe at our repository and define the MyST substitutions (at ``config-inited``)."""
+    """Point thebe at our repository, define the MyST substitutions and note whether the site has the PDF edition
+    (at ``config-inited``)."""
+    config.pnc_pdf_in_site = (Path(app.outdir) / PDF_NAME).is_file()
     url = repository_url(config)
     if not url:
         return
@@ -160,6 +166,9 @@ def _fill_footer(app: Any, pagename: str, templatename: str, context: dict[str, 
         "license_url": license_page or "#",
         "cite_url": f"{license_page}#{CITE_ANCHOR}",
         "pdf_url": context["pathto"](PDF_NAME, 1),
+        # the link only where the site has the PDF (dev.py pdf copies it in, then rebuilds the pages with it)
+        "pdf_link": (f'<span><a class="pnc-pdf-link" href="{context["pathto"](PDF_NAME, 1)}">PDF edition</a> ·</span>'
+                     if app.config.pnc_pdf_in_site else ""),
     }
     context["theme_extra_footer"] = _FOOTER_FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), footer)
 
@@ -266,6 +275,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("html-page-context", _fill_footer)
     app.add_config_value("pnc_launch_branch", "notebooks", "html", [str])
+    app.add_config_value("pnc_pdf_in_site", False, "html", [bool])
     app.connect("html-page-context", _launch_from_notebooks_branch, priority=510)
     app.add_post_transform(CitedIn)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

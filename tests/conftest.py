@@ -48,11 +48,14 @@ def build_book(out: Path) -> Path:
     """Build the book (executing every chapter) under ``out`` with -W -n --keep-going; returns the html folder."""
     ensure_vendor()
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    env = {**os.environ, "PNC_EDITION": "full"}  # the full book, whatever the shell says (book_ext/pnc_editions.py)
+    env.pop("PNC_EXECUTION_CACHE", None)
     result = subprocess.run(
         [str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
         cwd=ROOT,
         capture_output=True,
         text=True,
+        env=env,
     )
     html = out / "_build" / "html"
     if result.returncode != 0:
@@ -76,6 +79,20 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("book")
     yield build_book(out)
     shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def built_pdf(built_book: Path) -> Path:
+    """``book.pdf``, built next to the session's site so the LaTeX build reuses its execution cache (``dev.py pdf``
+    then rebuilds the site's pages, whose footers link it). ``PNC_BOOK_PDF`` reuses a built one."""
+    reuse = os.environ.get("PNC_BOOK_PDF")
+    if reuse:
+        return Path(reuse)
+    out = built_book.parent.parent  # <out>/_build/html -> <out>
+    try:
+        return load_dev().pdf(Path(sys.executable), out)
+    except SystemExit as error:  # dev.py reports a failed build with sys.exit(message)
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="module")

@@ -347,7 +347,8 @@ def test_export_notebook(tmp_path: Path) -> None:
     assert cells[2].source.startswith(export.GLUE_FALLBACK) and "glue('v', 0.25" in cells[2].source
     assert cells[3].source == "The value is 25%, as He and Su (2023) say."
     assert cells[4].source.startswith("## References\n\n- Hangfeng He and Weijie J\\. Su")
-    assert notebook.metadata["pnc_export"] == {"source": "chapters/02_two.ipynb", "page": f"{SITE}chapters/02_two.html"}
+    assert notebook.metadata["pnc_export"] == {"source": "chapters/02_two.ipynb", "page": f"{SITE}chapters/02_two.html",
+                                               "edition": "full"}
     nbformat.validate(notebook)
     with pytest.raises(ValueError, match="no glued value 'f'"):
         export.export_notebook(root / "chapters" / "01_one.ipynb", repo_url=REPO)

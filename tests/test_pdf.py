@@ -3,16 +3,13 @@ theorem boxes, exercises with their solutions and the bibliography in the text, 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import load_dev
 
 pytestmark = pytest.mark.book
 
@@ -22,19 +19,6 @@ def _tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is missing: `python3 dev.py test` installs TeX Live and poppler-utils as root")
     return path
-
-
-@pytest.fixture(scope="session")
-def built_pdf(built_book: Path) -> Path:
-    """``book.pdf``, built next to the session's site so the LaTeX build reuses its execution cache."""
-    reuse = os.environ.get("PNC_BOOK_PDF")
-    if reuse:
-        return Path(reuse)
-    out = built_book.parent.parent  # <out>/_build/html -> <out>
-    try:
-        return load_dev().pdf(Path(sys.executable), out)
-    except SystemExit as error:  # dev.py reports a failed build with sys.exit(message)
-        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -118,3 +102,37 @@ def test_every_page_links_the_pdf_edition(built_pdf: Path, built_book: Path, sit
         assert response.body() == expected, (page_path, href)
         assert not log.problems(), log.problems()
         page.context.close()
+
+
+_TEXT_TABLE_ROW = re.compile(r"^\s*(?:\S+ {2,}){3,}\S+\s*$")
+"""A line of a table in its plain-text form: four or more cells apart by two or more spaces."""
+
+
+def _text_table_rows(text: str) -> list[str]:
+    """Lines of ``text`` that are table rows in plain text with at least three numbers."""
+    number = re.compile(r"[-+]?[\d.]+(?:e[-+]?\d+)?%?|—|nan")
+    return [line for line in text.split("\n")
+            if _TEXT_TABLE_ROW.match(line) and sum(bool(number.fullmatch(t)) for t in line.split()) >= 3]
+
+
+def test_the_text_table_detector_sees_a_table_in_plain_text() -> None:
+    from pnc.book import tables
+
+    shown = tables.show([{"layer": 0, "compression": 13.48, "discrimination": 0.9376, "ratio": 0.29},
+                         {"layer": 1, "compression": 3.914, "discrimination": 0.95, "ratio": 0.28}])
+    assert len(_text_table_rows(repr(shown))) == 2
+
+
+def test_print_shows_tables_and_not_the_cells_that_fill_them(built_pdf: Path, pdf_text: str) -> None:
+    """Tables are typeset (no plain-text table in a listing of book.tex), glue calls and glue/assert-only cells are
+    not printed, and code a reader should read still is (book_ext/pnc_print.py)."""
+    tex = (built_pdf.parent / "book.tex").read_text()
+    listings = re.findall(r"\\begin\{sphinxVerbatim\}.*?\n(.*?)\\end\{sphinxVerbatim\}", tex, flags=re.DOTALL)
+    assert len(listings) >= 50
+    text_tables = [row for listing in listings for row in _text_table_rows(listing)]
+    assert not text_tables, text_tables[:10]
+    assert tex.count(r"\begin{tabulary}") + tex.count(r"\begin{longtable}") >= 20
+    assert "glue(" not in pdf_text
+    for bookkeeping in ("assert max(kappas) == kappa_few_n", "setting_runs = [recipes.run_recipe"):  # chapter 4
+        assert bookkeeping not in pdf_text, bookkeeping
+    assert re.search(r"config\s*=\s*train\.TrainConfig\(optimizer=", pdf_text)  # chapter 4's training, printed

@@ -51,6 +51,7 @@ __all__ = [
     "default_substitutions",
     "Target",
     "convert_markdown",
+    "drop_solutions",
     "execute_notebook",
     "executed_from_cache",
     "export_book",
@@ -62,6 +63,10 @@ __all__ = [
     "repository_url",
     "substitute",
 ]
+
+EDITIONS = ("full", "student", "instructor")
+"""The book's editions (book_ext/pnc_editions.py): ``full`` has every solution (folded) and no grading note,
+``student`` no solution, ``instructor`` every solution (open) with its grading note."""
 
 INSTALL_TAG = "pnc-install"
 """Metadata tag of the install cell :func:`export_notebook` puts first."""
@@ -548,6 +553,7 @@ class MarkdownConverter:
     equations: int = 0
     cited: list[str] = field(default_factory=list)
     exercises: dict[str, str] = field(default_factory=dict)
+    edition: str = "full"
 
     def __post_init__(self) -> None:
         if self.site_url:
@@ -835,9 +841,11 @@ def _convert_directive(directive: _Directive, context: MarkdownConverter) -> str
         head = f"Solution to {label}" + (f" ({sub})" if sub else "")
         if name == "solution-start":
             return f"**{head}.**"
-        if "dropdown" in directive.options.get("class", "").split():
+        if "dropdown" in directive.options.get("class", "").split() and context.edition != "instructor":
             return f"<details>\n<summary><b>{head}</b></summary>\n\n{body()}\n\n</details>"
         return _heading(head, "", body())
+    if name == "grading-note":  # book_ext/pnc_editions.py: shown in the instructor edition only
+        return _quote(f"**Grading note.** {body().lstrip()}") if context.edition == "instructor" else ""
     if name in ADMONITIONS:
         heading = title or ADMONITIONS[name]
         text = body()
@@ -979,6 +987,57 @@ def install_cell(repo_url: str, branch: str | None = None) -> NotebookNode:
     return cell
 
 
+def _solution_fence(lines: list[str], i: int) -> tuple[str | None, int]:
+    """The directive a fence at ``lines[i]`` opens (``None`` for a code fence or no fence) and its last line."""
+    match = _FENCE.match(lines[i])
+    if not match:
+        return None, i
+    fence, info = match.group("fence"), match.group("info").strip()
+    if fence[0] == "`" and "`" in info:  # an inline code span at the start of a line
+        return None, i
+    closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+    end = i + 1
+    while end < len(lines) and not closing.match(lines[end]):
+        end += 1
+    directive = _DIRECTIVE_INFO.match(info)
+    return (directive.group("name") if directive else None), min(end, len(lines) - 1)
+
+
+def drop_solutions(cells: Sequence[NotebookNode], where: str = "") -> list[NotebookNode]:
+    """``cells`` without any solution: a ``{solution}`` block, and everything from a ``{solution-start}`` to its
+    ``{solution-end}``, markdown and code cells alike (the student edition). A markdown cell left empty is dropped;
+    a ``{solution-start}`` never closed is a ``ValueError``."""
+    kept: list[NotebookNode] = []
+    inside = False
+    for cell in cells:
+        if cell.cell_type != "markdown":
+            if not inside:
+                kept.append(cell)
+            continue
+        lines, out, i = cell.source.split("\n"), [], 0
+        while i < len(lines):
+            name, end = _solution_fence(lines, i)
+            if name == "solution-start":
+                if inside:
+                    raise ValueError(f"{where}: a {{solution-start}} inside another solution")
+                inside = True
+            elif name == "solution-end":
+                if not inside:
+                    raise ValueError(f"{where}: a {{solution-end}} without its {{solution-start}}")
+                inside = False
+            elif name != "solution" and not inside:
+                out.extend(lines[i:end + 1])
+            i = end + 1
+        text = "\n".join(out).strip("\n")
+        if text.strip():
+            exported = copy.deepcopy(cell)
+            exported.source = text
+            kept.append(exported)
+    if inside:
+        raise ValueError(f"{where}: a {{solution-start}} is never closed by a {{solution-end}}")
+    return kept
+
+
 def _code_cell(cell: NotebookNode, substitutions: Mapping[str, str]) -> NotebookNode:
     exported = copy.deepcopy(cell)
     exported.outputs = []
@@ -1009,7 +1068,7 @@ def export_notebook(source_path: str | Path, executed_nb: NotebookNode | None = 
                     glue: Mapping[str, Any] | None = None, index: BookIndex | None = None,
                     bibliography: Bibliography | None = None, book_root: str | Path | None = None,
                     branch: str | None = None, macros: Mapping[str, str] | None = None,
-                    substitutions: Mapping[str, str] | None = None) -> NotebookNode:
+                    substitutions: Mapping[str, str] | None = None, edition: str = "full") -> NotebookNode:
     """A chapter notebook for plain Jupyter/Colab: install cell first, MyST converted, glued values pasted.
 
     ``executed_nb`` (the chapter after execution) supplies the glued values; ``glue`` (name → output, e.g. myst-nb's
@@ -1017,8 +1076,12 @@ def export_notebook(source_path: str | Path, executed_nb: NotebookNode | None = 
     (cross-references link there; ``None``: plain text); ``repo_url`` the repository the install cell installs from.
     ``index`` (or ``book_root``, default: the nearest folder above the notebook with a ``_toc.yml``) gives labels
     and numbers; ``macros`` the MathJax macros to expand (default: those of the book's ``_config.yml``);
-    ``substitutions`` the values of ``{{ name }}`` (default: :func:`default_substitutions`).
+    ``substitutions`` the values of ``{{ name }}`` (default: :func:`default_substitutions`). ``edition`` is one of
+    :data:`EDITIONS`: ``"student"`` leaves every solution out (:func:`drop_solutions`), ``"instructor"`` shows
+    solutions open with their grading notes, ``"full"`` folds solutions and leaves grading notes out.
     """
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {', '.join(EDITIONS)}, not {edition!r}")
     source_path = Path(source_path).resolve()
     if not source_path.exists():
         raise ValueError(f"{source_path} does not exist")
@@ -1035,11 +1098,12 @@ def export_notebook(source_path: str | Path, executed_nb: NotebookNode | None = 
     if substitutions is None:
         substitutions = default_substitutions(root, repo_url, branch)
     context = MarkdownConverter(docname, index, glue, bibliography, site_url, source_dir=source_path.parent,
-                                macros=macros, substitutions=substitutions)
+                                macros=macros, substitutions=substitutions, edition=edition)
 
     source = nbformat.read(source_path, as_version=4)
     cells = [install_cell(repo_url, branch)]
-    for cell in source.cells:
+    chapter = drop_solutions(source.cells, docname) if edition == "student" else source.cells
+    for cell in chapter:
         if cell.cell_type == "markdown":
             exported = copy.deepcopy(cell)
             exported.source = context.convert(cell.source)
@@ -1054,7 +1118,7 @@ def export_notebook(source_path: str | Path, executed_nb: NotebookNode | None = 
         references.id = "pnc-references"
         cells.append(references)
     notebook = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(source.metadata))
-    notebook.metadata["pnc_export"] = {"source": f"{docname}{source_path.suffix}"}
+    notebook.metadata["pnc_export"] = {"source": f"{docname}{source_path.suffix}", "edition": edition}
     if context.site_url:
         notebook.metadata["pnc_export"]["page"] = f"{context.site_url}{docname}.html"
     nbformat.validate(notebook)
@@ -1102,7 +1166,8 @@ def export_book(book_root: str | Path, out_dir: str | Path, *, site_url: str | N
                 executed: Mapping[Path, NotebookNode] | None = None,
                 glue: Mapping[Path, Mapping[str, Any]] | None = None,
                 bib_path: str | Path | None = None, chapters: Sequence[str | Path] | None = None,
-                branch: str | None = None, execute_missing: bool = True, timeout: int = 600) -> list[Path]:
+                branch: str | None = None, execute_missing: bool = True, timeout: int = 600,
+                edition: str = "full") -> list[Path]:
     """Export every chapter (``.ipynb`` documents of ``_toc.yml``, or ``chapters``) into ``out_dir/<name>.ipynb``.
 
     Glued values come from ``glue`` (path → name → output) or ``executed`` (path → executed notebook); a chapter in
@@ -1135,7 +1200,7 @@ def export_book(book_root: str | Path, out_dir: str | Path, *, site_url: str | N
                 notebook = execute_notebook(path, timeout=timeout)
             values = glue_data(notebook)
         exported = export_notebook(path, site_url=site_url, repo_url=repo_url, glue=values, index=index,
-                                   bibliography=bibliography, book_root=root, branch=branch)
+                                   bibliography=bibliography, book_root=root, branch=branch, edition=edition)
         target = out / path.name
         nbformat.write(exported, target)
         written.append(target)
@@ -1149,10 +1214,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=Path("."), help="the book (folder of _toc.yml)")
     parser.add_argument("--cache", type=Path, help="a build's jupyter-cache; chapters not in it are executed")
     parser.add_argument("--site-url", help="the published site (cross-references link there)")
+    parser.add_argument("--edition", choices=EDITIONS, default="full",
+                        help="student: no solutions; instructor: solutions open, with grading notes")
     args = parser.parse_args(argv)
     chapters = [path for _, path in _toc_documents(args.root.resolve()) if path.suffix == ".ipynb"]
     executed = executed_from_cache(args.cache, chapters) if args.cache else None
-    for path in export_book(args.root, args.out, site_url=args.site_url, executed=executed):
+    for path in export_book(args.root, args.out, site_url=args.site_url, executed=executed, edition=args.edition):
         print(path)
 
 
