@@ -68,7 +68,11 @@ def test_registry_and_paper_configs():
         assert exp.paper["dataset"] in ("cifar10", "fashion_mnist")
         assert exp.paper["width"] == 1024 and exp.paper["epochs"] == 400
         assert exp.paper["optimizer"] == "sgd" and exp.paper["momentum"] == 0.9 and exp.paper["weight_decay"] == 1e-4
-        assert exp.book["dataset"] == "fashion_mnist" and exp.book["n_per_class"] == 600
+        # the transfer pretraining uses half the images per class (its five networks per seed fit in budget)
+        assert exp.book["dataset"] == "fashion_mnist"
+        assert exp.book["n_per_class"] == (300 if name == "transfer" else 600)
+    assert all(E.EXPERIMENTS[name].book["epochs"] == 200 for name in ("hybrid", "mlp", "depths"))  # trained to fit
+    assert E.EXPERIMENTS["transfer"].book["epochs"] == 100 and E.EXPERIMENTS["transfer"].book["init"] == "default"
     assert E.EXPERIMENTS["hybrid"].paper["alpha"] == 100.0 and E.EXPERIMENTS["mlp"].paper["alpha"] == 1.0
     hyb = E.EXPERIMENTS["hybrid"].paper
     assert hyb["n_nonlinear"] + hyb["n_linear"] + 1 == 8 and E.EXPERIMENTS["mlp"].paper["depth"] == 8

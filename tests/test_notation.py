@@ -62,11 +62,11 @@ STRUCTURE = frozenset(
     \big \Big \bigg \Bigg \left \right \lVert \rVert \lvert \rvert \langle \rangle
     \le \ge \leq \geq \ne \neq \ll \gg \approx \sim \propto \times \cdot \cdots \dots \ldots
     \in \to \mapsto \leftarrow \perp \star \ast \infty \pm \partial \angle \qquad \quad \begin \end
-    \R \mathbb{R} \Tr \E \mathbb \mathcal \mathbf \bar \tilde \hat \dot \texttt \operatorname \text \mathrm I
+    \R \mathbb{R} \Tr \E \mathbb \mathcal \mathbf \bar \tilde \hat \dot \texttt \mathtt \operatorname \text \mathrm I
     """.split()
 )
 
-_WRAPPERS = re.compile(r"\\(?:text|operatorname|mathrm|texttt|begin|end|label)\s*\{[^{}]*\}")
+_WRAPPERS = re.compile(r"\\(?:text|operatorname|mathrm|texttt|mathtt|begin|end|label)\s*\{[^{}]*\}")
 _NAMED = re.compile(r"\\(mathcal|mathbb|mathbf)\s*\{?\s*([A-Za-z0-9])\s*\}?")
 _TRANSPARENT = re.compile(r"\\(?:bar|tilde|hat|dot)(?![A-Za-z])")
 _TOKEN = re.compile(r"\\(?:mathcal|mathbb|mathbf)\{[A-Za-z0-9]\}|\\[A-Za-z]+|[A-Za-z]")
