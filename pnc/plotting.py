@@ -177,7 +177,9 @@ def layerwise_plot(
     ax_d.set_ylabel(r"discrimination $D_l$")
     ax_d.set_title("1 - max cosine of class means")
     ax_d.legend()
-    return fig
+    return describe(fig, f"Compression C_l falls from {_num(c[0])} to {_num(c[-1])} over layers {_num(x[0])} to "
+                         f"{_num(x[-1])}, a geometric rate of {ratio:.3g} per layer (R^2 {r2:.3f}), while "
+                         f"discrimination D_l goes from {_num(d[0])} to {_num(d[-1])}")
 
 
 # ---------------------------------------------------------------------------------------------------- accessibility
@@ -237,6 +239,8 @@ class Series:
     """``"line"``, ``"points"``, ``"scatter"``, ``"bars"``, ``"hline"`` (a reference level) or ``"vline"``."""
     x: np.ndarray
     y: np.ndarray
+    names: list[str] | None = None
+    """Category names of bars (the tick labels at their positions), if the axis is categorical."""
 
 
 @dataclass
@@ -249,6 +253,8 @@ class Panel:
     xlog: bool
     ylog: bool
     series: list[Series] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Text written on the panel (annotations such as ``"C = 0.5"``), as plain text."""
     bands: int = 0
     """Shaded regions (``fill_between``, ``axvspan``) drawn in it."""
     images: list[np.ndarray] = field(default_factory=list)
@@ -276,7 +282,8 @@ def figure_series(fig: Figure) -> list[Panel]:
             continue
         title = " ".join(t for t in (ax.get_title("left"), ax.get_title(), ax.get_title("right")) if t)
         panel = Panel(title=plain_text(title), xlabel=plain_text(ax.get_xlabel()), ylabel=plain_text(ax.get_ylabel()),
-                      xlog=ax.get_xscale() == "log", ylog=ax.get_yscale() == "log")
+                      xlog=ax.get_xscale() in ("log", "symlog"), ylog=ax.get_yscale() in ("log", "symlog"))
+        panel.notes = [plain_text(t.get_text()) for t in ax.texts if t.get_visible() and t.get_text().strip()]
         unnamed = 0
 
         def name(label: str) -> str:
@@ -318,13 +325,27 @@ def figure_series(fig: Figure) -> list[Panel]:
                 vertical = container.orientation != "horizontal"
                 pos = [p.get_x() + p.get_width() / 2 if vertical else p.get_y() + p.get_height() / 2 for p in patches]
                 size = [p.get_height() if vertical else p.get_width() for p in patches]
+                ticks = ax.get_xticks() if vertical else ax.get_yticks()
+                labels = [t.get_text() for t in (ax.get_xticklabels() if vertical else ax.get_yticklabels())]
+                where = {round(float(t), 6): plain_text(text) for t, text in zip(ticks, labels, strict=False) if text}
+                names = [where.get(round(float(v), 6), "") for v in pos]
+                categorical = all(names) and not all(_is_number(n) for n in names)
                 x, y = (pos, size) if vertical else (size, pos)
-                panel.series.append(Series(name(container.get_label()), "bars", _as_float(x), _as_float(y)))
+                panel.series.append(Series(name(container.get_label()), "bars", _as_float(x), _as_float(y),
+                                           names if categorical else None))
         panel.bands += sum(1 for p in ax.patches if id(p) not in in_bars and p.get_visible())
         panel.images = [np.asarray(im.get_array(), dtype=float) for im in ax.get_images() if isinstance(im, AxesImage)]
         if panel.series or panel.images:
             panels.append(panel)
     return panels
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace("−", "-"))
+    except ValueError:
+        return False
+    return True
 
 
 def describe(fig: Figure, summary: str = "", *, alt: str | None = None) -> Figure:
@@ -348,6 +369,8 @@ def _trend(s: Series, panel: Panel) -> str:
     if s.kind == "scatter":
         return (f"{s.label}: {y.size} points, {panel.xlabel or 'x'} from {_num(x.min())} to {_num(x.max())}, "
                 f"{panel.ylabel or 'y'} from {_num(y.min())} to {_num(y.max())}")
+    if s.kind == "bars" and s.names:
+        return f"{s.label}: " + ", ".join(f"{n} {_num(v)}" for n, v in zip(s.names, s.y, strict=True))
     if s.kind == "bars":
         top = int(np.argmax(y))
         return f"{s.label}: {y.size} bars from {_num(y.min())} to {_num(y.max())} (highest at {_num(x[top])})"
@@ -366,6 +389,20 @@ def _trend(s: Series, panel: Panel) -> str:
     return text
 
 
+def _spread(groups: list[Series]) -> str:
+    """How tight groups of points are: mean distance of a point to its group's centre, and of the centres to theirs."""
+    points = [np.column_stack([s.x, s.y]) for s in groups]
+    points = [p[np.all(np.isfinite(p), axis=1)] for p in points]
+    points = [p for p in points if len(p)]
+    centres = np.array([p.mean(axis=0) for p in points])
+    within = float(np.mean(np.concatenate([np.linalg.norm(p - c, axis=1) for p, c in zip(points, centres,
+                                                                                         strict=True)])))
+    between = float(np.mean(np.linalg.norm(centres - centres.mean(axis=0), axis=1)))
+    ratio = f" (ratio {_num(within / between)})" if between > 0 else ""
+    return (f"points lie on average {_num(within)} from their group's centre and the group centres "
+            f"{_num(between)} from the overall centre{ratio}")
+
+
 def _panel_kind(panel: Panel) -> str:
     kinds = [s.kind for s in panel.series if s.kind not in ("hline", "vline")]
     if panel.images and not kinds:
@@ -379,7 +416,7 @@ def _panel_kind(panel: Panel) -> str:
     return "Line chart"
 
 
-def _panel_alt(panel: Panel) -> str:
+def _panel_alt(panel: Panel, list_groups: bool = True) -> str:
     kind = _panel_kind(panel)
     y = f"{panel.ylabel}{' (log scale)' if panel.ylog else ''}" if panel.ylabel else "values"
     x = f"{panel.xlabel}{' (log scale)' if panel.xlog else ''}" if panel.xlabel else ""
@@ -391,14 +428,23 @@ def _panel_alt(panel: Panel) -> str:
         image = panel.images[0]
         parts.append(f"a {image.shape[0]} by {image.shape[1] if image.ndim > 1 else 1} grid of values from "
                      f"{_num(float(np.nanmin(image)))} to {_num(float(np.nanmax(image)))}")
-    named = [s for s in panel.series if not s.label.startswith("series ")] or panel.series
-    shown = named[:MAX_SERIES_IN_ALT]
-    parts.extend(_trend(s, panel) for s in shown)
-    rest = len(panel.series) - len(shown)
-    if rest > 0:
-        parts.append(f"{rest} more series in the data table")
+    scatters = [s for s in panel.series if s.kind == "scatter"]
+    if len(scatters) > 1 and len(scatters) == len(panel.series):
+        n = sum(s.y.size for s in scatters)
+        groups = f"{n} points in {len(scatters)} groups"
+        parts.append(groups + (f" ({', '.join(s.label for s in scatters)})" if list_groups else ""))
+        parts.append(_spread(scatters))
+    else:
+        named = [s for s in panel.series if not s.label.startswith("series ")] or panel.series
+        shown = named[:MAX_SERIES_IN_ALT]
+        parts.extend(_trend(s, panel) for s in shown)
+        rest = len(panel.series) - len(shown)
+        if rest > 0:
+            parts.append(f"{rest} more series in the data table")
     if panel.bands:
         parts.append("shaded regions mark ranges")
+    if not panel.images:  # a heat map's cell labels are its values: they are in the data table
+        parts.extend(f"the panel reads '{note}'" for note in panel.notes[:3])
     return "; ".join(parts)
 
 
@@ -410,9 +456,16 @@ def alt_text(fig: Figure, prefix: str = "") -> str:
     panels = figure_series(fig)
     summary = getattr(fig, "_pnc_summary", "")
     texts = [t.rstrip(".") + "." for t in (prefix, summary) if t]
+    written = [plain_text(t.get_text()) for t in fig.texts if t.get_visible() and t.get_text().strip()]
+    texts += [f"The figure reads '{t}'." for t in written]
     if len(panels) > 1:
         texts.append(f"{len(panels)} panels.")
-        texts += [f"Panel {i}: {_panel_alt(p)}." for i, p in enumerate(panels, start=1)]
+        # groups of points (classes) are named in the first panel that has them only
+        named_groups: set[tuple[str, ...]] = set()
+        for i, p in enumerate(panels, start=1):
+            groups = tuple(s.label for s in p.series if s.kind == "scatter")
+            texts.append(f"Panel {i}: {_panel_alt(p, list_groups=groups not in named_groups)}.")
+            named_groups.add(groups)
     elif panels:
         texts.append(_panel_alt(panels[0]) + ".")
     else:
@@ -438,7 +491,8 @@ def data_tables(fig: Figure) -> list[tuple[str, list[str], list[list[float | str
             else:
                 groups.append((s.x, [s]))
         for x, members in groups:
-            rows = [[float(x[j]), *(float(s.y[j]) for s in members)] for j in range(x.size)]
+            names = members[0].names
+            rows = [[names[j] if names else float(x[j]), *(float(s.y[j]) for s in members)] for j in range(x.size)]
             tables.append((where, [xname, *(s.label for s in members)], rows))
         scatters = [s for s in panel.series if s.kind == "scatter"]
         if scatters:

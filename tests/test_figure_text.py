@@ -25,7 +25,9 @@ def _two_panels() -> Figure:
 
 def test_alt_text_says_kind_axes_scale_and_key_numbers() -> None:
     text = plotting.alt_text(_two_panels())
-    assert text.startswith("2 panels.")
+    # layerwise_plot says what it shows first (its describe sentence), then the panels read from the artists
+    assert text.startswith("Compression C_l falls from 12 to 1e-5 over layers 0 to 5, a geometric rate of 0.0618")
+    assert "2 panels." in text
     assert "Line chart of compression C_l (log scale) against layer l" in text
     assert "measured: falls from 12 at layer l = 0 to 1e-5 at 5" in text
     assert "discrimination D_l" in text and "rises from 0.1 at layer l = 0 to 0.972 at 5" in text
@@ -33,7 +35,7 @@ def test_alt_text_says_kind_axes_scale_and_key_numbers() -> None:
 
 
 def test_describe_opens_the_alt_text_and_alt_replaces_it() -> None:
-    fig = plotting.describe(_two_panels(), "The compression falls by six decades over five layers")
+    fig = plotting.describe(_two_panels(), "The compression falls by six decades over five layers")  # replaces it
     assert plotting.alt_text(fig).startswith("The compression falls by six decades over five layers. 2 panels.")
     assert plotting.alt_text(fig, prefix="View at ξ = 0.3").startswith("View at ξ = 0.3. The compression")
     plotting.describe(fig, alt="Only this.")
