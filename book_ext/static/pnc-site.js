@@ -60,3 +60,110 @@
     init();
   }
 })();
+
+/* pnc-book: explorer controls for keyboard and screen-reader users. The widget library renders a slider as a
+   handle (role="slider") without an accessible name, announcing its position index ("2") rather than the value
+   shown beside it ("0.35"), and toggle buttons without their group's label. Each control is given its visible
+   label as its name, the shown value as its value text, and every change is announced through a polite live
+   region of its explorer (checked by tests/test_browser_a11y.py). */
+(function () {
+  'use strict';
+  var counter = 0;
+  function labelOf(control) {
+    var label = control.querySelector(':scope > .widget-label');
+    if (!label) { return null; }
+    if (label.getAttribute('title') === 'null') { label.removeAttribute('title'); }
+    if (!label.id) { counter += 1; label.id = 'pnc-control-label-' + counter; }
+    return label;
+  }
+  function liveRegion(box) {
+    var region = box.querySelector(':scope > .pnc-explorer-status');
+    if (!region) {
+      region = document.createElement('div');
+      region.className = 'pnc-explorer-status pnc-visually-hidden';
+      region.setAttribute('role', 'status');
+      region.setAttribute('aria-live', 'polite');
+      box.appendChild(region);
+    }
+    return region;
+  }
+  function announce(box, text) {
+    var region = liveRegion(box);
+    if (region.textContent !== text) { region.textContent = text; }
+  }
+  function wireSlider(box, slider) {
+    var handle = slider.querySelector('.noUi-handle');
+    var readout = slider.querySelector(':scope > .widget-readout');
+    var label = labelOf(slider);
+    if (!handle || !label) { return; }
+    handle.setAttribute('aria-labelledby', label.id);
+    if (readout) {
+      readout.setAttribute('contenteditable', 'false');  // the handle is the control; the readout only shows
+      readout.setAttribute('aria-hidden', 'true');         // its value, which the handle's value text carries
+    }
+    var last = null;
+    function sync() {
+      var text = readout ? readout.textContent.trim() : '';
+      if (!text) { return; }
+      if (handle.getAttribute('aria-valuetext') !== text) { handle.setAttribute('aria-valuetext', text); }
+      if (last !== null && last !== text) { announce(box, label.textContent.trim() + ': ' + text); }
+      last = text;
+    }
+    sync();
+    var watch = new MutationObserver(sync);
+    if (readout) { watch.observe(readout, { childList: true, characterData: true, subtree: true }); }
+    watch.observe(handle, { attributes: true, attributeFilter: ['aria-valuetext'] });
+  }
+  function wireToggles(box, group) {
+    var label = labelOf(group);
+    var buttons = group.querySelector('.widget-toggle-buttons') || group;
+    buttons.setAttribute('role', 'group');
+    if (label) { buttons.setAttribute('aria-labelledby', label.id); }
+    var last = null;
+    function sync() {
+      var active = null;
+      Array.prototype.forEach.call(buttons.querySelectorAll('button'), function (button) {
+        var on = button.classList.contains('mod-active');
+        if (button.getAttribute('aria-pressed') !== String(on)) { button.setAttribute('aria-pressed', String(on)); }
+        if (on) { active = button.textContent.trim(); }
+      });
+      if (active !== null && last !== null && last !== active) {
+        announce(box, (label ? label.textContent.trim() + ': ' : '') + active);
+      }
+      last = active;
+    }
+    sync();
+    new MutationObserver(sync).observe(buttons, { attributes: true, attributeFilter: ['class'], subtree: true });
+  }
+  function wire(box) {
+    liveRegion(box);
+    Array.prototype.forEach.call(box.querySelectorAll('.widget-slider'), function (slider) {
+      if (slider.dataset.pncWired) { return; }
+      if (!slider.querySelector('.noUi-handle')) { return; }  // not rendered yet
+      slider.dataset.pncWired = '1';
+      wireSlider(box, slider);
+    });
+    Array.prototype.forEach.call(box.querySelectorAll('.widget-toggle-buttons'), function (group) {
+      if (group.dataset.pncWired || !group.querySelector('button')) { return; }
+      group.dataset.pncWired = '1';
+      wireToggles(box, group);
+    });
+  }
+  function scan() {
+    Array.prototype.forEach.call(document.querySelectorAll('.pnc-explorer'), wire);
+  }
+  var pending = null;
+  function later() {
+    if (pending) { return; }
+    pending = setTimeout(function () { pending = null; scan(); }, 50);
+  }
+  function init() {
+    scan();
+    new MutationObserver(later).observe(document.body, { childList: true, subtree: true });
+  }
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();

@@ -243,5 +243,5 @@ def spread_figure(runs: Sequence[SpreadRun], shown: float | None = None, toleran
     ax_r.set_ylim(0, min(0.6, 1.05 * top))
     ax_r.legend(fontsize="small", loc="upper left", title="colours as left", title_fontsize="small")
     return describe(fig, f"Per-layer ratios over κ at spread ρ = {shown:g} for the modes "
-                         f"{', '.join(_SPREAD_LABELS[m] for m in modes)}, and the worst deviation of each prediction "
+                         f"{' / '.join(_SPREAD_LABELS[m] for m in modes)}, and the worst deviation of each prediction "
                          f"over the sweep of ρ from {rhos[0]:g} to {rhos[-1]:g} (largest {100 * top:.1f} %)")
