@@ -253,6 +253,7 @@ def test_axe_finds_no_serious_or_critical_violation(built_book: Path, site: str,
             page.wait_for_load_state("load")
             _wait_for_widgets(page, relative, built_book)
             page.evaluate("async () => { if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; } }")
+            page.wait_for_function("() => document.documentElement.dataset.pncA11y === 'ready'", timeout=30_000)
             page.add_script_tag(path=str(axe))
             for v in page.evaluate(AXE_JS, AXE_TAGS):
                 counts[v["id"]] = counts.get(v["id"], 0) + v["count"]

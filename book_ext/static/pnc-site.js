@@ -167,3 +167,67 @@
     init();
   }
 })();
+
+/* pnc-book: repairs of the theme's markup that axe-core reports as WCAG 2.1 AA failures (tests/test_browser_a11y.py):
+   - buttons and toggles whose aria-label hides their visible text (the search field says "Search… Ctrl+K" but is
+     named "Search"; a code toggle shows "Show code cell source" but is named "Toggle hidden content"): the visible
+     text becomes the name; the colour-mode button's icons (each with a title) are hidden from its name;
+   - bibliography entries (role "doc-biblioentry", deprecated in ARIA 1.2) inside a role="list": list items;
+   - regions that scroll sideways (wide tables, code, display formulas) without anything focusable inside: reachable
+     with the keyboard (tabindex 0), so they can be scrolled with the arrow keys. */
+(function () {
+  'use strict';
+  function each(selector, fn) { Array.prototype.forEach.call(document.querySelectorAll(selector), fn); }
+  var FOCUSABLE = 'a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex="-1"])';
+  function scrollRegions() {
+    each('article.bd-article *', function (el) {
+      if (el.hasAttribute('data-pnc-scroll-focus')) {
+        if (el.scrollWidth <= el.clientWidth + 1) {  // no longer scrolls (wider window): leave the Tab order
+          el.removeAttribute('tabindex');
+          el.removeAttribute('data-pnc-scroll-focus');
+        }
+        return;
+      }
+      var style = getComputedStyle(el);
+      var scrolls = /(auto|scroll)/.test(style.overflowX + style.overflowY) &&
+        (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1);
+      if (!scrolls || el.hasAttribute('tabindex') || el.querySelector(FOCUSABLE)) { return; }
+      el.setAttribute('tabindex', '0');
+      el.setAttribute('data-pnc-scroll-focus', '');
+    });
+  }
+  function names() {
+    each('summary[aria-label="Toggle hidden content"]', function (el) { el.removeAttribute('aria-label'); });
+    each('.search-button-field[aria-label]', function (el) {
+      if (el.textContent.trim()) { el.removeAttribute('aria-label'); }
+    });
+    each('.theme-switch-button i.theme-switch', function (el) {  // the button's tooltip names the mode
+      el.setAttribute('aria-hidden', 'true');
+      el.removeAttribute('title');
+    });
+    each('[role="list"] > [role="doc-biblioentry"]', function (el) { el.setAttribute('role', 'listitem'); });
+  }
+  var pending = null;
+  function later() {
+    clearTimeout(pending);
+    pending = setTimeout(function () {
+      names();  // again: the theme's own scripts may have run after ours
+      scrollRegions();
+      document.documentElement.setAttribute('data-pnc-a11y', 'ready');  // the browser tests wait for this
+    }, 200);
+  }
+  function init() {
+    names();
+    scrollRegions();
+    window.addEventListener('resize', later);
+    window.addEventListener('load', later);
+    var mj = window.MathJax;
+    if (mj && mj.startup && mj.startup.promise) { mj.startup.promise.then(later); }
+    setTimeout(later, 1500);  // MathJax and the widgets render after load
+  }
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();
