@@ -201,9 +201,12 @@
     each('.search-button-field[aria-label]', function (el) {
       if (el.textContent.trim()) { el.removeAttribute('aria-label'); }
     });
-    each('.theme-switch-button i.theme-switch', function (el) {  // the button's tooltip names the mode
+    // the button's tooltip names it; its icons are <i title="Light"> or, once Font Awesome has replaced them,
+    // <svg><title>Light</title>...</svg>
+    each('.theme-switch-button .theme-switch', function (el) {
       el.setAttribute('aria-hidden', 'true');
       el.removeAttribute('title');
+      Array.prototype.forEach.call(el.querySelectorAll('title'), function (t) { t.remove(); });
     });
     each('[role="list"] > [role="doc-biblioentry"]', function (el) { el.setAttribute('role', 'listitem'); });
   }
@@ -219,6 +222,10 @@
   function init() {
     names();
     scrollRegions();
+    // Font Awesome swaps icons for SVGs whenever it runs: clean the buttons again after each swap
+    each('.theme-switch-button', function (button) {
+      new MutationObserver(function () { names(); }).observe(button, { childList: true, subtree: true });
+    });
     window.addEventListener('resize', later);
     window.addEventListener('load', later);
     var mj = window.MathJax;
