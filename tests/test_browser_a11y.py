@@ -9,7 +9,7 @@ frame, keyboard use of the explorers, and axe-core's WCAG 2.1 A/AA checks on eve
   shown; it is in the Tab order, shows a focus ring when reached with the keyboard, and a change made with the arrow
   keys is announced in the explorer's live region.
 - axe-core (vendored from requirements/vendor-test.lock into _vendor_test/, never served by the site) reports no
-  violation of impact "serious" or "critical" on any page at either width.
+  violation of impact "serious" or "critical" on any page at either width, in light and in dark mode.
 
 Needs /usr/bin/chromium and the book build shared with tests/test_book.py (conftest.py); PNC_BOOK_HTML reuses one.
 """
@@ -239,9 +239,10 @@ async (tags) => {
 """
 
 
+@pytest.mark.parametrize("mode", ["light", "dark"])
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1400px", "390px"])
 def test_axe_finds_no_serious_or_critical_violation(built_book: Path, site: str, chromium: Any,
-                                                    viewport: tuple[int, int]) -> None:
+                                                    viewport: tuple[int, int], mode: str) -> None:
     axe = ensure_vendor_test() / "axe-core" / "axe.min.js"
     assert not list(built_book.rglob("axe.min.js")), "axe-core must not be served by the site"
     problems: list[str] = []
@@ -250,7 +251,10 @@ def test_axe_finds_no_serious_or_critical_violation(built_book: Path, site: str,
         relative = path.relative_to(built_book).as_posix()
         page, log = open_page(chromium, site + relative, viewport=viewport)
         try:
-            page.wait_for_load_state("load")
+            # the theme keeps the reader's choice in localStorage and applies it as <html data-theme> on load
+            page.evaluate("(mode) => localStorage.setItem('mode', mode)", mode)
+            page.reload(wait_until="load")
+            assert page.evaluate("() => document.documentElement.dataset.theme") == mode, relative
             _wait_for_widgets(page, relative, built_book)
             page.evaluate("async () => { if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; } }")
             page.wait_for_function("() => document.documentElement.dataset.pncA11y === 'ready'", timeout=30_000)
@@ -258,9 +262,9 @@ def test_axe_finds_no_serious_or_critical_violation(built_book: Path, site: str,
             for v in page.evaluate(AXE_JS, AXE_TAGS):
                 counts[v["id"]] = counts.get(v["id"], 0) + v["count"]
                 if v["impact"] in BLOCKING:
-                    problems.append(f"{relative} @ {viewport[0]} px: {v['id']} ({v['impact']}, {v['count']} nodes): "
-                                    f"{v['help']}; e.g. {v['nodes']}")
+                    problems.append(f"{relative} @ {viewport[0]} px, {mode}: {v['id']} ({v['impact']}, "
+                                    f"{v['count']} nodes): {v['help']}; e.g. {v['nodes']}")
         finally:
             page.context.close()
-    print(f"axe at {viewport[0]} px, all impacts, nodes per rule: {counts}")
+    print(f"axe at {viewport[0]} px, {mode} mode, all impacts, nodes per rule: {counts}")
     assert not problems, "\n".join(problems)
