@@ -52,6 +52,10 @@ MIN_PYTHON = (3, 11)  # numpy 2.4 / scipy 1.17 in the lock need 3.11+
 VENDOR = ROOT / "_vendor"
 VENDOR_LOCK = ROOT / "requirements" / "vendor.lock"
 VENDOR_MANIFEST = "vendor-manifest.json"
+# Front-end packages only the browser tests use (axe-core, the accessibility checker): the same pinning and checks,
+# vendored into _vendor_test/, which is not a static path of the site, so no page can load them.
+VENDOR_TEST = ROOT / "_vendor_test"
+VENDOR_TEST_LOCK = ROOT / "requirements" / "vendor-test.lock"
 CHROMIUM = Path(os.environ.get("PNC_CHROMIUM", "/usr/bin/chromium"))
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # where Debian's dataset-fashion-mnist installs it
 
@@ -67,6 +71,13 @@ VENDOR_FILES: dict[str, list[tuple[str, str]]] = {
         ("package/es5/tex-mml-chtml.js", "mathjax/tex-mml-chtml.js"),
         ("package/es5/output/chtml/fonts/woff-v2/", "mathjax/output/chtml/fonts/woff-v2/"),
         ("package/LICENSE", "mathjax/LICENSE"),
+    ],
+}
+
+VENDOR_TEST_FILES: dict[str, list[tuple[str, str]]] = {
+    "axe-core": [
+        ("package/axe.min.js", "axe-core/axe.min.js"),
+        ("package/LICENSE", "axe-core/LICENSE"),
     ],
 }
 
@@ -148,16 +159,27 @@ def setup() -> Path:
     return python
 
 
-def _read_vendor_lock() -> list[tuple[str, str, str]]:
+def _vendor_set(kind: str) -> tuple[Path, Path, dict[str, list[tuple[str, str]]], str]:
+    """``(folder, lock, files, shim)`` of a set of vendored packages: ``"site"`` (served with the book) or ``"test"``
+    (used by the browser tests only)."""
+    if kind == "site":
+        return VENDOR, VENDOR_LOCK, VENDOR_FILES, WIDGETS_SHIM
+    if kind == "test":
+        return VENDOR_TEST, VENDOR_TEST_LOCK, VENDOR_TEST_FILES, ""
+    raise ValueError(f"unknown vendor set {kind!r}")
+
+
+def _read_vendor_lock(kind: str = "site") -> list[tuple[str, str, str]]:
     """``(npm spec, sha256 hex, npm integrity)`` per pinned front-end package."""
     entries = []
-    for number, line in enumerate(VENDOR_LOCK.read_text().splitlines(), 1):
+    lock = _vendor_set(kind)[1]
+    for number, line in enumerate(lock.read_text().splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         parts = line.split()
         if len(parts) != 3 or not parts[1].startswith("sha256=") or not parts[2].startswith("sha512-"):
-            sys.exit(f"{VENDOR_LOCK}:{number}: expected '<spec> sha256=<hex> sha512-<base64>', got {line!r}")
+            sys.exit(f"{lock}:{number}: expected '<spec> sha256=<hex> sha512-<base64>', got {line!r}")
         entries.append((parts[0], parts[1].removeprefix("sha256="), parts[2]))
     return entries
 
@@ -167,34 +189,38 @@ def _package_name(spec: str) -> str:
     return spec[: spec.rindex("@")] if spec.rindex("@") > 0 else spec
 
 
-def _vendor_stamp() -> str:
-    digest = hashlib.sha256(VENDOR_LOCK.read_bytes())
-    digest.update(WIDGETS_SHIM.encode())
-    digest.update(json.dumps(VENDOR_FILES, sort_keys=True).encode())
+def _vendor_stamp(kind: str = "site") -> str:
+    _, lock, files, shim = _vendor_set(kind)
+    digest = hashlib.sha256(lock.read_bytes())
+    digest.update(shim.encode())
+    digest.update(json.dumps(files, sort_keys=True).encode())
     return digest.hexdigest()
 
 
-def _vendor_is_current() -> bool:
-    """True when ``_vendor/`` was made from the current lock/shim/layout and no file in it changed."""
-    manifest = VENDOR / VENDOR_MANIFEST
+def _vendor_is_current(kind: str = "site") -> bool:
+    """True when ``_vendor/`` (or ``_vendor_test/``) was made from the current lock/shim/layout and no file in it
+    changed."""
+    folder = _vendor_set(kind)[0]
+    manifest = folder / VENDOR_MANIFEST
     try:
         recorded = json.loads(manifest.read_text())
     except (OSError, ValueError):
         return False
-    if recorded.get("stamp") != _vendor_stamp():
+    if recorded.get("stamp") != _vendor_stamp(kind):
         return False
     for name, sha in recorded.get("files", {}).items():
-        path = VENDOR / name
+        path = folder / name
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != sha:
             return False
     return bool(recorded.get("files"))
 
 
-def _extract(tarball: Path, package: str, dest: Path) -> None:
-    """Copy the files :data:`VENDOR_FILES` lists for ``package`` from ``tarball`` into ``dest`` (no extraction)."""
+def _extract(tarball: Path, package: str, dest: Path, layout: dict[str, list[tuple[str, str]]] | None = None) -> None:
+    """Copy the files ``layout`` (default :data:`VENDOR_FILES`) lists for ``package`` from ``tarball`` into ``dest``
+    (no extraction)."""
     with tarfile.open(tarball, "r:gz") as archive:
         members = {m.name: m for m in archive.getmembers() if m.isfile()}
-        for source, target in VENDOR_FILES[package]:
+        for source, target in (layout or VENDOR_FILES)[package]:
             if source.endswith("/"):
                 picked = {name: target + name[len(source):] for name in members if name.startswith(source)}
             elif "*" in source:
@@ -214,21 +240,25 @@ def _extract(tarball: Path, package: str, dest: Path) -> None:
                     out.write_bytes(handle.read())
 
 
-def vendor(force: bool = False) -> Path:
+def vendor(force: bool = False, kind: str = "site") -> Path:
     """Vendor the widget embed script and MathJax into ``_vendor/`` from npm, integrity-checked; skipped if current.
+
+    ``kind="test"`` vendors the packages of requirements/vendor-test.lock (axe-core) into ``_vendor_test/`` instead,
+    the same way; the site never serves that folder.
 
     ``npm pack`` fetches the exact versions pinned in requirements/vendor.lock into a temporary folder; each tarball
     must match both the pinned SHA-256 and the pinned npm integrity (SHA-512), and npm's own reported integrity. The
     new ``_vendor/`` is assembled in a temporary folder and renamed into place, so an interrupted run leaves either
     the old tree or none.
     """
-    if not force and _vendor_is_current():
-        return VENDOR
+    folder, lock, layout, shim = _vendor_set(kind)
+    if not force and _vendor_is_current(kind):
+        return folder
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("npm was not found. The book serves its own copy of the widget and MathJax scripts, fetched with "
                  "`npm pack`: install Node.js (which provides npm; e.g. `apt-get install npm`) and run this again.")
-    entries = _read_vendor_lock()
+    entries = _read_vendor_lock(kind)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pnc-npm-") as scratch:
         specs = [spec for spec, _, _ in entries]
@@ -238,7 +268,7 @@ def vendor(force: bool = False) -> Path:
         if packed.returncode != 0:
             sys.exit(f"npm pack failed ({packed.returncode}):\n{packed.stderr[-3000:]}")
         reports = {f"{r['name']}@{r['version']}": r for r in json.loads(packed.stdout)}
-        building = Path(tempfile.mkdtemp(prefix="_vendor.tmp-", dir=ROOT))
+        building = Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp-", dir=ROOT))
         building.chmod(0o755)
         try:
             for spec, sha256, integrity in entries:
@@ -252,27 +282,28 @@ def vendor(force: bool = False) -> Path:
                 if got256 != sha256 or ours != integrity or report.get("integrity") != integrity:
                     sys.exit(f"integrity check failed for {spec}:\n  pinned  sha256={sha256} {integrity}\n"
                              f"  tarball sha256={got256} {ours}\n  npm says {report.get('integrity')}\n"
-                             f"Refusing to vendor it. If the new version is intended, update {VENDOR_LOCK.name}.")
-                _extract(tarball, _package_name(spec), building)
-            (building / "ipywidgets" / "widgets-shim.js").write_text(WIDGETS_SHIM)
+                             f"Refusing to vendor it. If the new version is intended, update {lock.name}.")
+                _extract(tarball, _package_name(spec), building, layout)
+            if shim:
+                (building / "ipywidgets" / "widgets-shim.js").write_text(shim)
             files = {path.relative_to(building).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
                      for path in sorted(building.rglob("*")) if path.is_file()}
-            manifest = {"stamp": _vendor_stamp(), "packages": [spec for spec, _, _ in entries], "files": files}
+            manifest = {"stamp": _vendor_stamp(kind), "packages": [spec for spec, _, _ in entries], "files": files}
             (building / VENDOR_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
             old = None
-            if VENDOR.exists():
-                old = ROOT / f"_vendor.old-{os.getpid()}"
-                VENDOR.rename(old)
-            building.rename(VENDOR)
+            if folder.exists():
+                old = ROOT / f"{folder.name}.old-{os.getpid()}"
+                folder.rename(old)
+            building.rename(folder)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
         finally:
             if building.exists():
                 shutil.rmtree(building, ignore_errors=True)
-    size = sum(p.stat().st_size for p in VENDOR.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     elapsed = time.perf_counter() - started
-    print(f"Vendored {', '.join(specs)} into {VENDOR.name}/ ({size / 1e6:.1f} MB, {elapsed:.1f} s)", flush=True)
-    return VENDOR
+    print(f"Vendored {', '.join(specs)} into {folder.name}/ ({size / 1e6:.1f} MB, {elapsed:.1f} s)", flush=True)
+    return folder
 
 
 def _apt_install(*packages: str, recommends: bool = True) -> bool:
@@ -406,6 +437,7 @@ def test(python: Path, extra: list[str]) -> int:
     """Run lint and the whole pytest suite (unit, property, notebook, book build and browser tests)."""
     if "not browser" not in " ".join(extra):
         ensure_chromium()
+        vendor(kind="test")  # axe-core for the accessibility checks (tests/test_browser_a11y.py)
     if "not book" not in " ".join(extra):
         ensure_tex()  # the PDF edition is built and checked by tests/test_pdf.py
     lint = subprocess.run([str(python.parent / "ruff"), "check", "."], cwd=ROOT)

@@ -170,20 +170,46 @@ class WidgetState:
         labelled = self.name(slider) in ("SelectionSliderModel", "ToggleButtonsModel")
         return state["_options_labels"][value] if labelled else str(value)
 
+    def is_frame(self, model_id: str) -> bool:
+        """An explorer frame: an ``HTML`` widget of class ``pnc-frame`` (image, alt text and data) or an image."""
+        name = self.name(model_id)
+        classes = self.state(model_id).get("_dom_classes", [])
+        return name == "ImageModel" or (name == "HTMLModel" and "pnc-frame" in classes)
+
+    def frame_png(self, model_id: str) -> bytes:
+        """The PNG bytes a frame shows."""
+        value = self.state(model_id)["value"]
+        return value if self.name(model_id) == "ImageModel" else frame_png(value)
+
+    def frames(self) -> list[str]:
+        """Model ids of every frame on the page."""
+        return [m for m in self.models if self.is_frame(m)]
+
     def displayed_images(self, root: str, values: dict[tuple[str, str], Any]) -> list[str]:
-        """Model ids of the images on screen under ``root`` for the given values, in page order."""
-        return [m for m in self.displayed(root, values) if self.name(m) == "ImageModel"]
+        """Model ids of the frames on screen under ``root`` for the given values, in page order."""
+        return [m for m in self.displayed(root, values) if self.is_frame(m)]
 
     def expected_frames(self, root: str, values: dict[tuple[str, str], Any]) -> list[str]:
-        """SHA-256 of the images on screen under ``root`` for the given values, in page order."""
-        return [hashlib.sha256(self.state(m)["value"]).hexdigest() for m in self.displayed_images(root, values)]
+        """SHA-256 of the frame images on screen under ``root`` for the given values, in page order."""
+        return [hashlib.sha256(self.frame_png(m)).hexdigest() for m in self.displayed_images(root, values)]
 
     def frame_bytes(self) -> int:
-        """Decoded size of every image buffer on the page (the precomputed frames)."""
-        return sum(len(self.state(m)["value"]) for m in self.models if self.name(m) == "ImageModel")
+        """Decoded size of every frame image on the page (the precomputed frames)."""
+        return sum(len(self.frame_png(m)) for m in self.frames())
 
     def n_frames(self) -> int:
-        return sum(1 for m in self.models if self.name(m) == "ImageModel")
+        return len(self.frames())
+
+
+_FRAME_SRC_RE = re.compile(r'<img[^>]*\bsrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+def frame_png(html: str) -> bytes:
+    """The PNG of an explorer frame from its HTML (``pnc.plotting.figure_html``: an ``<img>`` with a data URL)."""
+    match = _FRAME_SRC_RE.search(html)
+    if not match:
+        raise ValueError("no <img> with a PNG data URL in the frame's HTML")
+    return base64.b64decode(match.group(1))
 
 
 def _ref(value: str) -> str:
@@ -318,7 +344,7 @@ MARK_VIEWS_JS = """
 FRAME_HASHES_JS = """
 async (root) => {
   const out = [];
-  for (const img of root.querySelectorAll('img.widget-image')) {
+  for (const img of root.querySelectorAll('img.widget-image, img.pnc-frame-image')) {
     const data = await (await fetch(img.src)).arrayBuffer();
     const digest = await crypto.subtle.digest('SHA-256', data);
     out.push(Array.from(new Uint8Array(digest)).map(b => b.toString(16).padStart(2, '0')).join(''));
@@ -344,15 +370,16 @@ async () => {
 # first task after the next animation frame, i.e. after the frame holding the new image was rendered).
 LATENCY_SETUP_JS = """
 (root) => {
+  const FRAME = 'img.widget-image, img.pnc-frame-image';
   const probe = window.__pncLatency = { t0: 0, dom: 0, paint: 0 };
   document.addEventListener('keydown', () => { probe.t0 = performance.now(); probe.dom = 0; probe.paint = 0; }, true);
   const isFrame = (node) => node.nodeType === 1 &&
-      (node.matches('img.widget-image') || node.querySelector('img.widget-image'));
+      (node.matches(FRAME) || node.querySelector(FRAME));
   new MutationObserver((records) => {
     if (!probe.t0 || probe.dom) { return; }
     for (const r of records) {
       const hit = (r.type === 'childList' && Array.from(r.addedNodes).some(isFrame)) ||
-                  (r.type === 'attributes' && r.target.matches('img.widget-image'));
+                  (r.type === 'attributes' && r.target.matches(FRAME));
       if (hit) {
         probe.dom = performance.now();
         requestAnimationFrame(() => setTimeout(() => { probe.paint = performance.now(); }, 0));

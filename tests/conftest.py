@@ -44,6 +44,14 @@ def ensure_vendor() -> Path:
         pytest.fail(f"could not vendor the front-end assets: {error}")
 
 
+def ensure_vendor_test() -> Path:
+    """Make sure ``_vendor_test/`` (axe-core, for the accessibility checks) exists and matches its lock."""
+    try:
+        return load_dev().vendor(kind="test")
+    except SystemExit as error:
+        pytest.fail(f"could not vendor the test-only front-end assets: {error}")
+
+
 def build_book(out: Path) -> Path:
     """Build the book (executing every chapter) under ``out`` with -W -n --keep-going; returns the html folder."""
     ensure_vendor()

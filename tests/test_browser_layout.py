@@ -3,7 +3,8 @@
 Sideways scrolling is allowed only where it is designed: a displayed equation wider than the column
 (``mjx-container[display]``), an inline formula wider than its line (``mjx-container.pnc-wide-inline``, marked by
 ``book_ext/static/pnc-site.js`` once MathJax has typeset the page; the test waits for that), a table of
-``pnc.book.tables`` (in ``.pnc-scroll``) and a Markdown table (the theme's ``.pst-scrollable-table-container``).
+``pnc.book.tables`` (in ``.pnc-scroll``), a figure's data table (``.pnc-figure-table``, :func:`pnc.plotting.data_html`,
+focusable) and a Markdown table (the theme's ``.pst-scrollable-table-container``).
 Code cells and their printed output wrap (``book_ext/static/pnc-site.css``). Inline math may overhang its line by a
 few pixels (glyph overhang), no more; the theme's ``span.math`` around it clips that overhang, which is not a scroll
 bar. For each page and width the test collects
@@ -35,7 +36,7 @@ OVERFLOW_JS = """
   const box = article.getBoundingClientRect();
   // displayed equations, inline formulas marked wide and .pnc-scroll tables scroll by design
   const scrollers = 'mjx-container[display="true"], mjx-container.pnc-wide-inline, .pnc-scroll, ' +
-                    '.pst-scrollable-table-container';
+                    '.pst-scrollable-table-container, .pnc-figure-table';
   const allowed = el => el.closest(scrollers) !== null;
   const SLACK = 8;  // px: sub-pixel rounding and glyph overhangs are not a scroll bar
   const describe = (el, r) => ({

@@ -64,7 +64,7 @@ BODY_FONT_JS = """
 EXPLORER_TEXT_JS = """
 () => Array.from(document.querySelectorAll('.pnc-explorer')).map(box => {
   const caption = box.querySelector('[data-pnc-min-font-pt]');
-  const img = Array.from(box.querySelectorAll('img.widget-image')).find(i => i.offsetParent !== null);
+  const img = Array.from(box.querySelectorAll('img.pnc-frame-image')).find(i => i.offsetParent !== null);
   return {
     minPt: caption ? parseFloat(caption.dataset.pncMinFontPt) : null,
     dpi: caption ? parseFloat(caption.dataset.pncFrameDpi) : null,
@@ -197,8 +197,8 @@ def test_explorer_text_is_at_least_body_size(built_book: Path, site: str, chromi
         page, _ = open_page(chromium, site + relative, viewport=DESKTOP)
         try:
             page.wait_for_function(
-                "() => document.querySelectorAll('.pnc-explorer img.widget-image').length > 0 && "
-                "Array.from(document.querySelectorAll('.pnc-explorer img.widget-image')).every(i => i.complete)",
+                "() => document.querySelectorAll('.pnc-explorer img.pnc-frame-image').length > 0 && "
+                "Array.from(document.querySelectorAll('.pnc-explorer img.pnc-frame-image')).every(i => i.complete)",
                 timeout=RENDER_TIMEOUT_MS)
             page.evaluate(MARK_VIEWS_JS)
             body = page.evaluate(BODY_FONT_JS)

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ensure_vendor, load_dev
+from conftest import ensure_vendor, ensure_vendor_test, load_dev
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +68,30 @@ def test_missing_npm_is_a_clear_error(dev, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(dev.shutil, "which", lambda name: None)
     with pytest.raises(SystemExit, match="npm was not found"):
         dev.vendor()
+
+
+def test_test_only_assets_are_pinned_checked_and_not_served(dev) -> None:
+    """axe-core (the accessibility checks) is vendored like the site's assets, into a folder the site never serves."""
+    folder = ensure_vendor_test()
+    entries = dev._read_vendor_lock("test")
+    assert [dev._package_name(spec) for spec, _, _ in entries] == ["axe-core"] == list(dev.VENDOR_TEST_FILES)
+    for spec, sha256, integrity in entries:
+        assert re.fullmatch(r"axe-core@\d+\.\d+\.\d+", spec), spec
+        assert re.fullmatch(r"[0-9a-f]{64}", sha256) and re.fullmatch(r"sha512-[A-Za-z0-9+/]{86}==", integrity)
+    assert (folder / "axe-core" / "axe.min.js").stat().st_size > 100_000
+    assert dev._vendor_is_current("test")
+    config = (dev.ROOT / "_config.yml").read_text()
+    assert 'html_static_path: ["_vendor"]' in config and "_vendor_test/*" in config
+
+
+def test_wrong_digest_refuses_to_vendor_test_assets(dev, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("npm") is None:
+        pytest.fail("npm is needed to vendor the front-end assets")
+    lock = tmp_path / "vendor-test.lock"
+    lock.write_text(re.sub(r"sha512-[A-Za-z]", "sha512-A", dev.VENDOR_TEST_LOCK.read_text(), count=1))
+    monkeypatch.setattr(dev, "VENDOR_TEST_LOCK", lock)
+    monkeypatch.setattr(dev, "VENDOR_TEST", tmp_path / "_vendor_test")
+    monkeypatch.setattr(dev, "ROOT", tmp_path)
+    with pytest.raises(SystemExit, match="integrity check failed"):
+        dev.vendor(force=True, kind="test")
+    assert not (tmp_path / "_vendor_test").exists()

@@ -9,7 +9,7 @@ import json
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
-from browser_support import STATE_MIME, VIEW_MIME, WidgetState
+from browser_support import STATE_MIME, VIEW_MIME, WidgetState, frame_png
 from ipywidgets.embed import dependency_state, embed_data
 
 from pnc.book.widgets import (
@@ -90,7 +90,8 @@ def test_jslink_wiring_selects_the_precomputed_frame() -> None:
         node: widgets.Widget = top
         for i in index:
             node = node.children[i]
-        assert isinstance(node, widgets.Image) and node.value == ex.frames[index]
+        assert isinstance(node, widgets.HTML) and node.value == ex.pages[index]
+        assert frame_png(node.value) == ex.frames[index]
 
 
 def test_embedded_state_maps_every_slider_position_to_its_frame() -> None:

@@ -907,9 +907,16 @@ def _figure(directive: _Directive, context: MarkdownConverter, number: str | Non
 def _glue_figure(directive: _Directive, context: MarkdownConverter, number: str | None) -> str:
     key = directive.argument.strip()
     bundle = context.glued(key)
-    alt = directive.options.get("alt") or (f"Fig. {number}" if number else key)
+    alt = directive.options.get("alt") or _figure_alt(bundle) or (f"Fig. {number}" if number else key)
     image = _image_html(bundle, alt) or _render_bundle(bundle, key, context, inline=False)
     return _with_caption(image, directive, context, number)
+
+
+def _figure_alt(bundle: Mapping[str, Any]) -> str | None:
+    """The alternative text a figure's own HTML gives its image (:func:`pnc.plotting.figure_html`), if any."""
+    page = str(bundle.get("data", {}).get("text/html", ""))
+    match = re.search(r'<img[^>]*\balt="([^"]*)"', page)
+    return html.unescape(match.group(1)) if match else None
 
 
 def _with_caption(image: str, directive: _Directive, context: MarkdownConverter, number: str | None) -> str:

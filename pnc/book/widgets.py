@@ -135,6 +135,9 @@ class Explorer:
     """PNG bytes per tuple of slider indices."""
     sliders: tuple[widgets.SelectionSlider | widgets.ToggleButtons, ...]
     """One control per parameter: a slider, or toggle buttons for a two-way choice."""
+    pages: dict[tuple[int, ...], str] = field(default_factory=dict)
+    """The HTML shown per tuple of slider indices: the frame with its alternative text and data
+    (:func:`pnc.plotting.figure_html`)."""
     stacks: list[list[widgets.Stack]] = field(default_factory=list)
     """``stacks[i]`` are the stacks switched by slider ``i``."""
     links: list[widgets.Link] = field(default_factory=list)
@@ -209,6 +212,7 @@ def explorer(
         raise ValueError(f"keywords {sorted(clash)} are both fixed and sliders")
 
     frames: dict[tuple[int, ...], bytes] = {}
+    pages: dict[tuple[int, ...], str] = {}
     first_limits: list | None = None
     smallest = math.inf
     for index in itertools.product(*(range(len(p.values)) for p in params)):
@@ -219,6 +223,8 @@ def explorer(
                 raise ValueError(f"render must return a matplotlib Figure, got {type(fig).__name__} for {values}")
             try:
                 frames[index] = plotting.figure_png(fig, dpi=dpi, tight=False)
+                pages[index] = plotting.figure_html(fig, frames[index], prefix=_settings(params, index),
+                                                    css_class="pnc-frame-image", fill=True)
                 sizes = _visible_font_sizes(fig)
                 limits = _axis_limits(fig)
                 width_in = float(fig.get_figwidth())
@@ -242,7 +248,9 @@ def explorer(
 
     def build(depth: int, prefix: tuple[int, ...]) -> widgets.Widget:
         if depth == len(params):
-            return widgets.Image(value=frames[prefix], format="png", layout=widgets.Layout(width="100%"))
+            frame = widgets.HTML(value=pages[prefix], layout=widgets.Layout(width="100%"))
+            frame.add_class("pnc-frame")
+            return frame
         children = [build(depth + 1, prefix + (i,)) for i in range(len(params[depth].values))]
         stack = widgets.Stack(children=children, selected_index=params[depth].default_index)
         stacks[depth].append(stack)
@@ -264,7 +272,13 @@ def explorer(
                               f'data-pnc-min-font-pt="{smallest:g}">{caption + " " if caption else ""}{note}</small>'))
     box = widgets.VBox(parts, layout=widgets.Layout(max_width=f"{DISPLAY_WIDTH_PX}px"))
     box.add_class("pnc-explorer")
-    return Explorer(widget=box, params=params, frames=frames, sliders=sliders, stacks=stacks, links=links)
+    return Explorer(widget=box, params=params, frames=frames, pages=pages, sliders=sliders, stacks=stacks, links=links)
+
+
+def _settings(params: Sequence[Param], index: Sequence[int]) -> str:
+    """The control settings of one frame, as its alternative text opens (``"View at layer l = 3"``)."""
+    return "View at " + ", ".join(f"{plotting.plain_text(p.label or p.name)} = {p.readout(p.values[i])}"
+                                  for p, i in zip(params, index, strict=True))
 
 
 def _same_limits(a: list, b: list) -> bool:

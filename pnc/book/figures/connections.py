@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from pnc.plotting import COLORS, fit_geometric_rate, fit_linear
+from pnc.plotting import COLORS, describe, fit_geometric_rate, fit_linear
 from pnc.report import LayerReport
 from pnc.theory import coding_rates_from_compression
 
@@ -48,7 +48,10 @@ def nc_trajectory_figure(epochs: Sequence[int], collapse: Sequence[NeuralCollaps
     ax_r.set_xlabel("epoch")
     ax_r.set_ylabel("% of training samples")
     ax_r.legend()
-    return fig
+    return describe(fig, f"Over {int(e[0])} to {int(e[-1])} epochs NC1 goes from {collapse[0].nc1:.3g} to "
+                         f"{collapse[-1].nc1:.3g}, NC2 from {collapse[0].nc2:.3g} to {collapse[-1].nc2:.3g} and NC3 "
+                         f"from {collapse[0].nc3:.3g} to {collapse[-1].nc3:.3g}; the training error ends at "
+                         f"{100 * collapse[-1].train_error:.1f} %")
 
 
 def separation_figure(report: LayerReport) -> Figure:
@@ -72,7 +75,8 @@ def separation_figure(report: LayerReport) -> Figure:
     ax_r.set_xlabel("layer $l$")
     ax_r.set_ylabel("nats")
     ax_r.legend()
-    return fig
+    return describe(fig, f"He and Su's fuzziness falls geometrically through the layers, by a ratio of {ratio:.3g} "
+                         f"per layer (R^2 {r2:.3f}), from {fuzz[0]:.3g} to {fuzz[-1]:.3g}")
 
 
 def tunnel_figure(report: LayerReport) -> Figure:
@@ -89,7 +93,10 @@ def tunnel_figure(report: LayerReport) -> Figure:
     ax_r.set_xlabel("layer $l$")
     ax_r.set_ylabel("accuracy (%)")
     ax_r.legend()
-    return fig
+    rank, test = report.column("numerical_rank"), 100 * report.column("probe_test")
+    return describe(fig, f"The numerical rank goes from {rank[0]:.0f} at the input to {rank[-1]:.0f} at the last "
+                         f"layer, while the held-out probe accuracy peaks at {test.max():.1f} % at layer "
+                         f"{int(layers[int(np.argmax(test))])}")
 
 
 def saxe_figure(trace: ModeTrace, figsize: tuple[float, float] = (6.4, 3.4), u_max: float | None = None,

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
-from pnc.plotting import COLORS
+from pnc.plotting import COLORS, describe
 
 from ..dln import DLNTrajectory
 
@@ -86,7 +86,11 @@ def spectra_and_imbalance(traj: DLNTrajectory, xi: float, n_top: int | None = No
     ax_i.set_yscale("symlog", linthresh=1e-3)
     ax_i.set_ylim(*lim["imbalance"])
     ax_i.legend(loc="upper right")
-    return fig
+    end = traj.imbalance[-1]
+    hidden = f"the hidden pairs' imbalance ends at most {np.max(end[:-1]):.3g}, " if end.size > 1 else ""
+    return describe(fig, f"After training, the largest singular value of the {n_layers} layers ranges from "
+                         f"{min(float(v.max()) for v in final):.3g} to {max(float(v.max()) for v in final):.3g} "
+                         f"against the initial scale ξ = {xi:g}; {hidden}the last pair's at {end[-1]:.3g}")
 
 
 def render_trajectory(xi: float, L: int, trajectories: Mapping[tuple[float, int], DLNTrajectory]) -> Figure:
