@@ -1,9 +1,12 @@
 """Collect per-layer class statistics of any torch model in a single streaming pass.
 
 :func:`collect_features` registers forward hooks on chosen modules (by default the model's blocks), runs the model
-over the data once in eval mode without gradients, pools every hooked output to one vector per sample (sequences and
-feature maps: the mean over tokens or positions by default) and feeds one :class:`~pnc.metrics.ClassStats` per layer
-and call. Nothing but the statistics is stored unless ``keep=True``.
+over the data once in eval mode without gradients, pools every hooked output to one vector per sample (feature maps
+and sequences: the mean over positions or tokens; a decoder's last token and a class token where the model has one,
+see :func:`auto_pool`; padding marked by an ``attention_mask`` is left out) and feeds one
+:class:`~pnc.metrics.ClassStats` per layer and call. Nothing but the statistics is stored unless ``keep=True``.
+HuggingFace ``transformers`` models work as they are (dict batches, ``ModelOutput`` results); ``transformers`` is never
+imported here.
 """
 
 from __future__ import annotations
@@ -351,8 +354,11 @@ def _keywords(fn: Callable[..., Any]) -> tuple[list[str], set[str] | None]:
     (as HuggingFace types it) takes that dict's keys, an untyped one anything (``None``), none at all nothing."""
     try:
         params = inspect.signature(fn, eval_str=True).parameters
-    except (TypeError, ValueError, NameError):
-        return [], None
+    except Exception:  # an annotation that does not evaluate: read the signature as written
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            return [], None
     named = [n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
     extra = [p.annotation for p in params.values() if p.kind == p.VAR_KEYWORD]
     if not extra:
@@ -487,6 +493,8 @@ def _forward_passes(
                 n = batch[0] = _batch_len(inputs)
                 y = as_labels(yb, n)
                 mask = inputs.get("attention_mask") if isinstance(inputs, dict) else None
+                if isinstance(mask, torch.Tensor) and bool((mask != 0).all()):
+                    mask = None  # no padding in this batch
                 calls.clear()
                 out = _call(model, inputs)
                 if plan.rows is None:
