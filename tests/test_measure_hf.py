@@ -71,8 +71,10 @@ def _data(family: str, extra_padding: int = 0) -> tuple[list[tuple[dict, torch.T
         lengths.numpy()
 
 
-def _reference(model: torch.nn.Module, family: str, batches: list, lengths: np.ndarray) -> dict[str, np.ndarray]:
-    """The HIDDEN rows' features from the model's hidden_states, pooled by the definition, sample by sample."""
+def _reference(model: torch.nn.Module, family: str, batches: list, lengths: np.ndarray,
+               pool: str = "auto") -> dict[str, np.ndarray]:
+    """The HIDDEN rows' features from the model's hidden_states, pooled by the definition, sample by sample: the
+    last real token of a decoder, the first token otherwise (``"auto"``), or the mean of the real tokens."""
     feats: dict[str, list[np.ndarray]] = {row: [] for row in HIDDEN[family]}
     i = 0
     with torch.no_grad():
@@ -82,7 +84,10 @@ def _reference(model: torch.nn.Module, family: str, batches: list, lengths: np.n
                 n = int(lengths[i])
                 for row, k in HIDDEN[family].items():
                     seq = hidden[k][b].numpy()
-                    feats[row].append(seq[n - 1] if family in ("gpt2", "llama") else seq[0])
+                    if pool == "mean":
+                        feats[row].append(seq[:n].mean(axis=0))
+                    else:
+                        feats[row].append(seq[n - 1] if family in ("gpt2", "llama") else seq[0])
                 i += 1
     return {row: np.stack(v) for row, v in feats.items()}
 
@@ -117,6 +122,17 @@ def test_default_arguments_measure_every_block(family: str) -> None:
         assert np.isnan(report.row("vit.embeddings")["compression"])
         assert "class means coincide" in report.row("vit.embeddings")["note"]
         assert np.isfinite(report.row("vit.layers.0")["compression"])
+
+
+@pytest.mark.parametrize("family", ["bert", "llama"])
+def test_mean_pool_averages_the_real_tokens(family: str) -> None:
+    model = _tiny(family)
+    batches, lengths = _data(family)
+    report = pnc.measure(model, batches, pool="mean")
+    ref = pnc.report_from_features(_reference(model, family, batches, lengths, pool="mean"), np.arange(N) % K)
+    for row in HIDDEN[family]:
+        for col in ("compression", "discrimination", "cdnv", "nc2_etf"):
+            np.testing.assert_allclose(report.row(row)[col], ref.row(row)[col], **TOL, err_msg=f"{row} {col}")
 
 
 @pytest.mark.parametrize("family", ["bert", "gpt2", "llama"])
