@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--y-key", default="y", help="array name of the labels in --data (default: y)")
     me.add_argument("--layers", nargs="+", default=None, help="layer names or patterns (default: the model's blocks)")
     me.add_argument("--metrics", nargs="+", default=None, help="metric names or 'all' (default: DEFAULT_METRICS)")
-    me.add_argument("--pool", default="mean", help="mean | flatten | first | last (default: mean)")
+    me.add_argument("--pool", default="auto",
+                    help="auto | mean | flatten | first | last (default: auto = last token for decoders, class "
+                         "token for models with one, else mean)")
     me.add_argument("--batch-size", type=int, default=512)
     me.add_argument("--device", default="cpu")
     me.add_argument("--path", action="append", default=[], help="folder to import the model's module from "

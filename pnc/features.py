@@ -1,15 +1,20 @@
 """Collect per-layer class statistics of any torch model in a single streaming pass.
 
 :func:`collect_features` registers forward hooks on chosen modules (by default the model's blocks), runs the model
-over the data once in eval mode without gradients, pools every hooked output to one vector per sample (sequences and
-feature maps: the mean over tokens or positions by default) and feeds one :class:`~pnc.metrics.ClassStats` per layer
-and call. Nothing but the statistics is stored unless ``keep=True``.
+over the data once in eval mode without gradients, pools every hooked output to one vector per sample (feature maps
+and sequences: the mean over positions or tokens; a decoder's last token and a class token where the model has one,
+see :func:`auto_pool`; padding marked by an ``attention_mask`` is left out) and feeds one
+:class:`~pnc.metrics.ClassStats` per layer and call. Nothing but the statistics is stored unless ``keep=True``.
+HuggingFace ``transformers`` models work as they are (dict batches, ``ModelOutput`` results); ``transformers`` is never
+imported here.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import inspect
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +30,7 @@ __all__ = [
     "LayerFeatures",
     "collect_features",
     "default_layers",
+    "auto_pool",
     "forward_features",
     "pool_features",
     "resolve_layers",
@@ -33,9 +39,10 @@ __all__ = [
 _ACTIVATION_MODULE = "torch.nn.modules.activation"
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
-POOLS = ("mean", "flatten", "first", "last")
+POOLS = ("auto", "mean", "flatten", "first", "last")
 """How a layer's output with more than two dimensions becomes one feature vector per sample (see
-:func:`pool_features`); a callable ``(tensor) -> (batch, d) tensor`` may be given instead."""
+:func:`pool_features`; ``"auto"`` picks one for the model, see :func:`auto_pool`); a callable
+``(tensor) -> (batch, d) tensor`` may be given instead."""
 
 REUSED = ("each", "skip", "error")
 """What to do with a module called more than once in one forward pass: measure ``each`` call as its own row
@@ -76,12 +83,19 @@ def _is_stack(module: nn.Module) -> bool:
     return len(kinds) >= 2 and len(set(kinds)) < len(kinds)
 
 
+def _holds_stack(module: nn.Module) -> bool:
+    """A stack of repeated blocks among the module's children, or a ``ModuleList`` of them anywhere below it (a
+    HuggingFace model keeps its blocks in ``bert.encoder.layer``, ``transformer.h``, ``model.layers``)."""
+    if any(isinstance(c, _CONTAINERS) and _is_stack(c) for c in module.children()):
+        return True
+    return any(isinstance(m, nn.ModuleList) and _is_stack(m) for m in module.modules())
+
+
 def _blocks(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
     out: list[tuple[str, nn.Module]] = []
     for name, child in module.named_children():
         full = f"{prefix}{name}"
-        holds_stack = any(isinstance(c, _CONTAINERS) and _is_stack(c) for c in child.children())
-        if isinstance(child, _CONTAINERS) or holds_stack:
+        if isinstance(child, _CONTAINERS) or _holds_stack(child):
             out.extend(_blocks(child, full + "."))
         else:
             out.append((full, child))
@@ -93,8 +107,11 @@ def default_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
     1. ``model.feature_layers()`` if the model defines it (pnc's own models do);
     2. otherwise the children of the model, where containers (``Sequential``, ``ModuleList``, ``ModuleDict``) and
-       modules that hold a stack of repeated blocks (``nn.TransformerEncoder``'s ``layers``) are replaced by their
-       children, recursively. A residual block, a transformer layer or an LSTM is one layer; its insides are not.
+       modules that hold a stack of repeated blocks (``nn.TransformerEncoder``'s ``layers``; a ``ModuleList`` of
+       blocks at any depth, as in HuggingFace's ``bert.encoder.layer``, ``transformer.h``, ``model.layers``) are
+       replaced by their children, recursively. A residual block, a transformer layer or an LSTM is one layer; its
+       insides are not. For a HuggingFace model this gives the embeddings, each transformer block, the final norm or
+       pooler and the head, in forward order.
 
     A block that the forward pass does not call is skipped with a note; a block called several times is measured at
     each call (see ``reused`` in :func:`collect_features`).
@@ -168,7 +185,35 @@ def resolve_layers(
     return out
 
 
-def pool_features(t: torch.Tensor, pool: Pool = "mean") -> torch.Tensor:
+def auto_pool(model: nn.Module) -> str:
+    """The pool that ``pool="auto"`` (the default) uses for ``model``, read from its structure.
+
+    - ``"last"`` for a decoder (a submodule with ``is_causal=True``, as HuggingFace's GPT-2 and Llama attention
+      have): with causal attention only the last real token has seen the whole sequence;
+    - ``"first"`` for a model with a class token (a parameter named ``cls_token``, as in ViT, or a ``pooler``
+      submodule, as in BERT): the class token summarises the sequence;
+    - ``"mean"`` otherwise (sequences without a class token, convolutional maps).
+    """
+    if any(getattr(m, "is_causal", False) is True for m in model.modules()):
+        return "last"
+    names = [n.rsplit(".", 1)[-1] for n, _ in model.named_parameters()]
+    if "cls_token" in names or any(n.rsplit(".", 1)[-1] == "pooler" for n, _ in model.named_modules()):
+        return "first"
+    return "mean"
+
+
+def _token_positions(mask: torch.Tensor, pool: str) -> torch.Tensor:
+    """Per sample, the index of the first or last real token of a ``(batch, tokens)`` attention mask."""
+    real = mask != 0
+    if not bool(real.any(dim=1).all()):
+        raise ValueError("a sample's attention_mask is all zeros: it has no real token to pool")
+    idx = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    if pool == "first":
+        return torch.where(real, idx, mask.shape[1]).min(dim=1).values
+    return torch.where(real, idx, -1).max(dim=1).values
+
+
+def pool_features(t: torch.Tensor, pool: Pool = "mean", mask: torch.Tensor | None = None) -> torch.Tensor:
     """One feature vector per sample from a layer output of shape ``(batch, ...)``.
 
     ``(batch, d)`` outputs are used as they are. Otherwise ``pool`` says how:
@@ -177,7 +222,11 @@ def pool_features(t: torch.Tensor, pool: Pool = "mean") -> torch.Tensor:
       ``batch_first=True``) or over positions of a ``(batch, channels, *positions)`` map (convolutions);
     - ``"flatten"``: all entries of a sample as one vector (its length must not change from batch to batch);
     - ``"first"`` / ``"last"``: the first (e.g. a class token) or last token of a ``(batch, tokens, dim)`` sequence;
-    - a callable mapping the output tensor to ``(batch, d)``.
+    - a callable mapping the output tensor to ``(batch, d)`` (it sees the output as it is, padding included).
+
+    ``mask`` is a ``(batch, tokens)`` attention mask (1 = real token, 0 = padding): ``"mean"`` then averages the
+    real tokens only and ``"first"`` / ``"last"`` take the first / last real token, so padding never enters a
+    feature; ``"flatten"`` refuses a batch with padding.
     """
     if callable(pool):
         out = pool(t)
@@ -185,15 +234,28 @@ def pool_features(t: torch.Tensor, pool: Pool = "mean") -> torch.Tensor:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(f"the pool callable must return a (batch, d) tensor with batch {t.shape[0]}, got {shape}")
         return out
-    if pool not in POOLS:
-        raise ValueError(f"pool must be one of {POOLS} or a callable, got {pool!r}")
+    if pool not in POOLS or pool == "auto":
+        raise ValueError(f"pool must be one of {POOLS[1:]} or a callable, got {pool!r}")
     if t.ndim <= 1:
         return t.reshape(t.shape[0] if t.ndim else 1, -1)
     if t.ndim == 2:
         return t
+    padded = mask is not None and not bool((mask != 0).all())
+    if padded and (t.ndim != 3 or tuple(t.shape[:2]) != tuple(mask.shape)):
+        raise ValueError(f"the batch has padding (attention_mask of shape {tuple(mask.shape)}) but this output has "
+                         f"shape {tuple(t.shape)}, not (batch, tokens, dim): its padded positions are unknown; "
+                         "measure other layers (layers=) or pass batches without padding")
     if pool == "flatten":
+        if padded:
+            raise ValueError("pool='flatten' would put padding tokens into the features; use pool='mean', 'first' "
+                             "or 'last', which skip padding")
         return t.reshape(t.shape[0], -1)
     if t.ndim == 3:
+        if padded:
+            if pool == "mean":
+                real = (mask != 0).unsqueeze(-1)
+                return torch.where(real, t, 0).sum(dim=1) / real.sum(dim=1).to(t.dtype)
+            return t[torch.arange(t.shape[0], device=t.device), _token_positions(mask.to(t.device), pool)]
         if pool == "mean":
             return t.mean(dim=1)
         return t[:, 0] if pool == "first" else t[:, -1]
@@ -281,10 +343,44 @@ def _to_device(x: Any, dev: torch.device, dtype: torch.dtype | None) -> Any:
 
 def _call(model: nn.Module, inputs: Any) -> Any:
     if isinstance(inputs, dict):
-        return model(**inputs)
+        return _call_with_dict(model, inputs)
     if isinstance(inputs, (tuple, list)):
         return model(*inputs)
     return model(inputs)
+
+
+def _keywords(fn: Callable[..., Any]) -> tuple[list[str], set[str] | None]:
+    """The arguments ``fn`` names, and the other keywords it takes: a ``**kwargs`` typed as ``Unpack[TypedDict]``
+    (as HuggingFace types it) takes that dict's keys, an untyped one anything (``None``), none at all nothing."""
+    try:
+        params = inspect.signature(fn, eval_str=True).parameters
+    except Exception:  # an annotation that does not evaluate: read the signature as written
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            return [], None
+    named = [n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    extra = [p.annotation for p in params.values() if p.kind == p.VAR_KEYWORD]
+    if not extra:
+        return named, set()
+    typed = [a for a in typing.get_args(extra[0]) if typing.is_typeddict(a)]
+    return named, (set(typed[0].__required_keys__ | typed[0].__optional_keys__) if typed else None)
+
+
+def _call_with_dict(model: nn.Module, inputs: dict[str, Any]) -> Any:
+    """``model(**inputs)``; a key the forward does not take, or one it misses, is a ValueError that says so."""
+    named, extra = _keywords(model.forward)
+    fix = ("map the batch to the forward's argument names with batch_fn=, e.g. "
+           "batch_fn=lambda b: ({'input_ids': b[0]['ids'], 'attention_mask': b[0]['mask']}, b[1])")
+    unknown = [k for k in inputs if k not in named and (extra is not None and k not in extra)]
+    if unknown:
+        raise ValueError(f"the batch's keys {unknown} are not arguments of {type(model).__name__}.forward "
+                         f"(it takes {named}); {fix}")
+    try:
+        return model(**inputs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{type(model).__name__}(**batch) failed for a batch with keys {sorted(inputs)}: {err}. "
+                         f"Its forward takes {named}; if a key is missing or misnamed, {fix}") from err
 
 
 def _batch_len(inputs: Any) -> int:
@@ -297,13 +393,29 @@ def _batch_len(inputs: Any) -> int:
     raise ValueError("could not tell the batch size: the inputs hold no tensor")
 
 
-def _output_tensor(name: str, out: Any) -> torch.Tensor:
-    if isinstance(out, (tuple, list)) and out:
-        out = out[0]  # LSTM/GRU: (output, state); MultiheadAttention: (output, weights)
-    if not isinstance(out, torch.Tensor):
-        raise ValueError(f"layer {name!r} returned {type(out).__name__}, not a tensor; measure one of its "
-                         "submodules, or a module that returns a tensor")
-    return out
+def _output_tensor(out: Any, n: int) -> torch.Tensor | str:
+    """The per-sample tensor of a module's output for a batch of ``n``, or why there is none.
+
+    A tensor is used as it is; from a tuple or list (an LSTM's ``(output, state)``, a HuggingFace block's
+    ``(hidden, attention)``) or a mapping (a HuggingFace ``ModelOutput``) the first tensor whose leading dimension is
+    the batch. A tensor without the batch dimension (GPT-2's position embedding, broadcast over the batch) is not
+    per-sample.
+    """
+    if isinstance(out, torch.Tensor):
+        candidates = [out]
+    elif isinstance(out, (tuple, list)):
+        candidates = [v for v in out if isinstance(v, torch.Tensor)]
+    elif isinstance(out, Mapping):
+        candidates = [v for v in out.values() if isinstance(v, torch.Tensor)]
+    else:
+        return f"returned {type(out).__name__}, not a tensor"
+    for t in candidates:
+        if t.ndim and t.shape[0] == n:
+            return t
+    if not candidates:
+        return f"returned {type(out).__name__} holding no tensor"
+    shapes = ", ".join(str(tuple(t.shape)) for t in candidates)
+    return f"output not per-sample (shape {shapes} for a batch of {n})"
 
 
 class _Plan:
@@ -314,7 +426,7 @@ class _Plan:
         self.rows: list[tuple[str, str, int]] | None = None  # (row name, layer name, call number)
         self.skipped: list[str] = []
 
-    def fix(self, calls: dict[str, list[torch.Tensor]]) -> None:
+    def fix(self, calls: dict[str, list[torch.Tensor | str]]) -> None:
         missing = [n for n, _ in self.pairs if n not in calls]
         if missing and self.explicit:
             raise ValueError(f"layers {missing} were not called in the forward pass (their parent may use their "
@@ -323,6 +435,13 @@ class _Plan:
         self.skipped += [f"{n}: not called in the forward pass" for n in missing]
         rows: list[tuple[str, str, int]] = []
         for n in calls:  # dict order = the order the forward pass first called each layer
+            why = next((c for c in calls[n] if isinstance(c, str)), None)
+            if why is not None and self.explicit:
+                raise ValueError(f"layer {n!r} {why}; measure one of its submodules, or a module whose output has "
+                                 "one row per sample")
+            if why is not None:
+                self.skipped.append(f"{n}: {why}")
+                continue
             count = len(calls[n])
             if count > 1 and self.reused == "error":
                 raise ValueError(f"layer {n!r} was called {count} times in one forward pass; pass reused='each' to "
@@ -348,16 +467,19 @@ def _forward_passes(
     batch_fn: Callable[[Any], tuple[Any, Any]] | None,
     include_input: bool,
 ) -> Iterator[tuple[np.ndarray, Any, dict[str, torch.Tensor]]]:
-    """Per batch: ``(labels, model output, {row: (batch, d) features})`` (``"input"`` first when included).
+    """Per batch: ``(labels, model output, {row: (batch, d) features})`` (``"input"`` first when included); from a
+    tuple or ``ModelOutput`` the model output is its first per-sample tensor (the logits).
 
     Hooks are registered for the duration of the iteration; every submodule is in eval mode meanwhile and gets its
     own mode back afterwards, also when the consumer stops early or an error occurs.
     """
-    calls: dict[str, list[torch.Tensor]] = {}
+    calls: dict[str, list[torch.Tensor | str]] = {}
+    batch = [0]  # the size of the batch in flight, read by the hooks
 
     def make_hook(name: str):
         def hook(_mod: nn.Module, _inp: Any, out: Any) -> None:
-            calls.setdefault(name, []).append(_output_tensor(name, out).detach())
+            t = _output_tensor(out, batch[0])
+            calls.setdefault(name, []).append(t.detach() if isinstance(t, torch.Tensor) else t)
 
         return hook
 
@@ -368,8 +490,11 @@ def _forward_passes(
         with torch.no_grad():
             for xb, yb in _batches(data, batch_size, batch_fn):
                 inputs = _to_device(xb, dev, dtype)
-                n = _batch_len(inputs)
+                n = batch[0] = _batch_len(inputs)
                 y = as_labels(yb, n)
+                mask = inputs.get("attention_mask") if isinstance(inputs, dict) else None
+                if isinstance(mask, torch.Tensor) and bool((mask != 0).all()):
+                    mask = None  # no padding in this batch
                 calls.clear()
                 out = _call(model, inputs)
                 if plan.rows is None:
@@ -386,9 +511,16 @@ def _forward_passes(
                     if len(got) <= k:
                         raise ValueError(f"layer {name!r} was called {len(got)} times in this batch but "
                                          f"{k + 1} or more in the first; the forward pass must not depend on the data")
-                    rows[row] = pool_features(got[k], pool)
+                    if isinstance(got[k], str):
+                        raise ValueError(f"layer {name!r}: {got[k]} in this batch but not in the first; measure "
+                                         "other layers with layers=")
+                    try:
+                        rows[row] = pool_features(got[k], pool, mask)
+                    except ValueError as err:
+                        raise ValueError(f"layer {row!r}: {err}") from err
                 calls.clear()
-                yield y, out, rows
+                logits = _output_tensor(out, n)  # a HuggingFace ModelOutput: its logits
+                yield y, logits if isinstance(logits, torch.Tensor) else out, rows
     finally:
         for h in handles:
             h.remove()
@@ -406,7 +538,7 @@ def forward_features(
     device: str | torch.device | None = None,
     include_input: bool = True,
     layer_types: type[nn.Module] | tuple[type[nn.Module], ...] | None = None,
-    pool: Pool = "mean",
+    pool: Pool = "auto",
     batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
     reused: str = "each",
 ) -> Iterator[tuple[np.ndarray, Any, dict[str, torch.Tensor]]]:
@@ -427,6 +559,8 @@ def _setup(model: nn.Module, data: Any, layers: Any, batch_size: Any, device: An
         raise ValueError(f"reused must be one of {REUSED}, got {reused!r}")
     if not callable(pool) and pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS} or a callable, got {pool!r}")
+    if pool == "auto":
+        pool = auto_pool(model)
     pairs = resolve_layers(model, layers, layer_types)
     dev0, pdtype = _model_device_dtype(model)
     plan = _Plan(pairs, layers is not None or layer_types is not None, reused)
@@ -447,7 +581,7 @@ def collect_features(
     max_cov_dim: int | None = 8192,
     *,
     layer_types: type[nn.Module] | tuple[type[nn.Module], ...] | None = None,
-    pool: Pool = "mean",
+    pool: Pool = "auto",
     batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
     reused: str = "each",
 ) -> LayerFeatures:
@@ -466,9 +600,13 @@ def collect_features(
         track_covariance: keep the d×d within-class scatter (needed for NC1 and the numerical rank).
         max_cov_dim: skip the d×d scatter for layers wider than this (memory); ``None`` for no limit.
         layer_types: measure every module of these types instead of ``layers``.
-        pool: how outputs with more than two dimensions become one vector per sample, see :func:`pool_features`.
+        pool: how outputs with more than two dimensions become one vector per sample, see :func:`pool_features`;
+            ``"auto"`` (default) is ``"last"`` for decoders, ``"first"`` for models with a class token, else
+            ``"mean"`` (see :func:`auto_pool`). With dict inputs holding an ``attention_mask``, padding tokens never
+            enter a feature.
         batch_fn: ``batch -> (inputs, labels)`` for batches that are not ``(inputs, labels)`` pairs (e.g. dicts);
-            ``inputs`` may be a tensor, a tuple (``model(*inputs)``) or a dict (``model(**inputs)``).
+            ``inputs`` may be a tensor, a tuple (``model(*inputs)``) or a dict (``model(**inputs)``, e.g. a
+            HuggingFace ``{"input_ids": ..., "attention_mask": ...}`` or ``{"pixel_values": ...}``).
         reused: a module called several times per forward pass: ``"each"`` call measured as its own row, ``"skip"``
             (with a note) or ``"error"``.
     """

@@ -363,7 +363,7 @@ def measure(
     *,
     between_centre: str = "sample_mean",
     layer_types: Any = None,
-    pool: Any = "mean",
+    pool: Any = "auto",
     batch_fn: Any = None,
     reused: str = "each",
     distributed: bool = False,
@@ -376,9 +376,12 @@ def measure(
     in the order the forward pass calls them. By default these are the model's blocks (residual blocks, transformer
     layers, an LSTM, the children of a ``Sequential``: see :func:`pnc.features.default_layers`); choose others with
     ``layers`` (names, patterns like ``"layer*"``, modules) or ``layer_types``. Outputs with more than two dimensions
-    are pooled to one vector per sample with ``pool`` (default ``"mean"`` over tokens or positions; ``"flatten"``,
-    ``"first"``, ``"last"`` or a callable). ``batch_fn`` turns a batch that is not an ``(inputs, labels)`` pair into
-    one; ``reused`` says what to do with a module called several times per pass (``"each"`` call is a row).
+    are pooled to one vector per sample with ``pool`` (default ``"auto"``: the last token for decoders, the class
+    token for models with one, else the mean over tokens or positions, see :func:`pnc.features.auto_pool`;
+    ``"mean"``, ``"flatten"``, ``"first"``, ``"last"`` or a callable). With dict batches such as HuggingFace's
+    ``({"input_ids": ..., "attention_mask": ...}, y)`` the padding tokens never enter a statistic. ``batch_fn``
+    turns a batch that is not an ``(inputs, labels)`` pair into one; ``reused`` says what to do with a module called
+    several times per pass (``"each"`` call is a row).
 
     Metric names: see :data:`AVAILABLE_METRICS` (``"rank"`` fills the ``numerical_rank`` column, ``"nc1"`` fills
     ``nc1`` and ``nc1_rank``); ``metrics="all"`` computes every one (NC3/NC4 only if the model has a
