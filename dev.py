@@ -386,11 +386,12 @@ def _shared_cache(out: Path) -> Path | None:
     return EXECUTION_CACHE if out != ROOT and ROOT / "_build" in out.parents else None
 
 
-def pdf(python: Path, out: Path | None = None, edition: str = "full", cache: Path | None = None) -> Path:
+def pdf(python: Path, out: Path | None = None, edition: str = "full", cache: Path | None = None,
+        link: bool = True) -> Path:
     """Build the book as one PDF under ``out`` (default: :func:`edition_root`; the execution cache is ``cache``, else
-    ``out/_build``'s, or the full build's for an edition under ``_build/``), copy it into the site beside it
-    (``SITE_PDF``) and rebuild the site's pages so that their footers link it.
-    Returns the PDF's path; exits with the LaTeX log's tail on failure."""
+    ``out/_build``'s, or the full build's for an edition under ``_build/``); with ``link``, copy it into the site
+    beside it (``SITE_PDF``) and rebuild the site's pages so that their footers link it (a test that reads only the
+    PDF skips that page build). Returns the PDF's path; exits with the LaTeX log's tail on failure."""
     ensure_tex()
     out = edition_root(edition) if out is None else out
     cache = cache if cache is not None else _shared_cache(out)
@@ -401,6 +402,8 @@ def pdf(python: Path, out: Path | None = None, edition: str = "full", cache: Pat
         log = latex / "book.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no LaTeX log)"
         sys.exit(f"The PDF build failed ({returncode}); the end of {log}:\n{tail}")
+    if not link:
+        return book_pdf
     site = out / "_build" / "html"
     site.mkdir(parents=True, exist_ok=True)
     partial = site / f".{SITE_PDF}.part"  # the footer's "PDF edition" link (book_ext/pnc_site.py, PDF_NAME)
@@ -443,7 +446,22 @@ def test(python: Path, extra: list[str]) -> int:
     lint = subprocess.run([str(python.parent / "ruff"), "check", "."], cwd=ROOT)
     if lint.returncode != 0:
         return lint.returncode
-    return subprocess.run([str(python), "-m", "pytest", *extra], cwd=ROOT).returncode
+    return subprocess.run([str(python), "-m", "pytest", *_workers(extra), *extra], cwd=ROOT).returncode
+
+
+def _workers(extra: list[str]) -> list[str]:
+    """pytest-xdist options: one worker per core (at most 4) unless ``extra`` chooses (``-n``, ``-p no:xdist``).
+
+    Most of the suite is single-threaded (Sphinx, XeLaTeX, the browser, one test at a time), so on 2 cores a second
+    worker runs the unit tests while the first builds the book. tests/conftest.py builds each site and PDF once for
+    all workers (a file lock) and orders the tests so that the book build starts first; ``--dist worksteal`` lets an
+    idle worker take the tests queued behind a build."""
+    cores = os.cpu_count() or 1
+    chosen = any(arg in {"-n", "--numprocesses", "no:xdist"} or arg.startswith(("-n", "--numprocesses="))
+                 for arg in extra)
+    if cores < 2 or chosen:
+        return []
+    return ["-n", str(min(cores, 4)), "--dist", "worksteal"]
 
 
 def lock(python: Path) -> int:

@@ -7,11 +7,12 @@ tests/test_browser.py. Set ``PNC_BOOK_HTML`` to an already built ``_build/html``
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -74,33 +75,90 @@ def build_book(out: Path) -> Path:
     return html
 
 
+def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
+    """``build(folder)`` once for the whole test run, however many pytest-xdist workers ask for it: the first to ask
+    builds under a file lock in the run's shared temporary folder; the others wait for it and get its result, or
+    fail with its error. Without xdist it is a plain once-per-session build."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    folder, record = root / f"shared-{name}", root / f"shared-{name}.json"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if record.exists():
+            done = json.loads(record.read_text())
+            if done["error"]:
+                pytest.fail(f"{name} (built by another worker) failed:\n{done['error']}")
+            return Path(done["path"])
+        folder.mkdir(exist_ok=True)
+        try:
+            path = build(folder)
+        except (Exception, SystemExit, pytest.fail.Exception) as error:
+            record.write_text(json.dumps({"path": None, "error": str(error)[-20000:] or repr(error)}))
+            if isinstance(error, SystemExit):  # dev.py reports a failed build with sys.exit(message)
+                pytest.fail(str(error))
+            raise
+        record.write_text(json.dumps({"path": str(path), "error": None}))
+        return path
+
+
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built site (``_build/html``), built once per session from the repository's book."""
+    """The built site (``_build/html``), built once per test run from the repository's book."""
     reuse = os.environ.get("PNC_BOOK_HTML")
     if reuse:
         html = Path(reuse)
         if not (html / "index.html").exists():
             pytest.fail(f"PNC_BOOK_HTML={reuse} has no index.html")
-        yield html
-        return
-    out = tmp_path_factory.mktemp("book")
-    yield build_book(out)
-    shutil.rmtree(out, ignore_errors=True)
+        return html
+    return build_once(tmp_path_factory, "book", build_book)
 
 
 @pytest.fixture(scope="session")
-def built_pdf(built_book: Path) -> Path:
-    """``book.pdf``, built next to the session's site so the LaTeX build reuses its execution cache (``dev.py pdf``
-    then rebuilds the site's pages, whose footers link it). ``PNC_BOOK_PDF`` reuses a built one."""
+def built_pdf(built_book: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``book.pdf``, built from the session's execution cache in a copy of the session's build, whose site
+    ``dev.py pdf`` then rebuilds so that its footers link the PDF (``pdf_site``); the session's own site is never
+    rewritten while other workers read it. ``PNC_BOOK_PDF`` reuses a built one (its site is the folder beside it)."""
     reuse = os.environ.get("PNC_BOOK_PDF")
     if reuse:
         return Path(reuse)
-    out = built_book.parent.parent  # <out>/_build/html -> <out>
-    try:
-        return load_dev().pdf(Path(sys.executable), out)
-    except SystemExit as error:  # dev.py reports a failed build with sys.exit(message)
-        pytest.fail(str(error))
+
+    def build(folder: Path) -> Path:
+        shutil.copytree(built_book.parent, folder / "_build", symlinks=True)  # <out>/_build: site, doctrees, cache
+        return load_dev().pdf(Path(sys.executable), folder)
+
+    return build_once(tmp_path_factory, "pdf", build)
+
+
+@pytest.fixture(scope="session")
+def pdf_site(built_pdf: Path) -> Path:
+    """The site built with the PDF (its footers link ``pnc-book.pdf``): ``<out>/_build/html`` beside
+    ``<out>/_build/latex/book.pdf``."""
+    return built_pdf.parent.parent / "html"
+
+
+BUILD_FIXTURES = {"built_book", "built_pdf", "pdf_site", "student_site", "student_pdf", "instructor_pdf"}
+"""Session builds of the site and its PDFs (each built once for all workers; see ``build_once``)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the book's build first, then the tests that need a build, then the rest. With ``--dist worksteal``
+    (``dev.py test``) the first worker starts the build at once; the other runs the tests queued last (the ones
+    that need no build) and steals more of them while the build runs."""
+    def needs_build(item: pytest.Item) -> bool:
+        return bool(BUILD_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+    def rank(item: pytest.Item) -> int:
+        if item.name == "test_book_builds_every_chapter":
+            return 0
+        if not needs_build(item):
+            return 3
+        # the PDFs and the student site last among the build tests: an idle worker steals them from the end of
+        # the queue and builds them while the first worker drives the browser
+        return 2 if (BUILD_FIXTURES - {"built_book"}) & set(item.fixturenames) else 1
+
+    items.sort(key=rank)  # stable: the files' order within each rank
 
 
 @pytest.fixture(scope="module")

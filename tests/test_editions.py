@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT, ensure_vendor, load_dev
+from conftest import ROOT, build_once, ensure_vendor, load_dev
 
 from pnc.book import export
 
@@ -161,15 +161,19 @@ def student_site(built_book: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     reuse = os.environ.get("PNC_STUDENT_HTML")
     if reuse:
         return Path(reuse)
-    ensure_vendor()
-    out = tmp_path_factory.mktemp("student")
-    env = {**os.environ, "PNC_EDITION": "student",
-           "PNC_EXECUTION_CACHE": str(built_book.parent / ".jupyter_cache")}
-    result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output",
-                             str(out), "-W", "-n", "--keep-going"], cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.fail(f"student build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return out / "_build" / "html"
+
+    def build(out: Path) -> Path:
+        ensure_vendor()
+        env = {**os.environ, "PNC_EDITION": "student",
+               "PNC_EXECUTION_CACHE": str(built_book.parent / ".jupyter_cache")}
+        result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT),
+                                 "--path-output", str(out), "-W", "-n", "--keep-going"], cwd=ROOT, env=env,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(f"student build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        return out / "_build" / "html"
+
+    return build_once(tmp_path_factory, "student-site", build)
 
 
 def _site_text(site: Path) -> dict[Path, str]:
@@ -238,16 +242,21 @@ def _pdf_text(pdf: Path) -> str:
     return re.sub(r"\s+", "", text)
 
 
+def _edition_pdf(tmp_path_factory: pytest.TempPathFactory, edition: str, out: Path | None, cache: Path) -> Path:
+    """The ``edition``'s PDF, built once for all workers from the session's execution cache ``cache`` (under ``out``,
+    default a folder of its own); its site is not relinked, since only the PDF is read."""
+    def build(folder: Path) -> Path:
+        return load_dev().pdf(Path(sys.executable), out or folder, edition=edition, cache=cache, link=False)
+
+    return build_once(tmp_path_factory, f"{edition}-pdf", build)
+
+
 @pytest.fixture(scope="session")
-def student_pdf(student_site: Path, built_book: Path) -> Path:
+def student_pdf(student_site: Path, built_book: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     reuse = os.environ.get("PNC_STUDENT_PDF")
     if reuse:
         return Path(reuse)
-    try:  # from the execution cache the student site was built with (the session's full build's)
-        return load_dev().pdf(Path(sys.executable), student_site.parent.parent, edition="student",
-                              cache=built_book.parent / ".jupyter_cache")
-    except SystemExit as error:
-        pytest.fail(str(error))
+    return _edition_pdf(tmp_path_factory, "student", student_site.parent.parent, built_book.parent / ".jupyter_cache")
 
 
 @pytest.mark.book
@@ -295,11 +304,7 @@ def instructor_pdf(built_book: Path, tmp_path_factory: pytest.TempPathFactory) -
     if reuse:
         return Path(reuse)
     ensure_vendor()
-    try:
-        return load_dev().pdf(Path(sys.executable), tmp_path_factory.mktemp("instructor"), edition="instructor",
-                              cache=built_book.parent / ".jupyter_cache")
-    except SystemExit as error:
-        pytest.fail(str(error))
+    return _edition_pdf(tmp_path_factory, "instructor", None, built_book.parent / ".jupyter_cache")
 
 
 @pytest.mark.book

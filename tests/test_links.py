@@ -45,12 +45,20 @@ def test_every_relative_link_of_every_page_resolves(built_book: Path) -> None:
     assert not missing, missing[:20]
 
 
-def test_the_footer_links_the_pdf_only_when_the_site_has_it(built_book: Path) -> None:
-    has_pdf = (built_book / PDF).is_file()
-    for page in ("intro.html", "chapters/04_progressive_compression.html", "license.html"):
-        text = (built_book / page).read_text()
-        assert text.count("pnc-pdf-link") == (1 if has_pdf else 0), (page, has_pdf)
-        assert ("PDF edition" in text) == has_pdf, page
+def test_the_footer_links_the_pdf_only_when_the_site_has_it(built_book: Path, pdf_site: Path) -> None:
+    """The site of ``dev.py book`` alone has no PDF and no link to it; the site ``dev.py pdf`` rebuilds has both."""
+    assert not (built_book / PDF).exists() and (pdf_site / PDF).is_file()
+    for site, has_pdf in ((built_book, False), (pdf_site, True)):
+        for page in ("intro.html", "chapters/04_progressive_compression.html", "license.html"):
+            text = (site / page).read_text()
+            assert text.count("pnc-pdf-link") == (1 if has_pdf else 0), (page, has_pdf)
+            assert ("PDF edition" in text) == has_pdf, page
+
+
+def test_every_relative_link_of_the_pdf_site_resolves(pdf_site: Path) -> None:
+    missing = [f"{page.relative_to(pdf_site)} -> {link}" for page in sorted(pdf_site.glob("chapters/*.html"))
+               for link, target in internal_targets(page, pdf_site) if not target.is_file()]
+    assert not missing, missing[:20]
 
 
 @pytest.mark.browser

@@ -86,22 +86,23 @@ def test_rendered_pages_are_not_blank(built_pdf: Path, pdf_text: str, tmp_path: 
 
 
 @pytest.mark.browser
-def test_every_page_links_the_pdf_edition(built_pdf: Path, built_book: Path, site: str, chromium) -> None:
+def test_every_page_links_the_pdf_edition(built_pdf: Path, pdf_site: Path, chromium) -> None:
     """The footer's "PDF edition" link, followed in the browser from the landing page and a chapter, gives this PDF."""
-    from browser_support import open_page
+    from browser_support import open_page, serve
 
     expected = built_pdf.read_bytes()
-    for page_path in ("intro.html", "chapters/04_progressive_compression.html"):
-        page, log = open_page(chromium, site + page_path)
-        link = page.locator(".extra_footer a.pnc-pdf-link")
-        assert link.count() == 1, page_path
-        assert link.inner_text().strip() == "PDF edition"
-        href = link.evaluate("a => a.href")
-        response = page.request.get(href)
-        assert response.status == 200, (page_path, href, response.status)
-        assert response.body() == expected, (page_path, href)
-        assert not log.problems(), log.problems()
-        page.context.close()
+    with serve(pdf_site) as site:
+        for page_path in ("intro.html", "chapters/04_progressive_compression.html"):
+            page, log = open_page(chromium, site + page_path)
+            link = page.locator(".extra_footer a.pnc-pdf-link")
+            assert link.count() == 1, page_path
+            assert link.inner_text().strip() == "PDF edition"
+            href = link.evaluate("a => a.href")
+            response = page.request.get(href)
+            assert response.status == 200, (page_path, href, response.status)
+            assert response.body() == expected, (page_path, href)
+            assert not log.problems(), log.problems()
+            page.context.close()
 
 
 _TEXT_TABLE_ROW = re.compile(r"^\s*(?:\S+ {2,}){3,}\S+\s*$")
