@@ -456,7 +456,7 @@ def _workers(extra: list[str]) -> list[str]:
     worker runs the unit tests while the first builds the book. tests/conftest.py builds each site and PDF once for
     all workers (a file lock) and orders the tests so that the book build starts first; ``--dist worksteal`` lets an
     idle worker take the tests queued behind a build."""
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     chosen = any(arg in {"-n", "--numprocesses", "no:xdist"} or arg.startswith(("-n", "--numprocesses="))
                  for arg in extra)
     if cores < 2 or chosen:

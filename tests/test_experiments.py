@@ -172,6 +172,9 @@ def test_transfer_in_the_authors_design(transfer):
     assert np.max(np.abs(plain - acc)) < 0.01  # ridge 1e-2 and no ridge agree
     comp = np.array([h["compression"] for h in heads])
     assert np.all(comp > 0) and comp[-1] > 5 * comp[:-1].max()  # with h = 5 the extractor's classes stay apart
+    for h in heads:  # the loss curve of each head depth's own network, ending at its final loss
+        assert len(h["losses"]) == SHORT["epochs"] and h["losses"][-1] == h["final_loss"]
+    assert len({h["losses"][0] for h in heads}) == len(heads)  # one network per head depth
 
 
 def test_bad_configs_raise_value_error():

@@ -450,7 +450,7 @@ def _run_depths(config: dict, ctx: Any) -> dict:
         rows = _rows(layer_table(_features(model, Xtr, ctx.device), ytr.numpy(), kinds=_kinds(model), probe=False))
         fit = _geometric_fit([r["compression"] for r in rows[1:]])
         out.append({"depth": int(depth), "layers": rows, "final_loss": float(result.final_loss),
-                    "train_accuracy": _accuracy(model, Xtr, ytr, ctx.device), "losses": list(result.losses),
+                    "train_accuracy": _accuracy(model, Xtr, ytr, ctx.device), "losses": _losses(result),
                     "ratio": fit["ratio"], "r2": fit["r2"]})
     return {"layers": out[-1]["layers"], "depths": out,
             "summary": {"seconds": time.perf_counter() - start, "depths": [int(d) for d in config["depths"]]}}
@@ -479,6 +479,11 @@ def _transfer_row(h: int, fp: np.ndarray, yp: np.ndarray, z_tr: np.ndarray, y_tr
     }
 
 
+def _losses(result: Any) -> list[float]:
+    """The training loss of every epoch (the mean over its minibatches) of a run's :class:`pnc.train.TrainResult`."""
+    return [float(loss) for loss in result.losses]
+
+
 def _run_transfer(config: dict, ctx: Any) -> dict:
     """Pretrain with 1..H projection-head layers, then probe the pre-head features on held-out classes.
 
@@ -493,7 +498,8 @@ def _run_transfer(config: dict, ctx: Any) -> dict:
     Reported per ``h``: ``compression`` (``C`` of the kept features on the pretraining data) and
     ``transfer_accuracy``, the test accuracy of a ridge probe fitted on the kept features of the
     ``transfer_classes`` (training split) and evaluated on their test split; with ``probe_ridges`` also
-    ``transfer_accuracy_by_ridge``, the same accuracy for each of those ridge strengths.
+    ``transfer_accuracy_by_ridge``, the same accuracy for each of those ridge strengths; ``final_loss``,
+    ``train_accuracy`` and ``losses`` (the loss of every epoch) of the network the row's features come from.
     """
     _require(config, ("dataset", "width", "head_layers", "pretrain_classes", "transfer_classes",
                       *(_TRAIN_KEYS[:5])), "transfer")
@@ -531,7 +537,7 @@ def _run_transfer(config: dict, ctx: Any) -> dict:
         for h in heads:
             row = _transfer_row(h, fp[depth - h], yp.numpy(), ftr[depth - h], yt_tr.numpy(), fte[depth - h],
                                 yt_te.numpy(), ridge, ridges)
-            row.update(layer=depth - h, final_loss=float(result.final_loss),
+            row.update(layer=depth - h, final_loss=float(result.final_loss), losses=_losses(result),
                        train_accuracy=_accuracy(model, Xp, yp, ctx.device))
             rows_by_head.append(row)
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -547,7 +553,7 @@ def _run_transfer(config: dict, ctx: Any) -> dict:
             kept[h] = (_features(model, Xt_tr, ctx.device)[nb], _features(model, Xt_te, ctx.device)[nb])
             row = _transfer_row(h, fp[nb], yp.numpy(), kept[h][0], yt_tr.numpy(), kept[h][1], yt_te.numpy(), ridge,
                                 ridges)
-            row.update(layer=nb, final_loss=float(result.final_loss), layers=last_rows,
+            row.update(layer=nb, final_loss=float(result.final_loss), losses=_losses(result), layers=last_rows,
                        train_accuracy=_accuracy(model, Xp, yp, ctx.device))
             rows_by_head.append(row)
     arrays: dict[str, np.ndarray] = {}
