@@ -677,8 +677,11 @@ def grade_submission(path: str | os.PathLike[str], label: str | None = None, *, 
 
     try:
         code = submission_code(path)
+        compile(code, str(path), "exec")
     except _Reject as rejected:
         return failed(str(rejected))
+    except SyntaxError as exc:
+        return failed(f"the submission does not parse: SyntaxError: {exc.msg} (line {exc.lineno})")
     with tempfile.TemporaryDirectory(prefix="pnc-grade-") as tmp:
         job, out = Path(tmp) / "job.json", Path(tmp) / "out.pickle"
         job.write_text(json.dumps({"setup": setup, "code": code, "path": str(path), "out": str(out),
