@@ -8,9 +8,9 @@ points of its statement, and a checker that grades the automatic part of those p
 A submission is a student's ``.py`` file or notebook holding the code of one exercise, in
 ``FOLDER/<student>/<exercise label>.py`` (or ``.ipynb``), e.g. ``submissions/ada/ex-ch2-cdnv.ipynb``.
 :func:`grade_folder` runs each one in a fresh Python process after its chapter's setup (the chapter's first code
-cell, the imports; for the few exercises that build on a chapter's earlier cells, every code cell before its
-Exercises section), reads the named variables back and checks them. It returns one :class:`Row` per student and
-exercise; :func:`write_csv` and :func:`summary` give the grade table. The command line:
+cell, the imports or the loading of the chapter's runs; for an exercise that builds on a chapter's worked example,
+every code cell before its Exercises section), reads the named variables back and checks them. It returns one
+:class:`Row` per student and exercise; :func:`write_csv` and :func:`summary` give the grade table. The command line:
 ``python -m pnc.book grade FOLDER --out grades.csv`` (``python -m pnc.book grade --list`` lists the exercises).
 
 It runs the students' code with the instructor's rights, offline, as running their notebooks would: grade in a
@@ -357,7 +357,8 @@ def _check_ch7_code(a: Mapping[str, Any], source: str) -> list[Part]:
 
     def weakest() -> str:
         t = _array(a, "tolerated", ndim=2)
-        weakest_ridge = min(float(r) for r in _get(a, "RIDGES"))
+        runs = _get(a, "cut100_runs")   # the chapter's runs: the grid of recorded ridges
+        weakest_ridge = min(float(r) for r in runs[0]["heads"][0]["transfer_accuracy_by_ridge"])
         _require(bool(np.all(t[:, 0] == weakest_ridge)), f"at h = 1 the tolerated ridges are {t[:, 0].tolist()}, "
                  f"not the weakest recorded {weakest_ridge:g}")
         return f"h = 1: {weakest_ridge:g}"
@@ -475,11 +476,10 @@ def _exercises() -> dict[str, Exercise]:
         Exercise("ex-ch5-weight-decay", "05_assumptions", 4, ("predicted", "measured"), _check_ch5_weight_decay, 4),
         Exercise("ex-ch6-ratio", "06_nonlinear_hybrid", 6, ("two_point", "least_squares"), _check_ch6_ratio, 2),
         Exercise("ex-ch6-code", "06_nonlinear_hybrid", 6, ("settle", "met"), _check_ch6_code, 6),
-        Exercise("ex-ch7-code", "07_transfer", 5, ("tolerated",), _check_ch7_code, 3, setup="chapter",
-                 context=("RIDGES",)),
+        Exercise("ex-ch7-code", "07_transfer", 5, ("tolerated",), _check_ch7_code, 3, context=("cut100_runs",)),
         Exercise("ex-ch8-nc1-zero", "08_connections", 4, ("c_layers", "nc1_layers", "fuzz_layers"),
                  _check_ch8_nc1_zero, 2),
-        Exercise("ex-ch8-step", "08_connections", 3, ("ratio",), _check_ch8_step, 2, setup="chapter"),
+        Exercise("ex-ch8-step", "08_connections", 3, ("ratio",), _check_ch8_step, 2),
         Exercise("ex-ch8-imbalanced", "08_connections", 4, ("feats_imb", "labels_imb", "fuzziness", "three_nc1"),
                  _check_ch8_imbalanced, 2),
         Exercise("ex-ch9-train-test", "09_measure_your_model", 3, ("c_train", "c_test"), _check_ch9_train_test, 2,
