@@ -1,6 +1,7 @@
 """Sphinx extension: the PDF prints what a reader needs (loaded through ``sphinx.local_extensions``).
 
-Two post-transforms that run for the LaTeX builder only, on the same executed document tree as the site:
+Two post-transforms that run for the LaTeX builder only, on the same executed document tree as the site, and the
+numbering of exercises and theorems in print (:func:`number_as_on_the_site`):
 
 - **Bookkeeping cells lose their code.** A code cell that only fills the text (``glue(...)`` calls), checks a claim
   (``assert``, ``np.testing.assert_*``) and computes what those need, optionally ending with one expression that
@@ -232,7 +233,24 @@ class PrintedTables(SphinxPostTransform):
                 bundle.replace_self(table_node(rows))
 
 
+SITE_SECNUM_DEPTH = 1
+"""Exercises and theorems are numbered per chapter on the site (Sphinx's default ``numfig_secnum_depth``: "4.3")."""
+
+
+def number_as_on_the_site(app: Any) -> None:
+    """In print, number exercises and theorems as the site does: chapter, then count ("Exercise 4.3").
+
+    For a book with parts, sphinx-jupyterbook-latex sets ``numfig_secnum_depth = 2`` when the LaTeX builder starts,
+    so sphinx-exercise and sphinx-proof, which print the numbers of ``env.toc_fignumbers``, put the section in them
+    ("Exercise 4.11.3", the Exercises section being section 11). Figures, tables and equations are numbered by LaTeX
+    itself and are not affected. Connected to ``builder-inited`` after sphinx-jupyterbook-latex (priority 900).
+    """
+    if getattr(app.builder, "format", "") == "latex":
+        app.config.numfig_secnum_depth = SITE_SECNUM_DEPTH
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_post_transform(PrintedCells)
     app.add_post_transform(PrintedTables)
+    app.connect("builder-inited", number_as_on_the_site, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -3,7 +3,9 @@ HTML tables as typeset tables."""
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -69,3 +71,58 @@ def test_wide_tables_get_a_smaller_type() -> None:
     body = [(False, v) for v in ("0.3", "10", "6", "100", "1", "0.284", "0.290", "0.281", "0.279", "0.279",
                                  "0.2789", "—", "—", "0.02041", "70")]
     assert font_size([header, body]) in ("\\footnotesize", "\\scriptsize")
+
+
+def test_print_numbers_exercises_and_theorems_as_the_site(tmp_path) -> None:
+    """A two-part book built by the LaTeX builder (no PDF): exercises and theorems are numbered chapter.count, as on
+    the site, not chapter.section.count, which sphinx-jupyterbook-latex's numfig_secnum_depth = 2 gives."""
+    import subprocess
+    import textwrap
+
+    from pnc_print import SITE_SECNUM_DEPTH
+    from sphinx.config import Config
+
+    assert "numfig_secnum_depth" not in (ROOT / "_config.yml").read_text()  # the site keeps Sphinx's default
+    assert SITE_SECNUM_DEPTH == Config.config_values["numfig_secnum_depth"].default
+    files = {
+        "_config.yml": f"""\
+            title: two parts
+            author: test
+            execute:
+              execute_notebooks: "off"
+            latex:
+              use_jupyterbook_latex: true
+              latex_documents:
+                targetname: book.tex
+            sphinx:
+              extra_extensions: [sphinx_proof, sphinx_exercise]
+              local_extensions:
+                pnc_print: {ROOT / "book_ext"}/
+            """,
+        "_toc.yml": """\
+            format: jb-book
+            root: intro
+            parts:
+              - caption: One
+                numbered: true
+                chapters: [{file: a}]
+              - caption: Two
+                numbered: true
+                chapters: [{file: b}]
+            """,
+        "intro.md": "# Intro\n\nText.\n",
+        "a.md": "# Chapter A\n\n## First\n\n```{exercise}\n:label: ex-a1\n\nDo a.\n```\n",
+        "b.md": "# Chapter B\n\n## First\n\n```{prf:theorem} T\n:label: thm-b\n\nTrue.\n```\n\n## Exercises\n\n"
+                "```{exercise}\n:label: ex-b1\n\nDo b.\n```\n\n"
+                "```{exercise}\n:label: ex-b2\n\nSee {ref}`ex-b1`.\n```\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    jupyter_book = str(Path(sys.executable).parent / "jupyter-book")
+    done = subprocess.run([jupyter_book, "build", str(tmp_path), "--builder", "latex", "-W", "-n"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    tex = (tmp_path / "_build" / "latex" / "book.tex").read_text()
+    titles = re.findall(r"\\begin\{sphinxadmonition\}\{note\}\{((?:Exercise|Theorem) [0-9.]+)", tex)
+    assert titles == ["Exercise 1.1", "Theorem 2.1", "Exercise 2.1", "Exercise 2.2"], titles
+    assert "\\hyperref[exercise:ex-b1]{Exercise 2.1}" in tex

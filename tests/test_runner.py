@@ -298,4 +298,5 @@ def test_cache_key_changes_when_the_code_changes(monkeypatch):
     assert len(fp) == 64 and fp == runner.code_fingerprint(_run_layerwise) != runner.code_fingerprint(None)
     hashed = {p.relative_to(Path(runner.__file__).parents[1]).as_posix() for p in runner.fingerprinted_files()}
     assert {"metrics.py", "train.py", "models.py", "book/experiments.py", "book/runner.py"} <= hashed  # results
-    assert not hashed & {"plotting.py", "book/ledger.py", "book/widgets.py", "book/figures/hierarchy.py"}  # views
+    assert not hashed & {"plotting.py", "book/ledger.py", "book/widgets.py", "book/figures/hierarchy.py",
+                         "book/grading.py", "book/cli.py"}  # views, the autograder and the command line

@@ -1,4 +1,6 @@
-"""The book's experiments from the command line: ``python -m pnc.book list | run NAME ...``.
+"""The book's experiments from the command line: ``python -m pnc.book list | run NAME ... | grade FOLDER``.
+
+``grade`` is the autograder of the coding exercises (:mod:`pnc.book.grading`).
 
 Needs the ``cli`` extra (``pip install "pnc[cli]"``). Exit codes: 0 success, 1 the run failed, 2 bad usage (unknown
 experiment, option or value, or a missing optional package).
@@ -44,7 +46,51 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-checkpoints", action="store_true", help="keep training checkpoints after success")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    grade = sub.add_parser("grade", help="grade the coding exercises in FOLDER/<student>/<exercise label>.py|.ipynb",
+                           description="Run every submission after its chapter's setup in a fresh Python process, "
+                           "check it against the exercise's stated criteria and write the grade table (CSV) and a "
+                           "summary. Runs the students' code: do it offline, in a throwaway account if that matters.")
+    grade.add_argument("folder", nargs="?", help="the submissions: FOLDER/<student>/<exercise label>.py or .ipynb")
+    grade.add_argument("--out", default="grades.csv", help="CSV file of the grade table (default: grades.csv)")
+    grade.add_argument("--chapters", default=None, help="the book's chapters folder (default: the checkout's)")
+    grade.add_argument("--timeout", type=float, default=600.0, help="seconds per submission (default: 600)")
+    grade.add_argument("--exercise", dest="exercises", action="append", default=None, metavar="LABEL",
+                       help="grade only this exercise (repeatable)")
+    grade.add_argument("--list", action="store_true", help="list the graded exercises and what each submits")
+    grade.add_argument("--write-solutions", metavar="DIR", default=None,
+                       help="write the book's solutions as DIR/book-solution/<label>.py (a folder to try it on)")
+
     return parser
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pnc.book import grading
+
+    chapters = Path(args.chapters) if args.chapters else None
+    try:
+        if args.list:
+            for label, spec in grading.EXERCISES.items():
+                setup = ("the chapter's first code cell" if spec.setup == "imports"
+                         else "the chapter up to its exercises")
+                print(f"{label}: {spec.auto_points:g} of {spec.points} points automatic; submit "
+                      f"{', '.join(spec.variables)}; runs after {setup} ({spec.chapter})")
+            return 0
+        if args.write_solutions:
+            written = grading.write_solutions(args.write_solutions, args.exercises, chapters=chapters)
+            print(f"wrote {len(written)} solutions to {Path(args.write_solutions) / 'book-solution'}")
+            return 0
+        if not args.folder:
+            raise UsageError("grade needs a FOLDER of submissions (or --list, --write-solutions DIR)")
+        rows = grading.grade_folder(args.folder, chapters=chapters, timeout=args.timeout, exercises=args.exercises,
+                                    progress=lambda what: print(f"grading {what} ...", flush=True))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = grading.write_csv(rows, args.out)
+    print(grading.summary(rows))
+    print(f"wrote {out}")
+    return 0
 
 
 def _fmt(value: Any) -> str:
@@ -103,5 +149,5 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m pnc.book``; returns the exit code."""
-    return run_cli(build_parser(), {"list": _cmd_list, "run": _cmd_run}, argv,
+    return run_cli(build_parser(), {"list": _cmd_list, "run": _cmd_run, "grade": _cmd_grade}, argv,
                    extra_hint="needs the cli extra: pip install 'pnc[cli]'")

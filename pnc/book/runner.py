@@ -242,9 +242,10 @@ def result_path(out: str | os.PathLike[str], name: str, scale: str, seed: int) -
 
 
 PRESENTATION_MODULES = frozenset({"plotting.py", "book/widgets.py", "book/tables.py", "book/ledger.py",
-                                  "book/export.py", "book/publish.py"})
-"""Modules (paths under ``pnc/``) that only show results, left out of :func:`code_fingerprint` with every module
-of ``pnc/book/figures/``: editing a figure or a table does not invalidate the cached runs."""
+                                  "book/export.py", "book/publish.py", "book/grading.py", "book/cli.py"})
+"""Modules (paths under ``pnc/``) that only show, grade or launch results, left out of :func:`code_fingerprint` with
+every module of ``pnc/book/figures/``: editing a figure, a table, the autograder or the command line does not
+invalidate the cached runs."""
 
 _PACKAGE_DIGEST: list[str] = []
 

@@ -1,0 +1,213 @@
+"""The autograder (pnc.book.grading): every checker accepts the book's own solution and rejects a wrong answer, the
+registry agrees with the exercises' statements, and the runner grades a folder of submissions."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pnc.book import grading
+from pnc.book.cli import main
+
+CHAPTERS = grading.default_chapters()
+
+
+def _statement(label: str) -> str:
+    """The exercise's statement (from its label to the end of the exercise) in its chapter."""
+    spec = grading.EXERCISES[label]
+    text = "\n".join(grading._source(c) for c in json.loads((CHAPTERS / f"{spec.chapter}.ipynb").read_text())["cells"])
+    start = text.index(f":label: {label}")
+    return text[start:text.index("{exercise-end}", start)] if "{exercise-end}" in text[start:] else text[start:]
+
+
+@pytest.mark.parametrize("label", list(grading.EXERCISES))
+def test_the_registry_agrees_with_the_statement(label):
+    spec = grading.EXERCISES[label]
+    statement = _statement(label)
+    points = re.search(r"· (\d+) points? ·", statement)
+    assert points and int(points.group(1)) == spec.points, "the points of the statement"
+    submit = statement[statement.index("*Submit"):]
+    for name in spec.variables:
+        assert f"`{name}" in submit, f"the statement's Submit line names `{name}`"
+    parts = spec.checker({}, "")   # nothing submitted: every criterion fails, with a reason
+    assert sum(p.points for p in parts) == spec.auto_points <= spec.points
+    assert all(p.earned == 0 and "not defined" in p.reason for p in parts)
+
+
+_NAMESPACES: dict[str, dict[str, Any]] = {}
+
+
+def _solved(label: str) -> dict[str, Any]:
+    """The namespace after the chapter's setup and the book's solution, run here (the cheap exercises only)."""
+    if label not in _NAMESPACES:
+        setup, solution = grading.exercise_code(label)
+        ns: dict[str, Any] = {}
+        exec(compile(setup, f"<{label} setup>", "exec"), ns)
+        exec(compile(solution, f"<{label} solution>", "exec"), ns)
+        _NAMESPACES[label] = ns
+    return _NAMESPACES[label]
+
+
+def _scaled(name: str, factor: float) -> Callable[[dict[str, Any]], None]:
+    def wrong(ns: dict[str, Any]) -> None:
+        ns[name] = np.asarray(ns[name]) * factor
+
+    return wrong
+
+
+def _one_depth(ns: dict[str, Any]) -> None:
+    ns["deviation"] = {4: ns["deviation"][4]}
+
+
+def _law_used(ns: dict[str, Any]) -> None:
+    ns["__source__"] = "predicted = theory.perturbation_law(X, y)"
+
+
+def _undecayed(ns: dict[str, Any]) -> None:   # epsilon = xi: the undecayed prediction
+    ns["predicted"] = ns["theory"].compression_ratio(0.3, 10, 6, 100.0)
+
+
+def _nc1_is_c(ns: dict[str, Any]) -> None:   # compression measured twice
+    ns["nc1_layers"] = ns["c_layers"]
+
+
+def _names(ns: dict[str, Any]) -> None:
+    ns["names"] = ["input", "0"]
+
+
+def _naive(ns: dict[str, Any]) -> None:
+    ns["stable"] = ns["naive"]
+
+
+def _balanced(ns: dict[str, Any]) -> None:   # three classes of 5 samples: the two definitions agree
+    ns["labels_imb"] = ns["labels_imb"][:15]
+
+
+CHEAP = {  # label: a wrong answer made from the right one
+    "ex-ch2-cdnv": _scaled("rhs", 1.05),
+    "ex-ch4-code": _scaled("fitted_ratio", 1.06),
+    "ex-ch4-discrimination-depth": _one_depth,
+    "ex-ch4b-code": _law_used,
+    "ex-ch5-weight-decay": _undecayed,
+    "ex-ch8-nc1-zero": _nc1_is_c,
+    "ex-ch8-imbalanced": _balanced,
+    "ex-ch8-step": _scaled("ratio", 0.5),   # twice the steps at the same learning rate: no halving
+    "ex-ch9-twice": _names,
+    "ex-ch9-mean": _naive,
+}
+
+
+@pytest.mark.parametrize("label", list(CHEAP))
+def test_the_book_solution_passes_and_a_wrong_answer_fails(label):
+    ns = _solved(label)
+    _, solution = grading.exercise_code(label)
+    right = grading.check(label, ns, solution)
+    assert right.passed and right.earned == grading.EXERCISES[label].auto_points, right.reason
+    wrong_ns = dict(ns)   # the wrong answers replace values, they never change them in place
+    CHEAP[label](wrong_ns)
+    wrong = grading.check(label, wrong_ns, wrong_ns.get("__source__", solution))
+    assert not wrong.passed and wrong.earned < right.earned and wrong.reason != "all criteria met"
+
+
+# The exercises whose solutions train on real data, build on their chapter's earlier cells or train for seconds: the
+# values the book's solutions print (the executed chapters), and the same values made wrong.
+RIDGES = ["1e-08", "1e-06", "0.0001", "0.01", "1"]
+TOLERATED = np.array([[1e-8, 1e-4, 1e-4, 1e-4, 1e-2]] * 3)
+RUNS = [{"heads": [{"transfer_accuracy_by_ridge": dict.fromkeys(RIDGES, 0.9)}]}]   # the grid of recorded ridges
+DRIFTS = {0.1: 1.79e-2, 0.05: 8.50e-3, 0.025: 4.15e-3}
+STEPS = {lr: v * lr / 0.1 for lr, v in DRIFTS.items()}   # the runs over the same number of steps: drift ~ lr^2
+
+
+def _slope(drifts: dict[float, float]) -> float:
+    lrs = sorted(drifts)
+    return float(np.polyfit(np.log(lrs), np.log([drifts[lr] for lr in lrs]), 1)[0])
+
+
+BOOK_VALUES = {
+    "ex-ch3-drift": ({"drifts": DRIFTS, "drift_slope": _slope(DRIFTS)},
+                     {"drifts": STEPS, "drift_slope": _slope(STEPS)}),
+    "ex-ch1-code": ({"acc_raw": 0.8838, "acc_wide": 0.8838, "acc_narrow": 0.4645}, {"acc_wide": 0.8837}),
+    "ex-ch6-ratio": ({"two_point": [0.287, 0.288, 0.295], "least_squares": [0.272, 0.273, 0.279]},
+                     {"two_point": [0.287, 0.288, 0.35]}),
+    "ex-ch6-code": ({"settle": [120, 110, 110], "met": [60, 50, 60]}, {"settle": [40, 110, 110]}),
+    "ex-ch7-code": ({"tolerated": TOLERATED, "cut100_runs": RUNS}, {"tolerated": TOLERATED[:, ::-1]}),
+    "ex-ch9-train-test": ({"c_train": 0.2376, "c_test": 0.2469}, {"c_train": 0.2469, "c_test": 0.2376}),
+}
+
+
+def test_every_exercise_has_a_test():
+    assert set(CHEAP) | set(BOOK_VALUES) == set(grading.EXERCISES)
+
+
+@pytest.mark.parametrize("label", list(BOOK_VALUES))
+def test_the_book_values_pass_and_wrong_values_fail(label):
+    right, changes = BOOK_VALUES[label]
+    assert grading.check(label, right).passed
+    wrong = grading.check(label, {**right, **changes})
+    assert not wrong.passed and wrong.earned < wrong.points
+
+
+def test_a_malformed_value_fails_its_criterion_with_the_reason():
+    grade = grading.check("ex-ch4-code", {"fitted_ratio": "about 0.3"})
+    assert not grade.passed and "should be a number, got str" in grade.reason
+    grade = grading.check("ex-ch6-code", {"settle": [120, 110], "met": [60, 50, 60]})
+    assert "should have 3 entries" in grade.reason
+
+
+def test_bad_input_is_a_clear_value_error(tmp_path):
+    with pytest.raises(ValueError, match="no checker for exercise 'ex-ch2-nope'.*ex-ch2-cdnv"):
+        grading.check("ex-ch2-nope", {})
+    with pytest.raises(ValueError, match="answer must be a mapping"):
+        grading.check("ex-ch2-cdnv", [1.0, 1.0])
+    with pytest.raises(ValueError, match="does not exist or is not a folder"):
+        grading.grade_folder(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no submissions in .*<student>/<exercise label>.py"):
+        grading.grade_folder(tmp_path)
+    (tmp_path / "ada").mkdir()
+    (tmp_path / "ada" / "homework1.py").write_text("x = 1\n")
+    with pytest.raises(ValueError, match="homework1.py: the file name should be an exercise label"):
+        grading.grade_folder(tmp_path)
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        grading.grade_submission(tmp_path / "ada" / "homework1.py", "ex-ch9-mean", timeout=0)
+    with pytest.raises(ValueError, match="chapter notebook .* not found"):
+        grading.exercise_code("ex-ch9-mean", chapters=tmp_path)
+
+
+def test_the_runner_grades_a_folder(tmp_path, capsys):
+    """A correct notebook, a wrong .py and a broken one: the grade table (CSV) and the printed summary."""
+    folder = tmp_path / "submissions"
+    grading.write_solutions(folder, ["ex-ch9-mean"], student="ada")
+    solution = (folder / "ada" / "ex-ch9-mean.py").read_text()
+    (folder / "ada" / "ex-ch9-mean.py").unlink()
+    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                           "source": "%matplotlib inline\n" + solution}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (folder / "ada" / "ex-ch9-mean.ipynb").write_text(json.dumps(notebook))
+    (folder / "bob").mkdir()
+    (folder / "bob" / "ex-ch9-mean.py").write_text(solution.replace("assert", "# assert") + "\nstable = naive\n")
+    (folder / "cy").mkdir()
+    (folder / "cy" / "ex-ch9-mean.py").write_text("stable = (\n")
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(folder), "--out", str(out), "--chapters", str(CHAPTERS)]) == 0
+    rows = {r["student"]: r for r in csv.DictReader(out.open())}
+    assert {s: (r["status"], r["earned"], r["auto_points"], r["points"]) for s, r in rows.items()} == {
+        "ada": ("pass", "1", "1", "3"), "bob": ("fail", "0", "1", "3"), "cy": ("error", "0", "1", "3")}
+    assert "np.var gives" in rows["bob"]["reason"] and "does not parse: SyntaxError" in rows["cy"]["reason"]
+    printed = capsys.readouterr().out
+    assert re.search(r"ada\s+1/1\s+1/1", printed) and re.search(r"cy\s+0/1!", printed)
+    assert "grade the rest (proofs, sentences) by hand" in printed
+
+
+def test_the_command_line_lists_the_exercises_and_refuses_bad_usage(tmp_path, capsys):
+    assert main(["grade", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(label in listed for label in grading.EXERCISES)
+    assert main(["grade", str(tmp_path / "missing")]) == 2
+    assert "does not exist or is not a folder" in capsys.readouterr().err
+    assert main(["grade"]) == 2
