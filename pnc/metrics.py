@@ -955,18 +955,19 @@ def nc2(stats_or_features: Any, labels: Any = None, *, between_centre: str = "sa
     $$\\text{etf}^2=\\sum_{i\\le\\min(d,K-1)}\\Big(\\frac{\\lambda_i}g-c\\Big)^2+\\max(0,K-1-d)\\,c^2
     +\\frac{2K\\lVert Ab\\rVert^2+K^2\\lVert b\\rVert^4}{g^2},$$
 
-    $\\lambda_1\\ge\\lambda_2\\ge\\dots$ the eigenvalues of the d×d matrix $A^\\top A$ (those of $AA^\\top$ on the
-    range of $P$, where $A$ has rank at most K−1). Time O(K·d²), memory O(K·d + d²), for any K.
+    $\\lambda_1\\ge\\lambda_2\\ge\\dots$ the eigenvalues of $A^\\top A$ (d×d) or, when K < d, of $AA^\\top$ (K×K): the
+    same nonzero ones, and $A$ has rank at most K−1. Time O(K·d·min(K, d)), memory O(K·d + min(K, d)²), for any K.
     """
     between_centre = _check_centre(between_centre)
     st = _stats(stats_or_features, labels)
     _check_between(st, between_centre)
     mc = st.centred_means(between_centre)
     k, d = mc.shape
-    g = float(np.linalg.norm(mc.T @ mc))  # ||M Mᵀ||_F = ||Mᵀ M||_F
+    small = (lambda z: z.T @ z) if d <= k else (lambda z: z @ z.T)  # the smaller Gram: same nonzero eigenvalues
+    g = float(np.linalg.norm(small(mc)))  # ||M Mᵀ||_F = ||Mᵀ M||_F
     b = mc.mean(axis=0)
     a = mc - b  # P M̃: rows summing to zero, rank ≤ K-1
-    lam = np.linalg.eigvalsh(a.T @ a)[::-1][: min(d, k - 1)]
+    lam = np.linalg.eigvalsh(small(a))[::-1][: min(d, k - 1)]
     c = 1.0 / math.sqrt(k - 1)
     ab = a @ b
     parts = [float(np.sum((lam / g - c) ** 2)), max(0, k - 1 - d) * c * c,
