@@ -6,7 +6,8 @@ and sequences: the mean over positions or tokens; a decoder's last token and a c
 see :func:`auto_pool`; padding marked by an ``attention_mask`` is left out) and feeds one
 :class:`~pnc.metrics.ClassStats` per layer and call. Nothing but the statistics is stored unless ``keep=True``.
 HuggingFace ``transformers`` models work as they are (dict batches, ``ModelOutput`` results); ``transformers`` is never
-imported here.
+imported here. With ``token_labels=`` (a language model) every real token position is a sample, labelled by the next
+token (see :func:`token_targets`).
 """
 
 from __future__ import annotations
@@ -556,6 +557,8 @@ def _forward_passes(
                 keep = None
                 if token_labels is not None:
                     keep, y = token_targets(yb, mask, token_labels)
+                    if keep.shape[0] != n:
+                        raise ValueError(f"length mismatch: {n} sequences but token labels for {keep.shape[0]}")
                     batch[1] = int(keep.shape[1]) + (token_labels == "next")
                 else:
                     if getattr(yb, "ndim", 1) == 2:

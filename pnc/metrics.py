@@ -22,6 +22,12 @@ $$M2_{ab}=M2_a+M2_b+\frac{n_an_b}{n_a+n_b}\,\delta\delta^\top .$$
 The centred sums of squares are never formed as $E[zz^\top]-\mu\mu^\top$, which loses every significant digit
 when the features carry a large common offset.
 
+Any number of classes works (a language model's vocabulary, K = 50,000): :class:`ClassStats` admits new classes with
+no per-class Python loop, every K×K computation (CDNV's distances, D's cosines, nearest class means) runs in tiles
+whose size comes from the memory budget :data:`PAIRWISE_BUDGET_BYTES` (``tile_size=`` overrides it, see
+:func:`pairwise_tile_size`), and NC2 forms no K×K matrix. A class with a single sample has variance 0: it adds
+nothing to $\\Sigma_W$ and enters CDNV with $V_k=0$.
+
 Every metric function accepts either a :class:`ClassStats`, a ``(features, labels)`` pair as two arguments,
 or a ``(features, labels)`` tuple; features may be numpy arrays or torch tensors on any device and dtype.
 Degenerate inputs raise :class:`ValueError`; no function returns NaN.
@@ -319,7 +325,7 @@ class ClassStats:
 
     @property
     def class_variances(self) -> np.ndarray:
-        """Per class $V_k=\\frac1{n_k}\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$."""
+        """Per class $V_k=\\frac1{n_k}\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$ (0 for a class with a single sample)."""
         self._require()
         return self._ss / self._counts
 
