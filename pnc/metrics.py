@@ -26,7 +26,7 @@ Any number of classes works (a language model's vocabulary, K = 50,000): :class:
 no per-class Python loop, every K×K computation (CDNV's distances, D's cosines, nearest class means) runs in tiles
 whose size comes from the memory budget :data:`PAIRWISE_BUDGET_BYTES` (``tile_size=`` overrides it, see
 :func:`pairwise_tile_size`), and NC2 forms no K×K matrix. A class with a single sample has variance 0: it adds
-nothing to $\\Sigma_W$ and enters CDNV with $V_k=0$.
+nothing to $\Sigma_W$ and enters CDNV with $V_k=0$.
 
 Every metric function accepts either a :class:`ClassStats`, a ``(features, labels)`` pair as two arguments,
 or a ``(features, labels)`` tuple; features may be numpy arrays or torch tensors on any device and dtype.
