@@ -129,3 +129,24 @@ def test_gpt2_next_token_table_one_row_per_block_and_padding_never_counted():
     assert stats.n_samples == sum(int(inp["attention_mask"].sum()) - len(ids) for inp, ids in batches)
     assert report.row("transformer.h.0")["cdnv"] == pytest.approx(M.cdnv(stats), rel=1e-10)
     assert report.row("transformer.h.0")["compression"] == pytest.approx(M.compression(stats), rel=1e-10)
+
+
+def test_gpt2_nc3_nc4_at_the_row_feeding_the_lm_head_match_a_hand_computation():
+    lm = gpt2()
+    report = pnc.measure(lm, sequences(), token_labels="next", layers=["transformer.h.1", "transformer.ln_f"],
+                         metrics=("nc3", "nc4"))
+    feats, labels, logits = [], [], []
+    for inputs, ids in sequences():
+        with torch.no_grad():
+            out = lm(**inputs, output_hidden_states=True)
+        real = inputs["attention_mask"].bool()
+        keep = real[:, :-1] & real[:, 1:]
+        feats.append(out.hidden_states[-1][:, :-1][keep])  # after ln_f: what the LM head reads
+        labels.append(ids[:, 1:][keep])
+        logits.append(out.logits[:, :-1][keep])
+    feats, labels, logits = torch.cat(feats), torch.cat(labels), torch.cat(logits)
+    row = report.row("transformer.ln_f")
+    assert report.row("transformer.h.1")["nc4"] is None
+    assert row["nc4"] == pytest.approx(M.nc4(feats, labels, logits, tile_size=5), abs=1e-12)
+    st = M.ClassStats().update(feats, labels)
+    assert row["nc3"] == pytest.approx(M.nc3(st, lm.lm_head.weight.detach()[st.classes]), rel=1e-10)
