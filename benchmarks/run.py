@@ -31,7 +31,7 @@ if str(HERE.parent) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks import book_bench, measure_bench, metrics_bench, training_bench  # noqa: E402
+from benchmarks import book_bench, measure_bench, metrics_bench, training_bench, vocab_bench  # noqa: E402
 from benchmarks._util import Row, Section, fmt_time  # noqa: E402
 
 RESULTS = HERE / "RESULTS.md"
@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                 _run_section(f"training ({dev})", training_bench.run, quick=args.quick, device=dev),
                 _run_section(f"measure ({dev})", measure_bench.run, quick=args.quick, device=dev),
             ]
+            if dev == "cpu":
+                secs.append(_run_section("vocabulary scale (cpu)", vocab_bench.run, quick=args.quick, device=dev))
             sections.append((dev, secs))
     other: list[Section] = []
     with tempfile.TemporaryDirectory(prefix="pnc-bench-book-") as tmp:

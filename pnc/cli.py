@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--pool", default="auto",
                     help="auto | mean | flatten | first | last (default: auto = last token for decoders, class "
                          "token for models with one, else mean)")
+    me.add_argument("--token-labels", default=None, choices=["next", "aligned"],
+                    help="token-level labels for a language model: y holds one label per token, shape (N, tokens); "
+                         "'next' = y are the token ids and position t is labelled with the token at t + 1, "
+                         "'aligned' = y[:, t] is position t's label")
+    me.add_argument("--tile-size", type=int, default=None, metavar="T",
+                    help="classes per side of a tile of the K×K computations (default: from a 32 MiB budget)")
     me.add_argument("--batch-size", type=int, default=512)
     me.add_argument("--device", default="cpu")
     me.add_argument("--path", action="append", default=[], help="folder to import the model's module from "
@@ -128,7 +134,8 @@ def _cmd_measure(args: argparse.Namespace) -> int:
         report = measure(model, (x_tensor, torch.from_numpy(y)), layers=args.layers,
                          metrics=("all" if args.metrics == ["all"] else tuple(args.metrics)) if args.metrics
                          else DEFAULT_METRICS,
-                         batch_size=args.batch_size, device=args.device, pool=args.pool)
+                         batch_size=args.batch_size, device=args.device, pool=args.pool,
+                         token_labels=args.token_labels, tile_size=args.tile_size)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(report)

@@ -6,7 +6,8 @@ and sequences: the mean over positions or tokens; a decoder's last token and a c
 see :func:`auto_pool`; padding marked by an ``attention_mask`` is left out) and feeds one
 :class:`~pnc.metrics.ClassStats` per layer and call. Nothing but the statistics is stored unless ``keep=True``.
 HuggingFace ``transformers`` models work as they are (dict batches, ``ModelOutput`` results); ``transformers`` is never
-imported here.
+imported here. With ``token_labels=`` (a language model) every real token position is a sample, labelled by the next
+token (see :func:`token_targets`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from ._checks import as_labels, check_int, to_numpy
 from .metrics import ClassStats, _Groups
 
 __all__ = [
+    "IGNORE_INDEX",
     "POOLS",
     "REUSED",
+    "TOKEN_LABELS",
     "LayerFeatures",
     "collect_features",
     "default_layers",
@@ -34,6 +37,7 @@ __all__ = [
     "forward_features",
     "pool_features",
     "resolve_layers",
+    "token_targets",
 ]
 
 _ACTIVATION_MODULE = "torch.nn.modules.activation"
@@ -47,6 +51,15 @@ POOLS = ("auto", "mean", "flatten", "first", "last")
 REUSED = ("each", "skip", "error")
 """What to do with a module called more than once in one forward pass: measure ``each`` call as its own row
 (``name``, ``name#2``, ...), ``skip`` it with a note, or raise an ``error``."""
+
+TOKEN_LABELS = ("next", "aligned")
+"""Token-level labels (``token_labels=``): every real token position is a sample and ``labels`` are shaped
+``(batch, tokens)``. ``"next"``: the labels are the sequence's own token ids (as HuggingFace's ``labels=input_ids``
+for a causal LM) and position t is labelled with the token at t + 1, so pnc shifts them by one; ``"aligned"``: label
+``[:, t]`` already belongs to position t (shifted by you). See :func:`token_targets`."""
+
+IGNORE_INDEX = -100
+"""A token label equal to this (HuggingFace's ``ignore_index``) leaves its position out, like padding."""
 
 Pool = str | Callable[[torch.Tensor], torch.Tensor]
 
@@ -265,6 +278,49 @@ def pool_features(t: torch.Tensor, pool: Pool = "mean", mask: torch.Tensor | Non
                      "pool='mean' (over positions), 'flatten' or a callable")
 
 
+def token_targets(labels: Any, mask: torch.Tensor | None, token_labels: str) -> tuple[torch.Tensor, np.ndarray]:
+    """Which token positions of a batch are samples, and their labels: ``(keep, y)``.
+
+    ``labels`` is ``(batch, tokens)``; ``mask`` the batch's ``(batch, tokens)`` attention mask (1 = real token) or
+    ``None`` (every token real). ``keep`` is a ``(batch, positions)`` boolean tensor on the mask's device and ``y``
+    the int64 labels of the kept positions in row-major order (sample by sample, left to right): the features of a
+    ``(batch, tokens, dim)`` output at those positions are ``out[:, :positions][keep]``.
+
+    - ``token_labels="next"`` (a causal LM: each position predicts the next token): ``labels`` are the sequence's own
+      token ids, ``positions = tokens - 1``, position t gets ``labels[:, t + 1]`` and is kept when tokens t and t + 1
+      are both real; the last position, which has no next token, is never a sample.
+    - ``token_labels="aligned"``: ``labels[:, t]`` is already position t's label; ``positions = tokens``, and position
+      t is kept when token t is real.
+
+    Either way a label equal to :data:`IGNORE_INDEX` (-100) leaves its position out.
+    """
+    if token_labels not in TOKEN_LABELS:
+        raise ValueError(f"token_labels must be one of {TOKEN_LABELS} or None, got {token_labels!r}")
+    lab = torch.as_tensor(labels)
+    if lab.ndim != 2:
+        raise ValueError(f"token_labels={token_labels!r} needs labels shaped (batch, tokens), one per token, got shape "
+                         f"{tuple(lab.shape)}")
+    if lab.is_floating_point() or lab.dtype == torch.bool:
+        raise ValueError(f"token labels must be integers (token ids), got dtype {lab.dtype}")
+    if mask is not None and tuple(mask.shape) != tuple(lab.shape):
+        raise ValueError(f"the labels have shape {tuple(lab.shape)} but the attention_mask {tuple(mask.shape)}: token "
+                         "labels need one label per token")
+    real = torch.ones(lab.shape, dtype=torch.bool) if mask is None else (mask != 0).cpu()
+    lab = lab.cpu().long()
+    if token_labels == "next":
+        if lab.shape[1] < 2:
+            raise ValueError("token_labels='next' needs sequences of at least two tokens (the last has no next token)")
+        lab, real = lab[:, 1:], real[:, :-1] & real[:, 1:]
+    keep = real & (lab != IGNORE_INDEX)
+    dev = mask.device if mask is not None else torch.device("cpu")
+    return keep.to(dev), lab[keep].numpy()
+
+
+def _token_rows(t: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The kept positions of a ``(batch, tokens, dim)`` output as ``(samples, dim)`` rows."""
+    return t[:, : keep.shape[1]][keep.to(t.device)]
+
+
 def _default_batch(batch: Any) -> tuple[Any, Any]:
     if isinstance(batch, dict):
         raise ValueError(f"batches are dicts (keys {sorted(map(str, batch))}); say how to get (inputs, labels) from "
@@ -466,19 +522,24 @@ def _forward_passes(
     pool: Pool,
     batch_fn: Callable[[Any], tuple[Any, Any]] | None,
     include_input: bool,
+    token_labels: str | None = None,
 ) -> Iterator[tuple[np.ndarray, Any, dict[str, torch.Tensor]]]:
     """Per batch: ``(labels, model output, {row: (batch, d) features})`` (``"input"`` first when included); from a
-    tuple or ``ModelOutput`` the model output is its first per-sample tensor (the logits).
+    tuple or ``ModelOutput`` the model output is its first per-sample tensor (the logits). With ``token_labels``
+    every kept token position is a sample (see :func:`token_targets`): labels, features and a ``(batch, tokens, C)``
+    model output are given per position.
 
     Hooks are registered for the duration of the iteration; every submodule is in eval mode meanwhile and gets its
     own mode back afterwards, also when the consumer stops early or an error occurs.
     """
     calls: dict[str, list[torch.Tensor | str]] = {}
-    batch = [0]  # the size of the batch in flight, read by the hooks
+    batch = [0, 0]  # the size of the batch in flight and (token labels) its number of tokens, read by the hooks
 
     def make_hook(name: str):
         def hook(_mod: nn.Module, _inp: Any, out: Any) -> None:
             t = _output_tensor(out, batch[0])
+            if token_labels is not None and isinstance(t, torch.Tensor) and (t.ndim != 3 or t.shape[1] != batch[1]):
+                t = f"output is not one vector per token (shape {tuple(t.shape)}, {batch[1]} tokens)"
             calls.setdefault(name, []).append(t.detach() if isinstance(t, torch.Tensor) else t)
 
         return hook
@@ -491,9 +552,21 @@ def _forward_passes(
             for xb, yb in _batches(data, batch_size, batch_fn):
                 inputs = _to_device(xb, dev, dtype)
                 n = batch[0] = _batch_len(inputs)
-                y = as_labels(yb, n)
                 mask = inputs.get("attention_mask") if isinstance(inputs, dict) else None
-                if isinstance(mask, torch.Tensor) and bool((mask != 0).all()):
+                mask = mask if isinstance(mask, torch.Tensor) else None
+                keep = None
+                if token_labels is not None:
+                    keep, y = token_targets(yb, mask, token_labels)
+                    if keep.shape[0] != n:
+                        raise ValueError(f"length mismatch: {n} sequences but token labels for {keep.shape[0]}")
+                    batch[1] = int(keep.shape[1]) + (token_labels == "next")
+                else:
+                    if getattr(yb, "ndim", 1) == 2:
+                        raise ValueError(f"labels shaped {tuple(yb.shape)}, one per token: pass token_labels='next' "
+                                         "(labels are the token ids, pnc shifts them) or 'aligned' to measure every "
+                                         "token position, or give one label per sequence")
+                    y = as_labels(yb, n)
+                if mask is not None and bool((mask != 0).all()):
                     mask = None  # no padding in this batch
                 calls.clear()
                 out = _call(model, inputs)
@@ -501,11 +574,15 @@ def _forward_passes(
                     plan.fix(calls)
                 rows: dict[str, torch.Tensor] = {}
                 if include_input:
-                    if isinstance(inputs, torch.Tensor) and inputs.is_floating_point():
+                    if keep is not None and isinstance(inputs, torch.Tensor) and inputs.is_floating_point() \
+                            and inputs.ndim == 3 and inputs.shape[1] == batch[1]:
+                        rows["input"] = _token_rows(inputs, keep)
+                    elif keep is None and isinstance(inputs, torch.Tensor) and inputs.is_floating_point():
                         rows["input"] = inputs.reshape(n, -1)
                     else:
                         include_input = False
-                        plan.skipped.append("input: not a single floating-point tensor")
+                        plan.skipped.append("input: not a single floating-point tensor" + (
+                            " of shape (batch, tokens, dim)" if keep is not None else ""))
                 for row, name, k in plan.rows:
                     got = calls.get(name, [])
                     if len(got) <= k:
@@ -515,11 +592,14 @@ def _forward_passes(
                         raise ValueError(f"layer {name!r}: {got[k]} in this batch but not in the first; measure "
                                          "other layers with layers=")
                     try:
-                        rows[row] = pool_features(got[k], pool, mask)
+                        rows[row] = _token_rows(got[k], keep) if keep is not None else pool_features(got[k], pool, mask)
                     except ValueError as err:
                         raise ValueError(f"layer {row!r}: {err}") from err
                 calls.clear()
                 logits = _output_tensor(out, n)  # a HuggingFace ModelOutput: its logits
+                if keep is not None and isinstance(logits, torch.Tensor) and logits.ndim == 3 \
+                        and logits.shape[1] == batch[1]:
+                    logits = _token_rows(logits, keep)  # per token: (positions, vocabulary)
                 yield y, logits if isinstance(logits, torch.Tensor) else out, rows
     finally:
         for h in handles:
@@ -541,20 +621,25 @@ def forward_features(
     pool: Pool = "auto",
     batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
     reused: str = "each",
+    token_labels: str | None = None,
 ) -> Iterator[tuple[np.ndarray, Any, dict[str, torch.Tensor]]]:
     """Iterate over ``data`` once, yielding ``(labels, model output, {row: (batch, d) features})`` per batch.
 
     The rows and every option are those of :func:`collect_features`, which consumes this iterator; use it for a
     statistic that ``ClassStats`` does not hold (e.g. a second pass once the class means are known).
     """
-    plan, passes = _setup(model, data, layers, batch_size, device, include_input, layer_types, pool, batch_fn, reused)
+    plan, passes = _setup(model, data, layers, batch_size, device, include_input, layer_types, pool, batch_fn, reused,
+                          token_labels)
     yield from passes
 
 
 def _setup(model: nn.Module, data: Any, layers: Any, batch_size: Any, device: Any, include_input: bool,
-           layer_types: Any, pool: Any, batch_fn: Any, reused: Any) -> tuple[_Plan, Iterator[tuple]]:
+           layer_types: Any, pool: Any, batch_fn: Any, reused: Any,
+           token_labels: Any = None) -> tuple[_Plan, Iterator[tuple]]:
     """Check the options, resolve the layers and return the plan with its (not yet started) forward passes."""
     batch_size = check_int("batch_size", batch_size, 1)
+    if token_labels is not None and token_labels not in TOKEN_LABELS:
+        raise ValueError(f"token_labels must be one of {TOKEN_LABELS} or None, got {token_labels!r}")
     if reused not in REUSED:
         raise ValueError(f"reused must be one of {REUSED}, got {reused!r}")
     if not callable(pool) and pool not in POOLS:
@@ -565,7 +650,7 @@ def _setup(model: nn.Module, data: Any, layers: Any, batch_size: Any, device: An
     dev0, pdtype = _model_device_dtype(model)
     plan = _Plan(pairs, layers is not None or layer_types is not None, reused)
     passes = _forward_passes(model, data, plan, batch_size=batch_size, dev=_check_device(device, dev0), dtype=pdtype,
-                             pool=pool, batch_fn=batch_fn, include_input=include_input)
+                             pool=pool, batch_fn=batch_fn, include_input=include_input, token_labels=token_labels)
     return plan, passes
 
 
@@ -584,6 +669,7 @@ def collect_features(
     pool: Pool = "auto",
     batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
     reused: str = "each",
+    token_labels: str | None = None,
 ) -> LayerFeatures:
     """Run ``model`` once over ``data`` and return ``{layer name: ClassStats}`` in forward-pass order.
 
@@ -609,10 +695,17 @@ def collect_features(
             HuggingFace ``{"input_ids": ..., "attention_mask": ...}`` or ``{"pixel_values": ...}``).
         reused: a module called several times per forward pass: ``"each"`` call measured as its own row, ``"skip"``
             (with a note) or ``"error"``.
+        token_labels: ``None`` (one label per sequence or sample), or token-level measurement for a language
+            model: every real token position is a sample, the labels are shaped ``(batch, tokens)``, and ``"next"``
+            labels position t with the token at t + 1 (pass the token ids; pnc shifts them) while ``"aligned"``
+            takes ``labels[:, t]`` as it is. Positions that are padding (``attention_mask`` 0), or whose label is -100,
+            are left out; ``pool`` is not used; layers whose output is not ``(batch, tokens, dim)`` are skipped with
+            a note. See :func:`token_targets`.
     """
     if max_cov_dim is not None:
         max_cov_dim = check_int("max_cov_dim", max_cov_dim, 1)
-    plan, passes = _setup(model, data, layers, batch_size, device, include_input, layer_types, pool, batch_fn, reused)
+    plan, passes = _setup(model, data, layers, batch_size, device, include_input, layer_types, pool, batch_fn, reused,
+                          token_labels)
 
     stats: dict[str, ClassStats] = {}
     kept: dict[str, list[np.ndarray]] = {}
@@ -641,6 +734,8 @@ def collect_features(
             kept.setdefault(row, []).append(to_numpy(flat).astype(np.float32, copy=False))
 
     for y, out, rows in passes:
+        if y.size == 0:  # token labels: a batch with no position to measure (all padding or ignored)
+            continue
         groups = _Groups(y)  # the batch's class structure, computed once for all its layers
         for row, flat in rows.items():
             feed(row, flat, groups)

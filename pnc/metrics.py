@@ -22,6 +22,12 @@ $$M2_{ab}=M2_a+M2_b+\frac{n_an_b}{n_a+n_b}\,\delta\delta^\top .$$
 The centred sums of squares are never formed as $E[zz^\top]-\mu\mu^\top$, which loses every significant digit
 when the features carry a large common offset.
 
+Any number of classes works (a language model's vocabulary, K = 50,000): :class:`ClassStats` admits new classes with
+no per-class Python loop, every K×K computation (CDNV's distances, D's cosines, nearest class means) runs in tiles
+whose size comes from the memory budget :data:`PAIRWISE_BUDGET_BYTES` (``tile_size=`` overrides it, see
+:func:`pairwise_tile_size`), and NC2 forms no K×K matrix. A class with a single sample has variance 0: it adds
+nothing to $\Sigma_W$ and enters CDNV with $V_k=0$.
+
 Every metric function accepts either a :class:`ClassStats`, a ``(features, labels)`` pair as two arguments,
 or a ``(features, labels)`` tuple; features may be numpy arrays or torch tensors on any device and dtype.
 Degenerate inputs raise :class:`ValueError`; no function returns NaN.
@@ -40,6 +46,7 @@ from ._checks import _is_torch_tensor, as_features, as_labels, check_classes, to
 
 __all__ = [
     "BETWEEN_CENTRES",
+    "PAIRWISE_BUDGET_BYTES",
     "ClassStats",
     "NC2",
     "compression",
@@ -53,6 +60,7 @@ __all__ = [
     "cdnv",
     "separation_fuzziness",
     "nearest_class_mean",
+    "pairwise_tile_size",
     "predicted_classes",
     "singular_values",
     "rank_from_singular_values",
@@ -317,7 +325,7 @@ class ClassStats:
 
     @property
     def class_variances(self) -> np.ndarray:
-        """Per class $V_k=\\frac1{n_k}\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$."""
+        """Per class $V_k=\\frac1{n_k}\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$ (0 for a class with a single sample)."""
         self._require()
         return self._ss / self._counts
 
@@ -522,8 +530,9 @@ class _Pending:
         self.dim = dim
         self.compensated = (not _has_float64(device)) if compensated is None else compensated
         self.dtype = torch.float32 if self.compensated else torch.float64
-        self.slot: dict[int, int] = {}
-        self.labels: list[int] = []
+        self.labels = np.zeros(0, dtype=np.int64)  # the label of each slot, in slot order
+        self._sorted = np.zeros(0, dtype=np.int64)  # the labels sorted, and their slots: a batch's classes are
+        self._sorted_slots = np.zeros(0, dtype=np.int64)  # found by one searchsorted, with no per-class loop
         self.count = np.zeros(0, dtype=np.int64)
         self.peak = 0.0  # largest |shift| or centred sample norm seen (the magnitude check)
         self.shift_peak = 0.0
@@ -539,17 +548,21 @@ class _Pending:
             self.sum_c, self.sq_c = zeros(0, dim), zeros(0)
             self.scatter_c = zeros(dim, dim) if track else None
 
-    def _grow(self, new: list[int]) -> None:
-        k0 = len(self.labels)
-        for lab in new:
-            self.slot[lab] = len(self.labels)
-            self.labels.append(lab)
-        extra = len(self.labels) - k0
-        self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
-        names = ["shift", "sum", "sq"] + (["sum_c", "sq_c"] if self.compensated else [])
-        for name in names:
-            old = getattr(self, name)
-            setattr(self, name, torch.cat([old, self._zeros(extra, *old.shape[1:])]))
+    def _grow(self, new: np.ndarray) -> None:
+        """Give the (sorted, unseen) labels ``new`` the next slots; the per-class tensors grow geometrically, so
+        adding K classes batch by batch copies O(K·d) in all."""
+        k0, k = self.labels.size, self.labels.size + new.size
+        self.labels = np.concatenate([self.labels, new])
+        where = np.searchsorted(self._sorted, new)
+        self._sorted = np.insert(self._sorted, where, new)
+        self._sorted_slots = np.insert(self._sorted_slots, where, np.arange(k0, k, dtype=np.int64))
+        self.count = np.concatenate([self.count, np.zeros(new.size, dtype=np.int64)])
+        if k > self.shift.shape[0]:
+            capacity = max(k, 2 * self.shift.shape[0])
+            names = ["shift", "sum", "sq"] + (["sum_c", "sq_c"] if self.compensated else [])
+            for name in names:
+                old = getattr(self, name)
+                setattr(self, name, torch.cat([old, self._zeros(capacity - old.shape[0], *old.shape[1:])]))
 
     def _accumulate(self, name: str, value: torch.Tensor, index: torch.Tensor | None = None) -> None:
         """``self.name += value`` (rows ``index``); Kahan-compensated when the sums are float32."""
@@ -571,17 +584,19 @@ class _Pending:
     def _admit(self, x: torch.Tensor, groups: _Groups) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         """Slots of the batch's classes (host and device) and their shifts; a new class gets a slot, and its mean in
         this batch as its shift. Shifts never change afterwards."""
-        classes = groups.classes.tolist()
-        new = [lab for lab in classes if lab not in self.slot]
-        if new:
-            self._grow(new)
-        host_slots = np.array([self.slot[lab] for lab in classes], dtype=np.int64)
+        classes = groups.classes
+        where = np.minimum(np.searchsorted(self._sorted, classes), max(self._sorted.size - 1, 0))
+        known = (self._sorted[where] == classes) if self._sorted.size else np.zeros(classes.size, dtype=bool)
+        if not known.all():
+            self._grow(classes[~known])
+            where = np.searchsorted(self._sorted, classes)
+        host_slots = self._sorted_slots[where]
         slots = torch.from_numpy(host_slots).to(self.device)
-        if new:
-            fresh = torch.from_numpy(np.isin(groups.classes, new)).to(self.device)
+        if not known.all():
+            fresh = torch.from_numpy(~known).to(self.device)
             means = groups.class_sums(x.to(self.dtype)) / groups.counts_as(self.shift)[:, None]
             self.shift[slots[fresh]] = means[fresh]
-            self.shift_peak = max(self.shift_peak, float(self.shift.abs().max()))
+            self.shift_peak = max(self.shift_peak, float(means[fresh].abs().max()))
         return host_slots, slots, self.shift.index_select(0, slots)
 
     def add(self, x: torch.Tensor, groups: _Groups) -> None:
@@ -664,7 +679,7 @@ class _Pending:
             scatter = (scatter + scatter.T) / 2
         if not (np.isfinite(ss).all() and np.isfinite(means).all()):
             raise ValueError("features too large: their second moments overflow float64; rescale them")
-        return np.asarray(self.labels, dtype=np.int64)[order], self.count[order], means, ss, scatter
+        return self.labels[order], self.count[order], means, ss, scatter
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -708,6 +723,42 @@ def _check_between(st: ClassStats, between_centre: str = "sample_mean") -> float
     return tr_b
 
 
+PAIRWISE_BUDGET_BYTES: int = 32 * 2**20
+"""Memory budget (bytes) of one tile of a K×K computation (CDNV's distances, NC2's Gram, D's cosines, the
+nearest-class-centre decisions): a tile of t×t classes holds at most two float64 t×t arrays, so by default
+t = 1448 and a tile takes 32 MiB whatever K is. Every function that forms one takes ``tile_size=`` to override t."""
+
+
+def _cosine_tile(u: np.ndarray, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+    """The cosines of rows i0:i1 with rows j0:j1 of the unit rows ``u``; on a diagonal tile, -inf on the diagonal."""
+    if i0 != j0:
+        return u[i0:i1] @ u[j0:j1].T
+    cos = u[i0:i1] @ u[i0:i1].T  # A @ A.T: exactly symmetric
+    np.fill_diagonal(cos, -np.inf)  # i = j is no pair
+    return cos
+
+
+def pairwise_tile_size(tile_size: int | None = None) -> int:
+    """Classes per side of a tile of a K×K computation: ``tile_size`` if given (an integer ≥ 1), else the largest
+    t with two float64 t×t arrays within :data:`PAIRWISE_BUDGET_BYTES` (1448 for 32 MiB).
+
+    Tiling never changes a result beyond rounding: every pair is computed once, as without tiles.
+    """
+    if tile_size is None:
+        return max(1, math.isqrt(PAIRWISE_BUDGET_BYTES // (2 * 8)))
+    if isinstance(tile_size, bool) or not isinstance(tile_size, int | np.integer) or tile_size < 1:
+        raise ValueError(f"tile_size must be a positive integer (classes per side of a tile) or None, got "
+                         f"{tile_size!r}")
+    return int(tile_size)
+
+
+def _upper_tiles(k: int, t: int):
+    """Tiles ``(i0, i1, j0, j1)`` of the upper triangle (with the diagonal blocks) of a k×k matrix, t×t each."""
+    for i0 in range(0, k, t):
+        for j0 in range(i0, k, t):
+            yield i0, min(i0 + t, k), j0, min(j0 + t, k)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # compression / discrimination (theory §2)
 # ----------------------------------------------------------------------------------------------------------
@@ -725,11 +776,13 @@ def compression(stats_or_features: Any, labels: Any = None, *, between_centre: s
     return st.trace_sigma_w() / tr_b
 
 
-def discrimination(stats_or_features: Any, labels: Any = None) -> float:
+def discrimination(stats_or_features: Any, labels: Any = None, *, tile_size: int | None = None) -> float:
     """Between-class discrimination $D=1-\\max_{k<k'}\\cos(\\mu_k,\\mu_{k'})$.
 
     Uses the **uncentred** class means and the **signed** cosine (as the authors' code), so $D\\in[0,2]$.
-    A zero class mean makes the cosine undefined and raises :class:`ValueError`.
+    A zero class mean makes the cosine undefined and raises :class:`ValueError`. The K×K cosines are formed in
+    tiles of at most ``tile_size`` × ``tile_size`` classes (see :func:`pairwise_tile_size`), so memory stays
+    bounded for any K.
     """
     st = _stats(stats_or_features, labels)
     m = st._means
@@ -741,9 +794,16 @@ def discrimination(stats_or_features: Any, labels: Any = None) -> float:
         bad = st._classes[norms == 0.0].tolist()
         raise ValueError(f"class mean is zero for class(es) {bad}: cosine undefined")
     u = m / norms[:, None]
-    cos = u @ u.T
-    np.fill_diagonal(cos, -np.inf)  # symmetric: the largest off-diagonal entry is the largest over pairs k<k'
-    return float(1.0 - min(max(float(cos.max()), -1.0), 1.0))
+    k, d = u.shape
+    tiles = list(_upper_tiles(k, pairwise_tile_size(tile_size)))
+    # A float32 sweep finds the tiles that can hold the largest cosine: for unit vectors a float32 dot product is
+    # within (d+2)·2⁻²⁴ of the float64 one (conversion and summation), taken twice here as a margin. Only those tiles
+    # are computed in float64, so the result is the float64 maximum over all pairs.
+    u32 = u.astype(np.float32)
+    peaks = np.array([_cosine_tile(u32, *tile).max() for tile in tiles], dtype=np.float64)
+    bound = 2.0 * (d + 2) * 2.0**-24
+    best = max(float(_cosine_tile(u, *tiles[n]).max()) for n in np.flatnonzero(peaks >= peaks.max() - 2 * bound))
+    return float(1.0 - min(max(best, -1.0), 1.0))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -892,15 +952,33 @@ def nc2(stats_or_features: Any, labels: Any = None, *, between_centre: str = "sa
     ``etf_error`` = ||G/||G||_F - (I_K - 11ᵀ/K)/sqrt(K-1)||_F with G the Gram matrix of the centred class
     means; ``equinorm`` = std_k ||μ_k - μ|| / mean_k ||μ_k - μ||. The centre μ is the sample mean by default
     (Papyan et al.'s global mean); ``between_centre="class_means"`` uses the mean of the class means.
+
+    The K×K matrix G is never formed: with $P=I-\\frac1K11^\\top$, $\\tilde M=A+1b^\\top$ ($A=P\\tilde M$, $b$ the
+    mean of the rows of $\\tilde M$), $g=\\lVert G\\rVert_F=\\lVert\\tilde M^\\top\\tilde M\\rVert_F$ and
+    $c=1/\\sqrt{K-1}$, the error splits over the orthogonal blocks of $P$ and $11^\\top/K$ into sums of squares
+    (no cancellation):
+
+    $$\\text{etf}^2=\\sum_{i\\le\\min(d,K-1)}\\Big(\\frac{\\lambda_i}g-c\\Big)^2+\\max(0,K-1-d)\\,c^2
+    +\\frac{2K\\lVert Ab\\rVert^2+K^2\\lVert b\\rVert^4}{g^2},$$
+
+    $\\lambda_1\\ge\\lambda_2\\ge\\dots$ the eigenvalues of $A^\\top A$ (d×d) or, when K < d, of $AA^\\top$ (K×K): the
+    same nonzero ones, and $A$ has rank at most K−1. Time O(K·d·min(K, d)), memory O(K·d + min(K, d)²), for any K.
     """
     between_centre = _check_centre(between_centre)
     st = _stats(stats_or_features, labels)
     _check_between(st, between_centre)
     mc = st.centred_means(between_centre)
-    k = mc.shape[0]
-    g = mc @ mc.T
-    target = (np.eye(k) - np.full((k, k), 1.0 / k)) / np.sqrt(k - 1)
-    etf = float(np.linalg.norm(g / np.linalg.norm(g) - target))
+    k, d = mc.shape
+    small = (lambda z: z.T @ z) if d <= k else (lambda z: z @ z.T)  # the smaller Gram: same nonzero eigenvalues
+    g = float(np.linalg.norm(small(mc)))  # ||M Mᵀ||_F = ||Mᵀ M||_F
+    b = mc.mean(axis=0)
+    a = mc - b  # P M̃: rows summing to zero, rank ≤ K-1
+    lam = np.linalg.eigvalsh(small(a))[::-1][: min(d, k - 1)]
+    c = 1.0 / math.sqrt(k - 1)
+    ab = a @ b
+    parts = [float(np.sum((lam / g - c) ** 2)), max(0, k - 1 - d) * c * c,
+             (2.0 * k * float(ab @ ab) + (k * float(b @ b)) ** 2) / (g * g)]
+    etf = math.sqrt(math.fsum(parts))
     norms = np.sqrt(np.einsum("ij,ij->i", mc, mc))
     return NC2(etf_error=etf, equinorm=float(norms.std() / norms.mean()))
 
@@ -947,19 +1025,38 @@ def predicted_classes(logits: np.ndarray, classes: np.ndarray) -> np.ndarray:
                      f"the largest label {classes.max()}")
 
 
-def nearest_class_mean(stats: ClassStats, features: Any) -> np.ndarray:
-    """The class whose mean (in ``stats``) is nearest to each row of ``features`` (Euclidean)."""
+def nearest_class_mean(stats: ClassStats, features: Any, *, tile_size: int | None = None) -> np.ndarray:
+    """The class whose mean (in ``stats``) is nearest to each row of ``features`` (Euclidean; the first on ties).
+
+    The N×K squared distances are formed in tiles of at most ``tile_size`` rows × ``tile_size`` classes (see
+    :func:`pairwise_tile_size`), with a running minimum over the class tiles.
+    """
     x = as_features(features)
+    t = pairwise_tile_size(tile_size)
     gm = stats.global_mean  # any centre gives the same argmin (|x-μ_k|² - |x-gm|²)
     mc = stats._means - gm
-    d2 = np.einsum("ij,ij->i", mc, mc)[None, :] - 2.0 * (x - gm) @ mc.T
-    return stats._classes[np.argmin(d2, axis=1)]
+    k = mc.shape[0]
+    # |μ_k|² - 2 x·μ_k as one GEMM of the rows [x - gm, 1] and [-2μ_k, |μ_k|²]
+    right = np.concatenate([-2.0 * mc, np.einsum("ij,ij->i", mc, mc)[:, None]], axis=1)
+    out = np.empty(x.shape[0], dtype=np.int64)
+    for r0 in range(0, x.shape[0], t):
+        left = np.concatenate([x[r0 : r0 + t] - gm, np.ones((min(t, x.shape[0] - r0), 1))], axis=1)
+        best = np.full(left.shape[0], np.inf)
+        arg = np.zeros(left.shape[0], dtype=np.int64)
+        for c0 in range(0, k, t):
+            d2 = left @ right[c0 : c0 + t].T
+            j = np.argmin(d2, axis=1)
+            val = d2[np.arange(d2.shape[0]), j]
+            better = val < best  # strict: an earlier class wins a tie, as np.argmin does
+            best[better], arg[better] = val[better], c0 + j[better]
+        out[r0 : r0 + t] = arg
+    return stats._classes[out]
 
 
-def nc4(features: Any, labels: Any, logits: Any) -> float:
+def nc4(features: Any, labels: Any, logits: Any, *, tile_size: int | None = None) -> float:
     """NC4: fraction of samples whose arg-max logit differs from the nearest-class-centre prediction.
 
-    Logit columns are read as in :func:`predicted_classes`.
+    Logit columns are read as in :func:`predicted_classes`; ``tile_size`` as in :func:`nearest_class_mean`.
     """
     x = as_features(features)
     y = as_labels(labels, x.shape[0])
@@ -967,7 +1064,7 @@ def nc4(features: Any, labels: Any, logits: Any) -> float:
     if z.shape[0] != x.shape[0]:
         raise ValueError(f"length mismatch: {x.shape[0]} features but {z.shape[0]} logits")
     st = _stats(x, y)
-    return float(np.mean(predicted_classes(z, st._classes) != nearest_class_mean(st, x)))
+    return float(np.mean(predicted_classes(z, st._classes) != nearest_class_mean(st, x, tile_size=tile_size)))
 
 
 def separation_fuzziness(features: Any, labels: Any = None, rcond: float = 1e-10) -> float:
@@ -992,30 +1089,51 @@ def separation_fuzziness(features: Any, labels: Any = None, rcond: float = 1e-10
     return float(np.sum(proj / lam[keep]))
 
 
-def cdnv(stats_or_features: Any, labels: Any = None) -> float:
+def cdnv(stats_or_features: Any, labels: Any = None, *, tile_size: int | None = None) -> float:
     """Class-distance normalised variance, mean over i≠j of (V_i + V_j) / (2 ||μ_i - μ_j||²).
 
-    $V_k=\\frac1{n_k}\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$ (Galanti et al. 2022); squared distance.
+    $V_k=\\frac1{n_k}\\sum_i\\lVert z_{k,i}-\\mu_k\\rVert^2$ (Galanti et al. 2022); squared distance. A class with a
+    single sample has $V_k=0$ and counts as such. The K×K distances are formed in tiles of at most ``tile_size`` ×
+    ``tile_size`` classes (see :func:`pairwise_tile_size`): memory O(K·d + tile²) for any K, the same value.
     """
     st = _stats(stats_or_features, labels)
     m = st.centred_means()  # only differences of means enter: the centre does not matter
-    k = m.shape[0]
+    k, d = m.shape
+    t = pairwise_tile_size(tile_size)
     sq = np.einsum("ij,ij->i", m, m)
-    dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (m @ m.T), 0.0)
-    # the Gram form has absolute error about 4·d·eps·(|μ_i|²+|μ_j|²): recompute pairs it could get wrong directly
-    close = np.argwhere(np.triu(dist <= 1e6 * m.shape[1] * _EPS * (sq[:, None] + sq[None, :]), 1))
-    for i in np.unique(close[:, 0]):  # loop over classes with a close neighbour, not over samples
-        js = close[close[:, 0] == i, 1]
-        diff = m[js] - m[i]
-        dist[i, js] = dist[js, i] = np.einsum("ij,ij->i", diff, diff)
-    np.fill_diagonal(dist, 0.0)
-    off = ~np.eye(k, dtype=bool)
-    if np.any(dist[off] == 0.0):
-        i, j = np.argwhere((dist == 0.0) & off)[0]
-        raise ValueError(f"class means of classes {st._classes[i]} and {st._classes[j]} coincide")
     v = st.class_variances
-    ratio = (v[:, None] + v[None, :]) / (2.0 * np.where(off, dist, 1.0))
-    return float(ratio[off].mean())
+    # ||μ_i-μ_j||² = sq_i + sq_j - 2 μ_i·μ_j as one GEMM of the rows [μ_i, sq_i, 1] and [-2μ_j, 1, sq_j]
+    left = np.concatenate([m, sq[:, None], np.ones((k, 1))], axis=1)
+    right = np.concatenate([-2.0 * m, np.ones((k, 1)), sq[:, None]], axis=1)
+    # the Gram form has absolute error about 4·d·eps·(|μ_i|²+|μ_j|²): pairs it could get wrong are recomputed directly
+    rel = 1e6 * d * _EPS
+    total = []
+    for i0, i1, j0, j1 in _upper_tiles(k, t):
+        dist = left[i0:i1] @ right[j0:j1].T
+        if i0 == j0:
+            np.fill_diagonal(dist, np.inf)  # i = j is no pair
+        if dist.min() <= rel * (sq[i0:i1].max() + sq[j0:j1].max()):  # some pair may be close: look at each
+            _recompute_close(dist, m, sq, i0, j0, rel)
+            if dist.min() == 0.0:
+                i, j = np.argwhere(dist == 0.0)[0]
+                raise ValueError(f"class means of classes {st._classes[i0 + i]} and {st._classes[j0 + j]} coincide")
+        np.reciprocal(dist, out=dist)
+        # the tile's sum of (V_i + V_j) / (2 d_ij) = ½ (V_I·R1 + 1·R V_J), R = 1/d: one pass over R
+        rows = dist @ np.stack([np.ones(j1 - j0), v[j0:j1]], axis=1)
+        part = 0.5 * (float(v[i0:i1] @ rows[:, 0]) + float(rows[:, 1].sum()))
+        total.append(part if i0 == j0 else 2.0 * part)  # an off-diagonal tile stands for its mirror image too
+    return math.fsum(total) / (k * (k - 1))
+
+
+def _recompute_close(dist: np.ndarray, m: np.ndarray, sq: np.ndarray, i0: int, j0: int, rel: float) -> None:
+    """Replace the Gram-form distances of a tile's close pairs (within ``rel`` of the squared norms) by the direct
+    ``||μ_i-μ_j||²``, in chunks of bounded size."""
+    close = np.argwhere(dist <= rel * (sq[i0 : i0 + dist.shape[0], None] + sq[None, j0 : j0 + dist.shape[1]]))
+    step = max(1, PAIRWISE_BUDGET_BYTES // (8 * m.shape[1]))
+    for c0 in range(0, close.shape[0], step):
+        ii, jj = close[c0 : c0 + step, 0], close[c0 : c0 + step, 1]
+        diff = m[i0 + ii] - m[j0 + jj]
+        dist[ii, jj] = np.einsum("ij,ij->i", diff, diff)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -251,14 +251,17 @@ def report_from_stats(
     classifier_row: str | None = None,
     classifier_weight: Any = None,
     nc4_value: float | None = None,
+    tile_size: int | None = None,
 ) -> LayerReport:
     """Build a :class:`LayerReport` from an ordered ``{name: ClassStats}`` mapping (layer index = position).
 
     A metric that is undefined for a layer (e.g. zero between-class scatter) is recorded as NaN, with a
     :class:`RuntimeWarning` and an explanation in the ``note`` column. ``between_centre`` is the centre of
-    $\\Sigma_B$ for compression, NC1 and NC2: ``"sample_mean"`` (default) or ``"class_means"``.
+    $\\Sigma_B$ for compression, NC1 and NC2: ``"sample_mean"`` (default) or ``"class_means"``. ``tile_size``: classes
+    per side of a tile of the K×K computations (D, CDNV), see :func:`pnc.metrics.pairwise_tile_size`.
     """
     metrics = _check_metrics(metrics)
+    M.pairwise_tile_size(tile_size)  # a bad value fails here, not as a NaN in every row
     between_centre = M._check_centre(between_centre)
     _check_rank_threshold(rank_threshold)
     layer_notes = dict(layer_notes or {})
@@ -271,13 +274,13 @@ def report_from_stats(
         if m == "compression":
             return (M.compression(st, between_centre=between_centre),)
         if m == "discrimination":
-            return (M.discrimination(st),)
+            return (M.discrimination(st, tile_size=tile_size),)
         if m == "nc1":
             return M.nc1(st, return_rank=True, between_centre=between_centre)
         if m == "nc2":
             return tuple(M.nc2(st, between_centre=between_centre))
         if m == "cdnv":
-            return (M.cdnv(st),)
+            return (M.cdnv(st, tile_size=tile_size),)
         if m == "rank":
             return (M.rank_from_singular_values(M.singular_values(st), rank_threshold),)
         if m == "effective_rank":
@@ -326,12 +329,14 @@ def report_from_features(
     *,
     between_centre: str = "sample_mean",
     coding_rate_eps: float = 0.5,
+    tile_size: int | None = None,
 ) -> LayerReport:
     """The :class:`LayerReport` of feature arrays already in memory, one per layer (a list, or ``{name: array}``).
 
     Every array is ``(N, d_l)`` for the same ``N`` samples with ``labels``; the table is the one :func:`measure`
     gives for the same features (list entries are named ``z0, z1, ...``). ``nc3``/``nc4`` need a model: use
-    :func:`measure`.
+    :func:`measure`. Any number of classes works (a vocabulary of 50,000): ``tile_size`` bounds the K×K work, see
+    :func:`pnc.metrics.pairwise_tile_size`.
     """
     if metrics == "all":  # everything that needs no classifier
         metrics = tuple(m for m in AVAILABLE_METRICS if m not in _CLASSIFIER_METRICS)
@@ -347,7 +352,7 @@ def report_from_features(
     if len(next(iter(stats.values())).classes) < 2:
         raise ValueError("the labels hold a single class; collapse metrics compare classes")
     return report_from_stats(stats, metrics, rank_threshold=rank_threshold, between_centre=between_centre,
-                             coding_rate_eps=coding_rate_eps)
+                             coding_rate_eps=coding_rate_eps, tile_size=tile_size)
 
 
 def measure(
@@ -369,6 +374,8 @@ def measure(
     distributed: bool = False,
     classifier: Any = None,
     coding_rate_eps: float = 0.5,
+    token_labels: str | None = None,
+    tile_size: int | None = None,
 ) -> LayerReport:
     """Measure collapse metrics at every layer of ``model`` in one pass over ``data``.
 
@@ -398,6 +405,13 @@ def measure(
 
     With ``distributed=True`` every process of the initialised ``torch.distributed`` group measures its own shard of
     the data and all of them get the table of the whole data (see :func:`pnc.distributed.all_reduce_stats`).
+
+    **Token level** (a language model, as in "linguistic collapse"): with ``token_labels="next"`` every real token
+    position is a sample whose class is the next token; the labels are shaped ``(batch, tokens)``, the sequence's own
+    token ids (pnc shifts them: position t gets the token at t + 1, the last position has none and is not counted),
+    and positions that are padding in the ``attention_mask``, or labelled -100, are left out. ``"aligned"`` takes
+    labels already shifted. See :func:`pnc.features.token_targets`. The classes are then the vocabulary: every K×K
+    computation runs in tiles of ``tile_size`` classes (default from :data:`pnc.metrics.PAIRWISE_BUDGET_BYTES`).
     """
     every = isinstance(metrics, str) and metrics == "all"
     metrics = _check_metrics(metrics)
@@ -405,11 +419,12 @@ def measure(
         metrics = tuple(m for m in metrics if m not in _CLASSIFIER_METRICS)  # "all" that this model has
     between_centre = M._check_centre(between_centre)
     _check_rank_threshold(rank_threshold)
+    M.pairwise_tile_size(tile_size)
     need_cov = any(AVAILABLE_METRICS[m][1] for m in metrics)
     stats = collect_features(
         model, data, layers=layers, batch_size=batch_size, device=device, include_input=include_input,
         track_covariance=need_cov, max_cov_dim=max_cov_dim, layer_types=layer_types, pool=pool, batch_fn=batch_fn,
-        reused=reused,
+        reused=reused, token_labels=token_labels,
     )
     if distributed:
         from .distributed import all_reduce_stats
@@ -435,10 +450,11 @@ def measure(
         if row is not None and "nc4" in metrics:
             nc4_value = _nc4_second_pass(model, data, stats[row], row, distributed, dict(
                 batch_size=batch_size, device=device, include_input=include_input, layers=layers,
-                layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused))
+                layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused, token_labels=token_labels),
+                tile_size)
     return report_from_stats(stats, metrics, rank_threshold=rank_threshold, between_centre=between_centre,
                              layer_notes=stats_notes, coding_rate_eps=coding_rate_eps, classifier_row=row,
-                             classifier_weight=weight, nc4_value=nc4_value)
+                             classifier_weight=weight, nc4_value=nc4_value, tile_size=tile_size)
 
 
 def _classifier(model: Any, classifier: Any) -> tuple[Any, np.ndarray]:
@@ -473,7 +489,8 @@ def _classifier_input_row(stats: Any, module: Any, weight: np.ndarray) -> str | 
     return wide[-1] if wide else None
 
 
-def _nc4_second_pass(model: Any, data: Any, st: M.ClassStats, row: str, distributed: bool, options: dict) -> float:
+def _nc4_second_pass(model: Any, data: Any, st: M.ClassStats, row: str, distributed: bool, options: dict,
+                     tile_size: int | None = None) -> float:
     """Share of samples where the model's prediction differs from the nearest class mean at ``row`` (2nd pass)."""
     from .features import forward_features
 
@@ -483,7 +500,9 @@ def _nc4_second_pass(model: Any, data: Any, st: M.ClassStats, row: str, distribu
     wrong, total = 0, 0
     for y, out, rows in forward_features(model, data, **options):
         logits = to_numpy(out.reshape(out.shape[0], -1), np.float64)
-        ncc = M.nearest_class_mean(st, to_numpy(rows[row], np.float64))
+        if len(y) == 0:
+            continue
+        ncc = M.nearest_class_mean(st, to_numpy(rows[row], np.float64), tile_size=tile_size)
         wrong += int(np.sum(M.predicted_classes(logits, st.classes) != ncc))
         total += len(y)
     if distributed:
