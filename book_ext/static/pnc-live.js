@@ -21,6 +21,13 @@
     return String(+v.toPrecision(3));
   }
 
+  // every second power of ten of a log axis (the others get no label or grid line)
+  function decade(v) {
+    if (v === null || v <= 0) { return null; }
+    var e = Math.round(Math.log10(v));
+    return Math.abs(v / Math.pow(10, e) - 1) < 1e-9 && e % 2 === 0 ? v : null;
+  }
+
   function call(laws, name, argNames, env) {
     var fn = laws[name];
     if (typeof fn !== 'function') { throw new Error('pnc-live: no generated formula ' + name); }
@@ -50,15 +57,19 @@
     return { x: xs, curves: curves, scalars: scalars, measured: measured };
   }
 
+  // uPlot's columns: x, one per curve, and one "trained network" column with the points of the run trained at the
+  // current settings (at most one run matches; none: an empty column).
   function plotData(cfg, shown) {
     var data = [shown.x].concat(shown.curves);
-    cfg.measured.forEach(function (m, i) {
-      var ys = shown.measured[i];
+    if (cfg.measured.length) {
       data.push(shown.x.map(function (x) {
-        var j = m.x.indexOf(x);
-        return ys && j >= 0 ? ys[j] : null;
+        for (var i = 0; i < cfg.measured.length; i++) {
+          var ys = shown.measured[i], j = cfg.measured[i].x.indexOf(x);
+          if (ys && j >= 0) { return ys[j]; }
+        }
+        return null;
       }));
-    });
+    }
     return data;
   }
 
@@ -72,12 +83,12 @@
       series.push({ label: c.label, stroke: c.color, width: 2, dash: c.dash ? [6, 4] : undefined,
                     points: { show: true, size: 5 }, value: function (u, v) { return fmt(v); } });
     });
-    cfg.measured.forEach(function () {
+    if (cfg.measured.length) {
       series.push({ label: 'trained network', stroke: '#222222', fill: undefined, width: 0,
                     paths: function () { return null; },
                     points: { show: true, size: 9, stroke: '#222222', fill: '#222222' },
                     value: function (u, v) { return fmt(v); } });
-    });
+    }
     function size() {
       var w = Math.max(200, Math.floor(holder.clientWidth || el.clientWidth || 320));
       return { width: w, height: Math.round(Math.min(340, Math.max(220, w * 0.55))) };
@@ -89,8 +100,11 @@
                      : { range: function () { return yr; } },
       },
       axes: [
-        { label: cfg.x.label, values: function (u, splits) { return splits.map(tick); }, incrs: [1, 2, 5, 10] },
-        { label: cfg.y.label, values: function (u, splits) { return splits.map(tick); }, size: 56 },
+        { label: cfg.x.label, values: function (u, splits) { return splits.map(tick); }, incrs: [1, 2, 5, 10],
+          grid: { stroke: '#e3e3e3', width: 1 } },
+        { label: cfg.y.label, size: 56, grid: { stroke: '#e3e3e3', width: 1 }, ticks: { stroke: '#bbbbbb' },
+          filter: cfg.y.log ? function (u, splits) { return splits.map(decade); } : undefined,
+          values: function (u, splits) { return splits.map(function (v) { return v === null ? null : tick(v); }); } },
       ],
       series: series,
       legend: { show: true, live: true },
@@ -145,8 +159,12 @@
       var shown = compute(cfg, env());
       api.shown = shown;
       if (scalars) {
-        scalars.textContent = shown.scalars.map(function (v, i) { return cfg.scalars[i].label + ' = ' + fmt(v); })
-          .join('   ');
+        var line = shown.scalars.map(function (v, i) { return cfg.scalars[i].label + ' = ' + fmt(v); });
+        if (cfg.measured.length) {
+          var hit = shown.measured.some(function (ys) { return ys !== null; });
+          line.push(hit ? 'trained network: shown' : 'no trained network at these settings');
+        }
+        scalars.textContent = line.join(' · ');
       }
       if (cfg.kind === 'plot') {
         if (api.plot) { api.plot.setData(plotData(cfg, shown), true); } else { api.plot = makePlot(el, cfg, shown); }

@@ -26,6 +26,8 @@ _JS_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 # The symbols of chapter 4 (names as the chapter spells them: the same name and assumptions give the same symbol).
 K, n, L, l, alpha, eps = sp.symbols("K n L l alpha varepsilon", positive=True)
 max_E = sp.Symbol("max_E", real=True)
+kappa_symbol = sp.Symbol("kappa", positive=True)
+KAPPA_EXPR = eps**2 * (alpha**2 / n) ** (1 / L)
 
 
 def symbols() -> dict[str, sp.Symbol]:
@@ -47,6 +49,9 @@ class Formula:
     args: tuple[sp.Symbol, ...]
     lhs: str
     tex_names: Mapping[sp.Symbol, str] = field(default_factory=dict)
+    shown: sp.Expr | None = None
+    """What the page typesets, when not ``expr`` itself (``C_l`` in terms of ``kappa``); must equal ``expr`` once
+    ``kappa`` is substituted (checked)."""
 
     def __post_init__(self) -> None:
         if not _JS_IDENTIFIER.match(self.name):
@@ -57,6 +62,8 @@ class Formula:
         for s in self.args:
             if not _JS_IDENTIFIER.match(str(s)):
                 raise ValueError(f"{self.name}: argument {s} is not a JavaScript identifier")
+        if self.shown is not None and sp.simplify(self.shown.subs(kappa_symbol, KAPPA_EXPR) - self.expr) != 0:
+            raise ValueError(f"{self.name}: the typeset form {self.shown} is not the expression {self.expr}")
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -78,17 +85,18 @@ class Formula:
     def latex(self) -> str:
         """``lhs = expression`` in TeX, as the page shows it."""
         names = {s: str(sp.latex(s)) for s in self.args} | dict(self.tex_names)
-        return f"{self.lhs} = {sp.latex(self.expr, symbol_names=names)}"
+        return f"{self.lhs} = {sp.latex(self.shown if self.shown is not None else self.expr, symbol_names=names)}"
 
     def with_expr(self, expr: sp.Expr) -> Formula:
         """The same formula (name, arguments) with another expression (tests: a mutated constant)."""
-        return Formula(self.name, expr, self.args, self.lhs, self.tex_names)
+        return Formula(self.name, expr, self.args, self.lhs, self.tex_names)  # shown: the expression itself
 
 
-KAPPA = Formula("kappa", eps**2 * (alpha**2 / n) ** (1 / L), (eps, alpha, n, L), r"\kappa")
+KAPPA = Formula("kappa", KAPPA_EXPR, (eps, alpha, n, L), r"\kappa")
 """Per-layer compression ``kappa = eps^2 (alpha^2/n)^(1/L)`` (chapter 4, theorem "Geometric compression")."""
 
-COMPRESSION = Formula("compression", K * (n - 1) / (K - 1) * KAPPA.expr**l, (eps, alpha, n, L, K, l), "C_l")
+COMPRESSION = Formula("compression", K * (n - 1) / (K - 1) * KAPPA.expr**l, (eps, alpha, n, L, K, l), "C_l",
+                      shown=K * (n - 1) / (K - 1) * kappa_symbol**l)
 """``C_l = K (n - 1)/(K - 1) kappa^l``, the idealised compression of layer ``l`` (chapter 4)."""
 
 DISCRIMINATION = Formula("discrimination", 1 - (1 - l / L) * max_E, (l, L, max_E), "D_l",

@@ -137,7 +137,7 @@ class LiveExplorer:
     def formulas(self) -> list[Formula]:
         """Every formula the explorer evaluates (each once)."""
         seen: dict[str, Formula] = {}
-        for formula in [c.formula for c in self.curves] + [f for f, _ in self.scalars]:
+        for formula in [f for f, _ in self.scalars] + [c.formula for c in self.curves]:
             seen.setdefault(formula.name, formula)
         return list(seen.values())
 
@@ -199,7 +199,8 @@ class LiveExplorer:
                 f'<input type="range" id="{cid}" data-name="{c.name}" {bounds}>'
                 f'<input type="number" data-name="{c.name}" aria-label="{html.escape(c.label)}, typed value" '
                 f'{bounds}></div>')
-        shown = "".join(f"<div>\\[{f.latex()}\\]</div>" for f in self.formulas)
+        # Sphinx's MathJax configuration typesets only elements of class "math"
+        shown = "".join(f'<div class="math notranslate nohighlight">\\[{f.latex()}\\]</div>' for f in self.formulas)
         config = json.dumps(self.config()).replace("</", "<\\/")
         target = ('<div class="pnc-live-plot"></div>' if self.kind == "plot"
                   else '<div class="pnc-live-table" tabindex="0"></div>')
@@ -210,7 +211,7 @@ class LiveExplorer:
             f'<p class="pnc-live-title"><b>{html.escape(self.title)}</b></p>'
             f'<div class="pnc-live-formulas">{shown}</div>'
             f'<div class="pnc-live-controls">{"".join(rows)}</div>'
-            f'<p class="pnc-live-scalars" aria-hidden="true"></p>{target}'
+            f'<p class="pnc-live-scalars"></p>{target}'
             f'<p class="pnc-live-status pnc-visually-hidden" aria-live="polite"></p>{caption}'
             f'<script type="application/json" class="pnc-live-config">{config}</script>'
             f"<script>{self.formulas_script()}</script></div>")

@@ -137,7 +137,7 @@ def compression_explorer(runs: Mapping[tuple[float, int], RecipeResult], n: int 
         curves=[Curve(laws.COMPRESSION, "law C₀κˡ", upto="L", offset=-1)],
         scalars=[(laws.KAPPA, "κ")],
         fixed={"K": K},
-        x_name="l", x_values=list(range(max(depths))), x_label="layer l", y_label="C_l",
+        x_name="l", x_values=list(range(max(depths))), x_label="layer l", y_label="Cₗ (log scale)",
         y_log=True, y_range=(1e-12, 1e2), measured=measured,
         caption=(f"The curve is computed in your browser from the closed form for any setting (K = {K}). Points: "
                  f"networks trained with the recipe (n = {n}, α = {alpha:g}, seed 1) at ξ ∈ "
@@ -158,8 +158,8 @@ def law_panel(max_E: float, xi: float = 0.3, n: int = 10, L: int = 6, alpha: flo
                   Control("L", "depth L", 1, 20, 1, L),
                   Control("K", "classes K", 2, 100, 1, K),
                   Control("max_E", "max E of the data", -0.5, 0.5, 0.0001, round(max_E, 4), digits=4)],
-        curves=[Curve(laws.COMPRESSION, "C_l", upto="L", offset=-1),
-                Curve(laws.DISCRIMINATION, "D_l", upto="L", offset=-1)],
+        curves=[Curve(laws.COMPRESSION, "Cₗ", upto="L", offset=-1),
+                Curve(laws.DISCRIMINATION, "Dₗ", upto="L", offset=-1)],
         scalars=[(laws.KAPPA, "κ")],
         x_name="l", x_values=list(range(20)), x_label="layer l", kind="panel",
         caption=("Computed in your browser from the formulas above (generated from the sympy expressions this "
