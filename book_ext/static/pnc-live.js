@@ -21,11 +21,13 @@
     return String(+v.toPrecision(3));
   }
 
-  // every second power of ten of a log axis (the others get no label or grid line)
-  function decade(v) {
-    if (v === null || v <= 0) { return null; }
-    var e = Math.round(Math.log10(v));
-    return Math.abs(v / Math.pow(10, e) - 1) < 1e-9 && e % 2 === 0 ? v : null;
+  // the grid lines and labels of a log axis: every second power of ten in the (fixed) range
+  function decades(u, axisIdx, min, max) {
+    var out = [];
+    for (var e = Math.ceil(Math.log10(min) - 1e-9); e <= Math.floor(Math.log10(max) + 1e-9); e++) {
+      if (e % 2 === 0) { out.push(Math.pow(10, e)); }
+    }
+    return out;
   }
 
   function call(laws, name, argNames, env) {
@@ -103,7 +105,7 @@
         { label: cfg.x.label, values: function (u, splits) { return splits.map(tick); }, incrs: [1, 2, 5, 10],
           grid: { stroke: '#e3e3e3', width: 1 } },
         { label: cfg.y.label, size: 56, grid: { stroke: '#e3e3e3', width: 1 }, ticks: { stroke: '#bbbbbb' },
-          filter: cfg.y.log ? function (u, splits) { return splits.map(decade); } : undefined,
+          splits: cfg.y.log ? decades : undefined,
           values: function (u, splits) { return splits.map(function (v) { return v === null ? null : tick(v); }); } },
       ],
       series: series,
