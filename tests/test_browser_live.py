@@ -104,7 +104,8 @@ def test_page_formulas_are_the_sympy_expressions(pages: dict) -> None:
 
 SHOWN_JS = """
 el => el.pncLive.plot ? JSON.stringify(el.pncLive.plot.data)
-                      : el.querySelector('.pnc-live-table').innerText + '|' + el.querySelector('.pnc-live-scalars').innerText
+                      : el.querySelector('.pnc-live-table').innerText + '|' +
+                        el.querySelector('.pnc-live-scalars').innerText
 """
 
 
@@ -212,3 +213,11 @@ def test_offline_no_errors_and_fits_its_column(pages: dict, width: str) -> None:
                 assert fit["canvasWidth"] >= 250, f"{where}: plot too small {fit}"
                 assert fit["legendTop"] >= fit["canvasBottom"] - 1, f"{where}: legend over the data {fit}"
             box.screenshot(path=str(SHOTS / f"live-{Path(relative).stem}-{b}-{width}.png"))
+
+
+def test_plotting_library_only_on_pages_with_an_explorer(built_book: Path) -> None:
+    """uPlot and pnc-live.js are added to the pages that hold a continuous explorer (book_ext/pnc_site.py), no other."""
+    for path in site_pages(built_book):
+        text = path.read_text(errors="replace")
+        loads = "_static/uplot/uPlot.iife.min.js" in text and "_static/pnc-live.js" in text
+        assert loads == (MARK in text), path.relative_to(built_book)
