@@ -59,7 +59,8 @@ def pages(built_book: Path, site: str, chromium: Any) -> Iterator[dict[tuple[str
 def _points(formula: laws.Formula, rng: np.random.Generator) -> np.ndarray:
     """``N_POINTS`` random argument tuples in the ranges the explorers offer (wider for the free ones)."""
     ranges = {"varepsilon": (0.01, 1.0), "alpha": (0.1, 1000.0), "n": (2, 1000), "L": (1, 20), "K": (2, 100),
-              "l": (0, 19), "max_E": (-0.5, 0.5)}
+              "l": (0, 19), "max_E": (-0.5, 0.5), "t": (0.0, 300.0), "sigma": (0.5, 7.0), "u_0": (0.001, 0.3),
+              "vartheta": (20.0, 300.0)}
     cols = []
     for name in formula.arg_names:
         lo, hi = ranges[name]
@@ -99,7 +100,7 @@ def test_page_formulas_are_the_sympy_expressions(pages: dict) -> None:
             assert mutated != formula.javascript()
             assert not _agrees(page.evaluate(EVAL_SOURCE, [mutated, pts.tolist()]), expected), name
             checked.add(name)
-    assert {"kappa", "compression", "discrimination"} <= checked
+    assert {"kappa", "compression", "discrimination", "saxe_mode"} <= checked
 
 
 SHOWN_JS = """

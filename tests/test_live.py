@@ -134,3 +134,21 @@ def test_chapter_4_builders() -> None:
     shown = panel.evaluate({"L": 4})
     assert [y is None for y in shown["curves"][1]] == [False] * 4 + [True] * 16
     assert shown["curves"][1][:4] == pytest.approx(list(1 - (1 - np.arange(4) / 4) * 0.05))
+
+
+def test_chapter_9_saxe_explorer_binds_one_formula_to_three_modes() -> None:
+    from pnc.book import dynamics
+    from pnc.book.figures import connections as connection_figures
+
+    steps = np.arange(0, 301, 10.0)
+    s = np.array([6.0, 4.0, 2.0])
+    theory_ = np.column_stack([dynamics.saxe_mode_strength(steps, sk, 0.004, 100.0) for sk in s])
+    trace = dynamics.ModeTrace(steps=steps, measured=theory_, theory=theory_, s=s, u0=np.full(3, 0.004), tau=100.0)
+    ex = connection_figures.saxe_explorer({(4, 16, 36): trace}, xi=0.1, u0=0.004)
+    shown = ex.evaluate({"sigma_2": 3.3})
+    np.testing.assert_allclose(shown["curves"][1], dynamics.saxe_mode_strength(steps, 3.3, 0.004, 100.0),
+                               rtol=1e-12)
+    np.testing.assert_allclose(shown["curves"][0], theory_[:, 0], rtol=1e-12)
+    assert all(m is None for m in shown["measured"])  # sigma_2 = 3.3: no network was trained there
+    assert all(m is not None for m in ex.evaluate({})["measured"])
+    assert [c["args"] for c in ex.config()["curves"]] == [["t", f"sigma_{k}", "u_0", "vartheta"] for k in (1, 2, 3)]

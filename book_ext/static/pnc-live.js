@@ -59,19 +59,26 @@
     return { x: xs, curves: curves, scalars: scalars, measured: measured };
   }
 
-  // uPlot's columns: x, one per curve, and one "trained network" column with the points of the run trained at the
-  // current settings (at most one run matches; none: an empty column).
+  // the labels of the measured series, in order (measurements with the same label share one series)
+  function measuredLabels(cfg) {
+    var labels = [];
+    cfg.measured.forEach(function (m) { if (labels.indexOf(m.label) < 0) { labels.push(m.label); } });
+    return labels;
+  }
+
+  // uPlot's columns: x, one per curve, and one per measured label with the points of the measurements that match
+  // the current settings (none: an empty column).
   function plotData(cfg, shown) {
     var data = [shown.x].concat(shown.curves);
-    if (cfg.measured.length) {
+    measuredLabels(cfg).forEach(function (label) {
       data.push(shown.x.map(function (x) {
         for (var i = 0; i < cfg.measured.length; i++) {
-          var ys = shown.measured[i], j = cfg.measured[i].x.indexOf(x);
-          if (ys && j >= 0) { return ys[j]; }
+          var m = cfg.measured[i], ys = shown.measured[i], j = m.x.indexOf(x);
+          if (m.label === label && ys && j >= 0) { return ys[j]; }
         }
         return null;
       }));
-    }
+    });
     return data;
   }
 
@@ -85,12 +92,13 @@
       series.push({ label: c.label, stroke: c.color, width: 2, dash: c.dash ? [6, 4] : undefined,
                     points: { show: true, size: 5 }, value: function (u, v) { return fmt(v); } });
     });
-    if (cfg.measured.length) {
-      series.push({ label: 'trained network', stroke: '#222222', fill: undefined, width: 0,
+    measuredLabels(cfg).forEach(function (label, k) {
+      var color = cfg.measured.length && cfg.curves.length > 1 ? cfg.curves[k % cfg.curves.length].color : '#222222';
+      series.push({ label: label, stroke: color, fill: undefined, width: 0,
                     paths: function () { return null; },
-                    points: { show: true, size: 9, stroke: '#222222', fill: '#222222' },
+                    points: { show: true, size: 8, stroke: color, fill: color },
                     value: function (u, v) { return fmt(v); } });
-    }
+    });
     function size() {
       var w = Math.max(200, Math.floor(holder.clientWidth || el.clientWidth || 320));
       return { width: w, height: Math.round(Math.min(340, Math.max(220, w * 0.55))) };

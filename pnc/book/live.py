@@ -86,11 +86,22 @@ class Curve:
     upto: str | None = None
     offset: float = 0.0
     dash: bool = True
+    bind: Mapping[str, str] = field(default_factory=dict)
+    """Formula argument -> the control (or fixed value) that feeds it, where their names differ (three curves of one
+    formula with ``sigma`` taken from ``sigma_1``, ``sigma_2``, ``sigma_3``)."""
+
+    @property
+    def args(self) -> list[str]:
+        """The names the formula's arguments are read from, in order."""
+        return [self.bind.get(a, a) for a in self.formula.arg_names]
 
 
 @dataclass(frozen=True)
 class Measured:
-    """Measurements of a trained network, drawn as points when every control named in ``when`` has that value."""
+    """Measurements of a trained network, drawn as points when every control named in ``when`` has that value.
+
+    Measurements with the same ``label`` share one series (one legend entry); give the series of different curves
+    different labels."""
 
     when: Mapping[str, float]
     x: Sequence[float]
@@ -124,10 +135,12 @@ class LiveExplorer:
         if self.kind == "plot" and self.y_range is None:
             raise ValueError("a plot needs a fixed y_range (axes that stay put)")
         known = {c.name for c in self.controls} | set(self.fixed) | {self.x_name}
-        for formula in self.formulas:
-            missing = set(formula.arg_names) - known
+        needs = [(c.formula.name, c.args) for c in self.curves] + [(f.name, list(f.arg_names)) for f, _ in
+                                                                    self.scalars]
+        for name, args in needs:
+            missing = set(args) - known
             if missing:
-                raise ValueError(f"formula {formula.name} needs {sorted(missing)}: not a control, fixed or x")
+                raise ValueError(f"formula {name} needs {sorted(missing)}: not a control, fixed or x")
         names = [c.name for c in self.controls]
         if len(set(names)) != len(names):
             raise ValueError(f"control names must be distinct, got {names}")
@@ -154,7 +167,7 @@ class LiveExplorer:
         xs = np.asarray(self.x_values, dtype=float)
         curves = []
         for curve in self.curves:
-            args = [xs if name == self.x_name else np.full_like(xs, env[name]) for name in curve.formula.arg_names]
+            args = [xs if name == self.x_name else np.full_like(xs, env[name]) for name in curve.args]
             ys = np.broadcast_to(np.asarray(curve.formula.numpy()(*args), dtype=float), xs.shape)
             limit = env[curve.upto] + curve.offset if curve.upto else math.inf
             curves.append([float(y) if x <= limit + 1e-9 else None for x, y in zip(xs, ys, strict=True)])
@@ -173,7 +186,7 @@ class LiveExplorer:
             "fixed": dict(self.fixed),
             "x": {"name": self.x_name, "values": [float(v) for v in self.x_values], "label": self.x_label},
             "y": {"label": self.y_label, "log": self.y_log, "range": list(self.y_range) if self.y_range else None},
-            "curves": [{"formula": c.formula.name, "args": list(c.formula.arg_names), "label": c.label,
+            "curves": [{"formula": c.formula.name, "args": c.args, "label": c.label,
                         "upto": c.upto, "offset": c.offset, "dash": c.dash, "color": COLORS[i % len(COLORS)]}
                        for i, c in enumerate(self.curves)],
             "measured": [{"when": dict(m.when), "x": [float(v) for v in m.x], "y": [float(v) for v in m.y],
@@ -237,9 +250,14 @@ class LiveExplorer:
                 if curve.formula.name == "compression":
                     ax.set_yscale("log")
         main = axes[0]
+        labels = list(dict.fromkeys(m.label for m in self.measured))
+        labelled: set[str] = set()
         for m, ys in zip(self.measured, shown["measured"], strict=True):
-            if ys is not None:
-                main.plot(m.x, ys, "o", color="#222222", label=m.label)
+            if ys is not None:  # coloured like the curves when there are several (as in the page)
+                k = labels.index(m.label)
+                color = COLORS[k % len(self.curves) % len(COLORS)] if len(self.curves) > 1 else "#222222"
+                main.plot(m.x, ys, "o", ms=4, color=color, label=None if m.label in labelled else m.label)
+                labelled.add(m.label)
         if self.y_log:
             main.set_yscale("log")
         if self.y_range is not None:
@@ -248,7 +266,7 @@ class LiveExplorer:
             main.set_xlim(min(xs) - 0.3, max(xs) + 0.3)
             main.set_xlabel(self.x_label)
             main.set_ylabel(_mathtext(self.y_label))
-            main.legend(loc="lower left", fontsize=9)
+            main.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)  # beside the data, not on it
         settings = ", ".join(f"{c.label} = {env[c.name]:.{0 if c.integer else c.digits}f}" for c in self.controls)
         numbers = "; ".join(f"{label} = {value:.4g}" for (_, label), value in
                             zip(self.scalars, shown["scalars"], strict=True))
