@@ -110,7 +110,7 @@
                      : { range: function () { return yr; } },
       },
       axes: [
-        { label: cfg.x.label, values: function (u, splits) { return splits.map(tick); }, incrs: [1, 2, 5, 10],
+        { label: cfg.x.label, values: function (u, splits) { return splits.map(tick); }, incrs: x1 - x0 <= 30 ? [1, 2, 5, 10] : undefined,
           grid: { stroke: '#e3e3e3', width: 1 } },
         { label: cfg.y.label, size: 56, grid: { stroke: '#e3e3e3', width: 1 }, ticks: { stroke: '#bbbbbb' },
           splits: cfg.y.log ? decades : undefined,
