@@ -60,11 +60,11 @@ def _points(formula: laws.Formula, rng: np.random.Generator) -> np.ndarray:
     """``N_POINTS`` random argument tuples in the ranges the explorers offer (wider for the free ones)."""
     ranges = {"varepsilon": (0.01, 1.0), "alpha": (0.1, 1000.0), "n": (2, 1000), "L": (1, 20), "K": (2, 100),
               "l": (0, 19), "max_E": (-0.5, 0.5), "t": (0.0, 300.0), "sigma": (0.5, 7.0), "u_0": (0.001, 0.3),
-              "vartheta": (20.0, 300.0)}
+              "vartheta": (20.0, 300.0), "omega": (0.01, 1.0), "zeta": (0.1, 4.0), "m": (1, 200)}
     cols = []
     for name in formula.arg_names:
         lo, hi = ranges[name]
-        integer = name in ("n", "L", "K", "l")
+        integer = name in ("n", "L", "K", "l", "m")
         cols.append(rng.integers(lo, hi + 1, N_POINTS).astype(float) if integer else rng.uniform(lo, hi, N_POINTS))
     return np.column_stack(cols)
 
@@ -100,7 +100,7 @@ def test_page_formulas_are_the_sympy_expressions(pages: dict) -> None:
             assert mutated != formula.javascript()
             assert not _agrees(page.evaluate(EVAL_SOURCE, [mutated, pts.tolist()]), expected), name
             checked.add(name)
-    assert {"kappa", "compression", "discrimination", "saxe_mode"} <= checked
+    assert set(laws.FORMULAS) <= checked, f"formulas no page computes: {set(laws.FORMULAS) - checked}"
 
 
 SHOWN_JS = """

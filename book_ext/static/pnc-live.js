@@ -87,10 +87,12 @@
     var xs = cfg.x.values;
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
     var yr = cfg.y.range;
+    var pad = 0.03 * (x1 - x0);
+    var dots = xs.length <= 30;  // markers on the curves only where the x values are few (layers)
     var series = [{ label: cfg.x.label, value: function (u, v) { return v === null ? '–' : String(v); } }];
     cfg.curves.forEach(function (c) {
       series.push({ label: c.label, stroke: c.color, width: 2, dash: c.dash ? [6, 4] : undefined,
-                    points: { show: true, size: 5 }, value: function (u, v) { return fmt(v); } });
+                    points: { show: dots, size: 5 }, value: function (u, v) { return fmt(v); } });
     });
     measuredLabels(cfg).forEach(function (label, k) {
       var color = cfg.measured.length && cfg.curves.length > 1 ? cfg.curves[k % cfg.curves.length].color : '#222222';
@@ -105,7 +107,7 @@
     }
     var opts = Object.assign(size(), {
       scales: {
-        x: { time: false, range: function () { return [x0 - 0.3, x1 + 0.3]; } },
+        x: { time: false, range: function () { return [x0 - pad, x1 + pad]; } },
         y: cfg.y.log ? { distr: 3, log: 10, range: function () { return yr; } }
                      : { range: function () { return yr; } },
       },

@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-__all__ = ["COMPRESSION", "DISCRIMINATION", "FORMULAS", "KAPPA", "SAXE", "Formula", "mutate_constant", "symbols"]
+__all__ = ["COMPRESSION", "DISCRIMINATION", "FORMULAS", "KAPPA", "MIXTURE_COMPRESSION", "SAXE", "Formula",
+           "mutate_constant", "symbols"]
 
 _JS_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 
 # The symbols of chapter 4 (names as the chapter spells them: the same name and assumptions give the same symbol).
 K, n, L, l, alpha, eps = sp.symbols("K n L l alpha varepsilon", positive=True)
 max_E = sp.Symbol("max_E", real=True)
+# chapter 2 (Gaussian mixture): dimension, class separation, within-class spread
+m, zeta, omega = sp.symbols("m zeta omega", positive=True)
 # chapter 9 (Saxe's two-layer dynamics): time, target singular value, initial strength, time constant
 t, sigma, u_0, vartheta = sp.symbols("t sigma u_0 vartheta", positive=True)
 kappa_symbol = sp.Symbol("kappa", positive=True)
@@ -35,7 +38,7 @@ KAPPA_EXPR = eps**2 * (alpha**2 / n) ** (1 / L)
 def symbols() -> dict[str, sp.Symbol]:
     """The symbols of the laws, by name (``"varepsilon"``, ``"alpha"``, ``"n"``, ``"L"``, ``"K"``, ``"l"``,
     ``"max_E"``)."""
-    return {str(s): s for s in (K, n, L, l, alpha, eps, max_E, t, sigma, u_0, vartheta)}
+    return {str(s): s for s in (K, n, L, l, alpha, eps, max_E, m, zeta, omega, t, sigma, u_0, vartheta)}
 
 
 @dataclass(frozen=True)
@@ -105,12 +108,18 @@ DISCRIMINATION = Formula("discrimination", 1 - (1 - l / L) * max_E, (l, L, max_E
                          tex_names={max_E: r"\max E"})
 """First-order ``D_l = 1 - (1 - l/L) max E`` (chapter 4, proposition on discrimination)."""
 
+MIXTURE_COMPRESSION = Formula("mixture_compression",
+                              K * (n - 1) * omega**2 * m / ((K - 1) * (n * zeta**2 + omega**2 * m)),
+                              (omega, zeta, n, K, m), r"\bar C")
+"""``E Tr Sigma_W / E Tr Sigma_B = K (n - 1) omega^2 m / ((K - 1)(n zeta^2 + omega^2 m))`` of an isotropic Gaussian
+mixture (chapter 2)."""
+
 _growth = sp.exp(2 * sigma * t / vartheta)
 SAXE = Formula("saxe_mode", sigma * _growth / (_growth - 1 + sigma / u_0), (t, sigma, u_0, vartheta), "u(t)")
 """Saxe's mode strength ``u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u_0)``, solving ``tau u' = 2u(s - u)``
 (chapter 9)."""
 
-FORMULAS: dict[str, Formula] = {f.name: f for f in (KAPPA, COMPRESSION, DISCRIMINATION, SAXE)}
+FORMULAS: dict[str, Formula] = {f.name: f for f in (KAPPA, COMPRESSION, DISCRIMINATION, MIXTURE_COMPRESSION, SAXE)}
 """Every formula the site computes, by name."""
 
 

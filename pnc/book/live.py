@@ -242,7 +242,8 @@ class LiveExplorer:
         for i, curve in enumerate(self.curves):
             ax = axes[i if self.kind == "panel" else 0]
             ys = [np.nan if y is None else y for y in shown["curves"][i]]
-            ax.plot(xs, ys, "--" if curve.dash else "-", marker="o", ms=3, color=COLORS[i % len(COLORS)],
+            ax.plot(xs, ys, "--" if curve.dash else "-", marker="o" if len(xs) <= 30 else None, ms=3,
+                    color=COLORS[i % len(COLORS)],
                     label=curve.label)
             if self.kind == "panel":
                 ax.set_xlabel(self.x_label)
@@ -263,7 +264,8 @@ class LiveExplorer:
         if self.y_range is not None:
             main.set_ylim(*self.y_range)
         if self.kind == "plot":
-            main.set_xlim(min(xs) - 0.3, max(xs) + 0.3)
+            pad = 0.03 * (max(xs) - min(xs))  # as the page
+            main.set_xlim(min(xs) - pad, max(xs) + pad)
             main.set_xlabel(self.x_label)
             main.set_ylabel(_mathtext(self.y_label))
             main.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)  # beside the data, not on it
