@@ -152,3 +152,17 @@ def test_chapter_9_saxe_explorer_binds_one_formula_to_three_modes() -> None:
     assert all(m is None for m in shown["measured"])  # sigma_2 = 3.3: no network was trained there
     assert all(m is not None for m in ex.evaluate({})["measured"])
     assert [c["args"] for c in ex.config()["curves"]] == [["t", f"sigma_{k}", "u_0", "vartheta"] for k in (1, 2, 3)]
+
+
+def test_chapter_2_mixture_explorer_is_the_expected_compression() -> None:
+    from pnc.book import measuring
+    from pnc.book.figures import measuring as measuring_figures
+
+    ex = measuring_figures.compression_explorer(n=50, K=3, m=20, zeta=1.0, omegas=(0.2,), seeds=2)
+    shown = ex.evaluate({"zeta": 1.37, "m": 31})
+    expected = [measuring.expected_compression(50, 3, 31, 1.37, w) for w in ex.x_values]
+    np.testing.assert_allclose(shown["curves"][0], expected, rtol=1e-12)
+    assert shown["measured"] == [None] and ex.evaluate({})["measured"][0][0] == pytest.approx(
+        measuring.expected_compression(50, 3, 20, 1.0, 0.2), rel=0.1)
+    with pytest.raises(ValueError, match="grid"):
+        measuring_figures.compression_explorer(omegas=(0.205,), seeds=1)

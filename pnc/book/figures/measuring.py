@@ -144,7 +144,7 @@ def compression_explorer(n: int = 50, K: int = 3, m: int = 20, zeta: float = 1.0
     xs = [round(0.01 * i, 2) for i in range(1, 101)]  # omega = 0.01 .. 1.0
     means = []
     for w in omegas:
-        if round(float(w), 2) not in xs:
+        if not any(abs(float(w) - x) < 1e-9 for x in xs):
             raise ValueError(f"omega {w} is not on the explorer's grid of 0.01 steps")
         means.append(float(np.mean([compression(*gaussian_mixture(n, K, m, zeta, float(w), seed=seed))
                                     for seed in range(seeds)])))
