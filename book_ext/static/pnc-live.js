@@ -88,6 +88,7 @@
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
     var yr = cfg.y.range;
     var pad = 0.03 * (x1 - x0);
+    var integers = xs.every(function (x) { return Math.round(x) === x; });
     var dots = xs.length <= 30;  // markers on the curves only where the x values are few (layers)
     var series = [{ label: cfg.x.label, value: function (u, v) { return v === null ? '–' : String(v); } }];
     cfg.curves.forEach(function (c) {
@@ -112,7 +113,7 @@
                      : { range: function () { return yr; } },
       },
       axes: [
-        { label: cfg.x.label, values: function (u, splits) { return splits.map(tick); }, incrs: x1 - x0 <= 30 ? [1, 2, 5, 10] : undefined,
+        { label: cfg.x.label, values: function (u, splits) { return splits.map(tick); }, incrs: integers && x1 - x0 <= 30 ? [1, 2, 5, 10] : undefined,
           grid: { stroke: '#e3e3e3', width: 1 } },
         { label: cfg.y.label, size: 56, grid: { stroke: '#e3e3e3', width: 1 }, ticks: { stroke: '#bbbbbb' },
           splits: cfg.y.log ? decades : undefined,
@@ -174,7 +175,7 @@
         var line = shown.scalars.map(function (v, i) { return cfg.scalars[i].label + ' = ' + fmt(v); });
         if (cfg.measured.length) {
           var hit = shown.measured.some(function (ys) { return ys !== null; });
-          line.push(hit ? 'trained network: shown' : 'no trained network at these settings');
+          line.push(hit ? 'measured points shown' : 'no measured points at these settings');
         }
         scalars.textContent = line.join(' · ');
       }
