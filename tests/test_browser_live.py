@@ -222,3 +222,42 @@ def test_plotting_library_only_on_pages_with_an_explorer(built_book: Path) -> No
         text = path.read_text(errors="replace")
         loads = "_static/uplot/uPlot.iife.min.js" in text and "_static/pnc-live.js" in text
         assert loads == (MARK in text), path.relative_to(built_book)
+
+
+A11Y_JS = """
+el => Array.from(el.querySelectorAll('input')).map(input => ({
+  type: input.type,
+  name: input.type === 'range' ? (input.labels[0] || {}).textContent : input.getAttribute('aria-label'),
+  valuetext: input.getAttribute('aria-valuetext'),
+}))
+"""
+
+
+def test_controls_are_named_focus_ringed_and_announced(pages: dict) -> None:
+    """Every input has an accessible name (its visible label); a range slider reached with the keyboard shows a focus
+    ring, and a change made with the arrow keys is announced in the explorer's live region."""
+    for (relative, width), (page, _) in pages.items():
+        if width != "desktop":
+            continue
+        boxes = page.locator(".pnc-live")
+        for b in range(boxes.count()):
+            box = boxes.nth(b)
+            where = f"{relative} explorer {b}"
+            config = box.evaluate("el => el.pncLive.config")
+            inputs = box.evaluate(A11Y_JS)
+            labels = [c["label"] for c in config["controls"]]
+            assert [i["name"] for i in inputs if i["type"] == "range"] == labels, where
+            assert [i["name"] for i in inputs if i["type"] == "number"] == [f"{x}, typed value" for x in labels]
+            assert all(i["valuetext"] for i in inputs if i["type"] == "range"), where
+            slider = box.locator("input[type=range]").first
+            slider.focus()
+            page.keyboard.press("ArrowRight")
+            outline = slider.evaluate("e => [e.matches(':focus-visible'), getComputedStyle(e).outlineStyle,"
+                                      " parseFloat(getComputedStyle(e).outlineWidth)]")
+            assert outline[0] and outline[1] != "none" and outline[2] >= 2, f"{where}: no focus ring {outline}"
+            value = slider.evaluate("e => e.getAttribute('aria-valuetext')")
+            status = box.locator(".pnc-live-status")
+            assert status.get_attribute("aria-live") == "polite"
+            page.wait_for_function("([el, v]) => el.textContent.includes(v)", arg=[status.element_handle(), value],
+                                   timeout=5_000)
+            page.keyboard.press("ArrowLeft")
