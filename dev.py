@@ -72,6 +72,11 @@ VENDOR_FILES: dict[str, list[tuple[str, str]]] = {
         ("package/es5/output/chtml/fonts/woff-v2/", "mathjax/output/chtml/fonts/woff-v2/"),
         ("package/LICENSE", "mathjax/LICENSE"),
     ],
+    "uplot": [  # the continuous explorers' plots (pnc/book/live.py), ~51 KB
+        ("package/dist/uPlot.iife.min.js", "uplot/uPlot.iife.min.js"),
+        ("package/dist/uPlot.min.css", "uplot/uPlot.min.css"),
+        ("package/LICENSE", "uplot/LICENSE"),
+    ],
 }
 
 VENDOR_TEST_FILES: dict[str, list[tuple[str, str]]] = {

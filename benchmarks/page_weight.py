@@ -5,11 +5,17 @@ precomputed frames, and what a first visit transfers in all (HTML + the site's s
 every page). For every page with widgets: the slider -> frame latency in Debian chromium, from the key press to the
 new frame being in the DOM (MutationObserver timestamp in the page) and painted (two animation frames later).
 
-Budgets (issue #4): HTML + frames under 3 MB per chapter page; slider -> frame under 100 ms.
+For every page with a continuous explorer (pnc/book/live.py, issue #25): key press on a range slider -> the plot
+or table recomputed and redrawn in the page (the explorer's ``pnc-live-drawn`` event, fired by uPlot's draw hook after
+the canvas is drawn), timed in the page.
+
+Budgets (issue #4): HTML + frames under 3 MB per chapter page; slider -> frame under 100 ms. Issue #25: key press ->
+redraw of a continuous explorer, median at most 16 ms (one frame at 60 Hz).
 
     .venv/bin/python benchmarks/page_weight.py               # reuse _build/html (build it first if missing)
     .venv/bin/python benchmarks/page_weight.py --html DIR    # any built site
     .venv/bin/python benchmarks/page_weight.py --build       # rebuild the book first (python3 dev.py book)
+    .venv/bin/python benchmarks/page_weight.py --only 04_ --out /tmp/ch4.md   # some pages only
 
 Writes benchmarks/RESULTS-pages.md. ``main(argv)`` is what benchmarks/run.py calls; it returns 0 when every budget
 holds, 1 otherwise.
@@ -42,6 +48,8 @@ from browser_support import (  # noqa: E402 - tests/ is put on the path just abo
 
 PAGE_BUDGET_BYTES = 3_000_000
 LATENCY_BUDGET_MS = 100.0
+LIVE_BUDGET_MS = 16.0
+LIVE_MARK = 'class="pnc-live '
 RESULTS = ROOT / "benchmarks" / "RESULTS-pages.md"
 
 
@@ -55,6 +63,8 @@ class PageResult:
     transferred: int = 0
     latencies_dom: list[float] = field(default_factory=list)
     latencies_paint: list[float] = field(default_factory=list)
+    live: int = 0
+    latencies_live: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -65,7 +75,8 @@ class PageResult:
     def within_latency(self) -> bool:
         """The typical (median) key press -> painted frame is under budget; the max is reported, not judged (on a
         shared CI machine it mostly measures scheduler stalls)."""
-        return not self.latencies_paint or statistics.median(self.latencies_paint) < LATENCY_BUDGET_MS
+        frames = not self.latencies_paint or statistics.median(self.latencies_paint) < LATENCY_BUDGET_MS
+        return frames and (not self.latencies_live or statistics.median(self.latencies_live) <= LIVE_BUDGET_MS)
 
 
 def build(html_dir: Path) -> None:
@@ -118,6 +129,56 @@ def measure_latency(browser: object, url: str, state: WidgetState, result: PageR
         page.context.close()
 
 
+# Time from a keydown on a range slider of a continuous explorer to that explorer's next redraw, in the page.
+LIVE_LATENCY_JS = """
+el => {
+  window.__pncLive = null;
+  let t0 = 0;
+  const onKey = () => { t0 = performance.now(); };
+  const onDraw = () => {
+    if (!t0) { return; }
+    window.__pncLive = performance.now() - t0;
+    document.removeEventListener('keydown', onKey, true);
+    el.removeEventListener('pnc-live-drawn', onDraw);
+  };
+  document.addEventListener('keydown', onKey, true);
+  el.addEventListener('pnc-live-drawn', onDraw);
+}
+"""
+
+
+def measure_live(browser: object, url: str, result: PageResult, repeats: int) -> None:
+    """Press ArrowRight/ArrowLeft on every range slider of every continuous explorer: key press -> redraw."""
+    page, log = open_page(browser, url)
+    try:
+        page.wait_for_function("() => document.querySelectorAll('.pnc-live').length > 0 && Array.from("
+                               "document.querySelectorAll('.pnc-live')).every(e => e.classList.contains("
+                               "'pnc-live-ready'))", timeout=30_000)
+        boxes = page.locator(".pnc-live")
+        result.live = boxes.count()
+        for b in range(result.live):
+            box = boxes.nth(b)
+            ranges = box.locator("input[type=range]")
+            for i in range(ranges.count()):
+                slider = ranges.nth(i)
+                slider.scroll_into_view_if_needed()
+                for press in range(4 * repeats):
+                    slider.focus()
+                    box.evaluate(LIVE_LATENCY_JS)
+                    page.keyboard.press("ArrowRight" if press % 2 == 0 else "ArrowLeft")
+                    try:
+                        page.wait_for_function("() => window.__pncLive !== null", timeout=5_000)
+                    except Exception:
+                        result.problems.append(f"explorer {b} slider {i}: no redraw within 5 s of a key press")
+                        continue
+                    result.latencies_live.append(float(page.evaluate("() => window.__pncLive")))
+        page.wait_for_timeout(100)
+        result.problems += log.problems()
+        result.transferred = sum(log.bytes_by_url.values())
+    finally:
+        page.context.close()
+
+
 def transferred(browser: object, url: str) -> tuple[int, list[str]]:
     page, log = open_page(browser, url)
     try:
@@ -127,9 +188,9 @@ def transferred(browser: object, url: str) -> tuple[int, list[str]]:
         page.context.close()
 
 
-def run(html_dir: Path, repeats: int = 3) -> list[PageResult]:
+def run(html_dir: Path, repeats: int = 3, only: str = "") -> list[PageResult]:
     results = []
-    pages = site_pages(html_dir)
+    pages = [p for p in site_pages(html_dir) if only in p.relative_to(html_dir).as_posix()]
     with serve(html_dir) as site, launch() as browser:
         for path in pages:
             relative = path.relative_to(html_dir).as_posix()
@@ -142,7 +203,9 @@ def run(html_dir: Path, repeats: int = 3) -> list[PageResult]:
                 result.widgets, result.frames = len(state.views), state.n_frames()
                 result.frame_bytes = state.frame_bytes()
                 measure_latency(browser, site + relative, state, result, repeats)
-            else:
+            if LIVE_MARK in text:
+                measure_live(browser, site + relative, result, repeats)
+            if not result.transferred:
                 result.transferred, result.problems = transferred(browser, site + relative)
             results.append(result)
     return results
@@ -158,6 +221,12 @@ def _ms(values: list[float], how: str) -> str:
     return f"{max(values):.0f}"
 
 
+def _ms_live(values: list[float], how: str) -> str:
+    if not values:
+        return "–"
+    return f"{statistics.median(values) if how == 'median' else max(values):.1f}"
+
+
 def _load() -> str:
     try:
         return " / ".join(f"{x:.1f}" for x in os.getloadavg()) + f" (1/5/15 min) on {os.cpu_count()} CPUs"
@@ -167,7 +236,7 @@ def _load() -> str:
 
 def report(results: list[PageResult], html_dir: Path, seconds: float) -> str:
     vendor = html_dir / "_static"
-    shared = sum(p.stat().st_size for sub in ("ipywidgets", "mathjax") for p in (vendor / sub).rglob("*")
+    shared = sum(p.stat().st_size for sub in ("ipywidgets", "mathjax", "uplot") for p in (vendor / sub).rglob("*")
                  if p.is_file()) if vendor.exists() else 0
     lines = [
         "# Page weight and slider latency",
@@ -181,11 +250,13 @@ def report(results: list[PageResult], html_dir: Path, seconds: float) -> str:
         "`img` in the page (MutationObserver); *key→paint*: to the first task after the next animation frame. "
         f"Load average while measuring: {_load()}. *Transferred* is a first visit with an empty cache, including "
         f"the site's shared scripts (vendored widget embed script + MathJax: {shared / 1e6:.2f} MB on disk, not all "
-        "of it fetched by every page).",
+        "of it fetched by every page; uPlot only by pages with a continuous explorer). *live*: continuous explorers "
+        f"(computed in the page); *key→redraw*: key press on a range slider to the explorer redrawn (budget "
+        f"{LIVE_BUDGET_MS:.0f} ms median).",
         "",
         "| page | HTML (KB) | widgets | frames | frames decoded (KB) | transferred (KB) | key→DOM median / max (ms) "
-        "| key→paint median / p90 / max (ms) | presses | within budget |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| key→paint median / p90 / max (ms) | presses | live | key→redraw median / max (ms) | within budget |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         ok = r.within_weight and r.within_latency and not r.problems
@@ -194,7 +265,9 @@ def report(results: list[PageResult], html_dir: Path, seconds: float) -> str:
             f"{r.frame_bytes / 1e3:.0f} | {r.transferred / 1e3:.0f} | "
             f"{_ms(r.latencies_dom, 'median')} / {_ms(r.latencies_dom, 'max')} | "
             f"{_ms(r.latencies_paint, 'median')} / {_ms(r.latencies_paint, 'p90')} / {_ms(r.latencies_paint, 'max')} | "
-            f"{len(r.latencies_paint) or '–'} | {'yes' if ok else '**no**'} |")
+            f"{len(r.latencies_paint) or '–'} | {r.live or '–'} | "
+            f"{_ms_live(r.latencies_live, 'median')} / {_ms_live(r.latencies_live, 'max')} | "
+            f"{'yes' if ok else '**no**'} |")
     problems = [f"- {r.page}: {p}" for r in results for p in r.problems]
     if problems:
         lines += ["", "Problems seen while measuring:", "", *problems]
@@ -207,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build", action="store_true", help="rebuild the book first")
     parser.add_argument("--repeats", type=int, default=3, help="key-press rounds per slider")
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown table to write")
+    parser.add_argument("--only", default="", help="measure only the pages whose path contains this text")
     args = parser.parse_args(argv)
     html_dir = args.html.resolve()
     if args.build or not (html_dir / "index.html").exists():
@@ -214,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{html_dir} has no built site (only the default _build/html can be built here)")
         build(html_dir)
     started = time.perf_counter()
-    results = run(html_dir, repeats=args.repeats)
+    results = run(html_dir, repeats=args.repeats, only=args.only)
     text = report(results, html_dir, time.perf_counter() - started)
     args.out.write_text(text)
     print(text)

@@ -132,6 +132,21 @@ def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[st
     context["script_files"] = unique
 
 
+LIVE_MARK = 'class="pnc-live '
+"""What the HTML of a continuous explorer (pnc/book/live.py) starts its class attribute with."""
+
+
+def _live_assets(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """Add uPlot (vendored, ``_vendor/uplot``) and ``pnc-live.js``/``.css`` to the pages that hold a continuous
+    explorer, and only to them (``app.add_js_file`` inside ``html-page-context`` is per page)."""
+    if LIVE_MARK not in str(context.get("body", "")):
+        return
+    app.add_css_file("uplot/uPlot.min.css")
+    app.add_css_file("pnc-live.css")
+    app.add_js_file("uplot/uPlot.iife.min.js", loading_method="defer")
+    app.add_js_file("pnc-live.js", loading_method="defer")
+
+
 def _launch_from_notebooks_branch(app: Any, pagename: str, templatename: str, context: dict[str, Any],
                                   doctree: Any) -> None:
     """Point the Colab and Binder buttons (made by sphinx-book-theme at priority 501) at ``pnc_launch_branch``."""
@@ -274,6 +289,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_css_file("pnc-site.css")
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("html-page-context", _fill_footer)
+    app.connect("html-page-context", _live_assets, priority=400)
     app.add_config_value("pnc_launch_branch", "notebooks", "html", [str])
     app.add_config_value("pnc_pdf_in_site", False, "html", [bool])
     app.connect("html-page-context", _launch_from_notebooks_branch, priority=510)

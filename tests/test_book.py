@@ -39,7 +39,8 @@ def test_chapters_executed_and_glued_numbers(built_book: Path) -> None:
 def test_site_serves_its_own_scripts(built_book: Path) -> None:
     """Widget embed script and MathJax come from the site's _static/ (vendored), never from a CDN."""
     static = built_book / "_static"
-    for asset in ("ipywidgets/embed.js", "ipywidgets/widgets-shim.js", "mathjax/tex-mml-chtml.js"):
+    for asset in ("ipywidgets/embed.js", "ipywidgets/widgets-shim.js", "mathjax/tex-mml-chtml.js",
+                  "uplot/uPlot.iife.min.js", "pnc-live.js"):
         assert (static / asset).is_file(), f"vendored asset missing from the site: {asset}"
     for page in built_book.rglob("*.html"):
         sources = re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", page.read_text(errors="replace"))

@@ -28,7 +28,8 @@ def test_lock_pins_exact_versions_with_two_digests(dev) -> None:
 def test_vendor_tree_has_what_the_site_needs(dev) -> None:
     vendor = dev.VENDOR
     for name in ("ipywidgets/embed.js", "ipywidgets/widgets-shim.js", "mathjax/tex-mml-chtml.js",
-                 "mathjax/output/chtml/fonts/woff-v2/MathJax_Main-Regular.woff"):
+                 "mathjax/output/chtml/fonts/woff-v2/MathJax_Main-Regular.woff", "uplot/uPlot.iife.min.js",
+                 "uplot/uPlot.min.css"):
         assert (vendor / name).is_file(), name
     assert len(list((vendor / "ipywidgets").glob("*.woff2"))) == 3
     assert "Hub" in (vendor / "ipywidgets" / "widgets-shim.js").read_text()

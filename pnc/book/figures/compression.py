@@ -13,9 +13,11 @@ from matplotlib.ticker import NullLocator
 
 from pnc.plotting import COLORS, describe, fit_linear
 
+from .. import laws
+from ..live import Control, Curve, LiveExplorer, Measured
 from ..recipes import PracticePair, RecipeResult
 
-__all__ = ["discrimination_figure", "explorer_frame", "practice_figure"]
+__all__ = ["compression_explorer", "discrimination_figure", "explorer_frame", "law_panel", "practice_figure"]
 
 
 def discrimination_figure(results: Sequence[RecipeResult], labels: Sequence[str] | None = None) -> Figure:
@@ -115,3 +117,51 @@ def practice_figure(pair: PracticePair) -> Figure:
     return describe(fig, f"The deep linear network's C_l falls on the law C_0 κ^l with κ = {lin.kappa:.4f}, from "
                          f"{lin.compression[0]:.3g} to {lin.compression[-1]:.3g}; the MLP's C_l falls only from "
                          f"{c_nl[0]:.3g} to {c_nl[-1]:.3g} over {c_nl.size} layers, unevenly")
+
+
+def compression_explorer(runs: Mapping[tuple[float, int], RecipeResult], n: int = 10, alpha: float = 100.0,
+                         K: int = 3) -> LiveExplorer:
+    """The continuous explorer of chapter 4: ``C_l = C_0 kappa^l`` (:data:`pnc.book.laws.COMPRESSION`) over the
+    layers, computed in the page for any ``xi``, ``L``, ``n`` and ``alpha``; the trained networks of ``runs`` (keyed
+    ``(xi, L)``, trained at ``n`` and ``alpha``) appear as points at their settings."""
+    measured = [Measured(when={"varepsilon": xi, "L": L, "n": n, "alpha": alpha},
+                         x=list(range(L)), y=[float(c) for c in run.compression])
+                for (xi, L), run in sorted(runs.items())]
+    depths = sorted({L for _, L in runs} | {2, 12})
+    return LiveExplorer(
+        title="Compression per layer: the law (dashed) and trained networks (points)",
+        controls=[Control("varepsilon", "init scale ξ", 0.05, 0.6, 0.005, 0.3),
+                  Control("L", "depth L", 2, max(depths), 1, 6),
+                  Control("n", "samples per class n", 2, 50, 1, n),
+                  Control("alpha", "output scale α", 1, 200, 1, alpha)],
+        curves=[Curve(laws.COMPRESSION, "law C₀κˡ", upto="L", offset=-1)],
+        scalars=[(laws.KAPPA, "κ")],
+        fixed={"K": K},
+        x_name="l", x_values=list(range(max(depths))), x_label="layer l", y_label="Cₗ (log scale)",
+        y_log=True, y_range=(1e-12, 1e2), measured=measured,
+        caption=(f"The curve is computed in your browser from the closed form for any setting (K = {K}). Points: "
+                 f"networks trained with the recipe (n = {n}, α = {alpha:g}, seed 1) at ξ ∈ "
+                 f"{{{', '.join(f'{x:g}' for x in sorted({x for x, _ in runs}))}}} and L ∈ "
+                 f"{{{', '.join(str(d) for d in sorted({d for _, d in runs}))}}}; set those values to see them."),
+    )
+
+
+def law_panel(max_E: float, xi: float = 0.3, n: int = 10, L: int = 6, alpha: float = 100.0, K: int = 3
+              ) -> LiveExplorer:
+    """Chapter 4's "what does the law predict" panel: type ``xi, alpha, n, L, K`` and ``max E``, read ``kappa`` and
+    ``C_l`` and ``D_l`` per layer, with the formulas typeset."""
+    return LiveExplorer(
+        title="What does the law predict?",
+        controls=[Control("varepsilon", "init scale ξ", 0.01, 1.0, 0.001, xi),
+                  Control("alpha", "output scale α", 0.1, 1000, 0.1, alpha, digits=1),
+                  Control("n", "samples per class n", 2, 1000, 1, n),
+                  Control("L", "depth L", 1, 20, 1, L),
+                  Control("K", "classes K", 2, 100, 1, K),
+                  Control("max_E", "max E of the data", -0.5, 0.5, 0.0001, round(max_E, 4), digits=4)],
+        curves=[Curve(laws.COMPRESSION, "Cₗ", upto="L", offset=-1),
+                Curve(laws.DISCRIMINATION, "Dₗ", upto="L", offset=-1)],
+        scalars=[(laws.KAPPA, "κ")],
+        x_name="l", x_values=list(range(20)), x_label="layer l", kind="panel",
+        caption=("Computed in your browser from the formulas above (generated from the sympy expressions this "
+                 "chapter checks). The default max E is the recipe's data."),
+    )

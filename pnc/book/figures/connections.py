@@ -4,7 +4,7 @@ effect, Saxe's learning dynamics and the unconstrained-features model. Every fun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -13,11 +13,14 @@ from pnc.plotting import COLORS, describe, fit_geometric_rate, fit_linear
 from pnc.report import LayerReport
 from pnc.theory import coding_rates_from_compression
 
+from .. import laws
 from ..connections import NeuralCollapse, RateLaw
 from ..dynamics import ModeTrace
+from ..live import Control, Curve, LiveExplorer, Measured
 from ..ufm import UFMRun
 
-__all__ = ["nc_trajectory_figure", "rate_law_figure", "saxe_figure", "saxe_render", "separation_figure",
+__all__ = ["nc_trajectory_figure", "rate_law_figure", "saxe_explorer", "saxe_figure", "saxe_render", "saxe_trace",
+           "separation_figure",
            "tunnel_figure", "ufm_figure"]
 
 
@@ -144,6 +147,13 @@ def saxe_render(
     the same ``u_max`` (the largest ``sigma_k = sqrt(n_k)`` of its grid) to every view so that they share their axes;
     by default the axis fits ``sqrt(max(counts))``. The step axis always runs from 0 to ``steps``.
     """
+    trace = saxe_trace(xi, counts, tau=tau, steps=steps, every=every, width=width, dim=dim, seed=seed)
+    return saxe_figure(trace, u_max=float(np.sqrt(max(counts))) if u_max is None else u_max, t_max=steps)
+
+
+def saxe_trace(xi: float, counts: Sequence[int], tau: float = 100.0, steps: int = 300, every: int = 6,
+               width: int = 32, dim: int = 64, seed: int = 0) -> ModeTrace:
+    """The modes of the two-layer network :func:`saxe_render` trains (class sizes ``counts``, init scale ``xi``)."""
     from pnc.data import orthogonal_dataset
     from pnc.models import DeepLinearNetwork
 
@@ -152,8 +162,39 @@ def saxe_render(
     counts = [int(c) for c in counts]
     X, y = orthogonal_dataset(counts, len(counts), dim=dim, perturbation=0.0, seed=seed)
     net = DeepLinearNetwork(dim, width, len(counts), depth=2, init="orthogonal", xi=xi, seed=seed)
-    trace = trace_modes(net, X, y, lr=X.shape[0] / (2.0 * tau), steps=steps, every=every)
-    return saxe_figure(trace, u_max=float(np.sqrt(max(counts))) if u_max is None else u_max, t_max=steps)
+    return trace_modes(net, X, y, lr=X.shape[0] / (2.0 * tau), steps=steps, every=every)
+
+
+def saxe_explorer(traces: Mapping[tuple[int, ...], ModeTrace], xi: float, tau: float = 100.0, steps: int = 300,
+                  every: int = 10, u0: float = 0.01) -> LiveExplorer:
+    """Chapter 9's continuous explorer: Saxe's closed form :data:`pnc.book.laws.SAXE` for three modes, computed in
+    the page for any singular values ``sigma_k``, initial strength ``u_0`` and time constant ``vartheta``; the
+    measured modes of the networks in ``traces`` (keyed by class sizes, trained at ``xi`` and ``tau``) appear at
+    their ``sigma_k = sqrt(n_k)``, whatever ``u_0`` (move it to fit them)."""
+    measured = []
+    for counts, trace in sorted(traces.items()):
+        sig = sorted((float(np.sqrt(c)) for c in counts), reverse=True)
+        when = {"sigma_1": sig[0], "sigma_2": sig[1], "sigma_3": sig[2], "vartheta": tau}
+        for k in range(3):
+            measured.append(Measured(when, [float(v) for v in trace.steps],
+                                     [float(v) for v in trace.measured[:, k]], label=f"trained σ{'₁₂₃'[k]}"))
+    top = max(max(np.sqrt(c)) for c in traces)
+    defaults = sorted((float(np.sqrt(c)) for c in sorted(traces)[len(traces) // 2]), reverse=True)
+    return LiveExplorer(
+        title="Saxe dynamics: closed form (dashed) and trained two-layer networks (points)",
+        controls=[Control("sigma_1", "σ₁", 0.5, 7.0, 0.01, round(defaults[0], 2), digits=2),
+                  Control("sigma_2", "σ₂", 0.5, 7.0, 0.01, round(defaults[1], 2), digits=2),
+                  Control("sigma_3", "σ₃", 0.5, 7.0, 0.01, round(defaults[2], 2), digits=2),
+                  Control("u_0", "initial strength u₀", 0.001, 0.3, 0.001, u0),
+                  Control("vartheta", "time constant ϑ (steps)", 20, 300, 1, tau)],
+        curves=[Curve(laws.SAXE, f"u{'₁₂₃'[k]}(t)", bind={"sigma": f"sigma_{k + 1}"}) for k in range(3)],
+        x_name="t", x_values=[float(v) for v in range(0, steps + 1, every)], x_label="gradient-descent step t",
+        y_label="mode strength u(t)", y_range=(-0.05 * 7.0, 1.08 * 7.0), measured=measured,
+        caption=(f"The curves are computed in your browser from the closed form. Points: two-layer networks trained "
+                 f"from init scale ξ = {xi:g} with ϑ = {tau:g} steps and class sizes "
+                 + ", ".join("(" + ", ".join(map(str, c)) + ")" for c in sorted(traces))
+                 + f", so σ_k = √n_k (largest {top:g}); set the σ_k to see them and move u₀ to fit them."),
+    )
 
 
 def rate_law_figure(law: RateLaw, n_grid: int = 200) -> Figure:

@@ -11,9 +11,12 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 
 from pnc.plotting import COLORS
 
+from .. import laws
+from ..live import Control, Curve, LiveExplorer, Measured
 from ..measuring import metric_summary, structured_mixture
 
-__all__ = ["MIXTURE_LIMIT", "between_plane", "mixture_view", "noise_geometry_figure", "render_mixture"]
+__all__ = ["MIXTURE_LIMIT", "between_plane", "compression_explorer", "mixture_view", "noise_geometry_figure",
+           "render_mixture"]
 
 
 def between_plane(features: Any, labels: Any) -> np.ndarray:
@@ -127,3 +130,35 @@ def noise_geometry_figure(samples: Mapping[str, tuple[Any, Any]], metrics: Mappi
         ax.set_xlabel("between-class direction")
     axes[0].set_ylabel("top within-class direction (perp.)")
     return fig
+
+
+def compression_explorer(n: int = 50, K: int = 3, m: int = 20, zeta: float = 1.0,
+                         omegas: Sequence[float] = (0.05, 0.1, 0.2, 0.4, 0.8), seeds: int = 10) -> LiveExplorer:
+    """Chapter 2's continuous explorer: the expected compression ``C_bar`` of an isotropic Gaussian mixture
+    (:data:`pnc.book.laws.MIXTURE_COMPRESSION`) against the within-class spread ``omega``, computed in the page for any
+    ``zeta``, ``n``, ``K`` and ``m``; the mean ``C`` of ``seeds`` sampled mixtures at each of ``omegas`` (at ``n``,
+    ``K``, ``m``, ``zeta``) appears as points."""
+    from pnc import compression
+    from pnc.data import gaussian_mixture
+
+    xs = [round(0.01 * i, 2) for i in range(1, 101)]  # omega = 0.01 .. 1.0
+    means = []
+    for w in omegas:
+        if not any(abs(float(w) - x) < 1e-9 for x in xs):
+            raise ValueError(f"omega {w} is not on the explorer's grid of 0.01 steps")
+        means.append(float(np.mean([compression(*gaussian_mixture(n, K, m, zeta, float(w), seed=seed))
+                                    for seed in range(seeds)])))
+    return LiveExplorer(
+        title="Expected compression of a Gaussian mixture (line) and sampled mixtures (points)",
+        controls=[Control("zeta", "separation ζ", 0.1, 4.0, 0.01, zeta, digits=2),
+                  Control("n", "samples per class n", 2, 500, 1, n),
+                  Control("K", "classes K", 2, 20, 1, K),
+                  Control("m", "dimension m", 1, 200, 1, m)],
+        curves=[Curve(laws.MIXTURE_COMPRESSION, "C̄", dash=False)],
+        x_name="omega", x_values=xs, x_label="within spread ω", y_label="C (log scale)", y_log=True,
+        y_range=(1e-4, 1e2),
+        measured=[Measured({"zeta": zeta, "n": n, "K": K, "m": m}, [round(float(w), 2) for w in omegas], means,
+                           label=f"mean C of {seeds} samples")],
+        caption=(f"The line is computed in your browser from the closed form. Points: the mean C of {seeds} sampled "
+                 f"mixtures at each ω (n = {n}, K = {K}, m = {m}, ζ = {zeta:g}); set those values to see them."),
+    )
