@@ -22,10 +22,12 @@ from ._util import Section, fmt_time
 _EPS = np.finfo(np.float64).eps
 
 
-# -- the baseline: the untiled route before issue #28 -------------------------------------------------------------
+# -- the baseline: the untiled route before issue #28 (every K×K array formed whole); tests/test_vocab.py checks the
+# tiled metrics against it to 1e-12 -------------------------------------------------------------------------------
 
 
 def untiled_discrimination(st) -> float:
+    """D from the whole K×K matrix of cosines of the class means."""
     m = st.means / np.abs(st.means).max()
     u = m / np.sqrt(np.einsum("ij,ij->i", m, m))[:, None]
     cos = u @ u.T
@@ -34,6 +36,7 @@ def untiled_discrimination(st) -> float:
 
 
 def untiled_cdnv(st) -> float:
+    """CDNV from the whole K×K matrix of squared distances, close pairs recomputed as differences."""
     m = st.centred_means()
     k = m.shape[0]
     sq = np.einsum("ij,ij->i", m, m)
@@ -50,8 +53,9 @@ def untiled_cdnv(st) -> float:
     return float(ratio[off].mean())
 
 
-def untiled_nc2(st) -> float:
-    mc = st.centred_means()
+def untiled_nc2(st, centre: str = "sample_mean") -> float:
+    """NC2's ETF error from the whole K×K Gram of the centred class means."""
+    mc = st.centred_means(centre)
     k = mc.shape[0]
     g = mc @ mc.T
     target = (np.eye(k) - np.full((k, k), 1.0 / k)) / np.sqrt(k - 1)

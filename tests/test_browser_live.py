@@ -130,48 +130,54 @@ def _check_curves(got: list, want: list, where: str) -> None:
                 assert abs(g - w) <= RTOL * abs(w), f"{where}: {g} != {w}"
 
 
-def test_every_control_moves_by_keyboard_pointer_and_typed_value(pages: dict) -> None:
-    moved = 0
+def _desktop_explorers(pages: dict) -> Iterator[tuple[str, Any, int, Any, dict]]:
+    """(page path, page, explorer number, its element, its configuration) of every continuous explorer at desktop
+    width."""
     for (relative, width), (page, _) in pages.items():
         if width != "desktop":
             continue
         boxes = page.locator(".pnc-live")
         for b in range(boxes.count()):
             box = boxes.nth(b)
-            config = box.evaluate("el => el.pncLive.config")
-            for control in config["controls"]:
-                name = control["name"]
-                where = f"{relative} explorer {b} control {name}"
-                rng_input = box.locator(f'input[type=range][data-name="{name}"]')
-                number = box.locator(f'input[type=number][data-name="{name}"]')
-                # keyboard
+            yield relative, page, b, box, box.evaluate("el => el.pncLive.config")
+
+
+def test_every_control_moves_by_keyboard_pointer_and_typed_value(pages: dict) -> None:
+    moved = 0
+    for relative, page, b, box, config in _desktop_explorers(pages):
+        for control in config["controls"]:
+            name = control["name"]
+            where = f"{relative} explorer {b} control {name}"
+            rng_input = box.locator(f'input[type=range][data-name="{name}"]')
+            number = box.locator(f'input[type=number][data-name="{name}"]')
+            # keyboard
+            before = box.evaluate(SHOWN_JS)
+            rng_input.focus()
+            at_max = float(rng_input.input_value()) >= control["max"]
+            page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
+            assert box.evaluate(SHOWN_JS) != before, f"{where}: the arrow key changed nothing"
+            assert float(number.input_value()) == pytest.approx(float(rng_input.input_value())), where
+            # pointer: a click at 90 % and then at 10 % of the track
+            for frac in (0.9, 0.1):
                 before = box.evaluate(SHOWN_JS)
-                rng_input.focus()
-                at_max = float(rng_input.input_value()) >= control["max"]
-                page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
-                assert box.evaluate(SHOWN_JS) != before, f"{where}: the arrow key changed nothing"
-                assert float(number.input_value()) == pytest.approx(float(rng_input.input_value())), where
-                # pointer: a click at 90 % and then at 10 % of the track
-                for frac in (0.9, 0.1):
-                    before = box.evaluate(SHOWN_JS)
-                    bb = rng_input.bounding_box()
-                    page.mouse.click(bb["x"] + frac * bb["width"], bb["y"] + bb["height"] / 2)
-                    assert box.evaluate(SHOWN_JS) != before, f"{where}: a click at {frac:.0%} changed nothing"
-                # a typed value off every old grid (between steps for a real-valued control)
-                lo, hi = control["min"], control["max"]
-                typed = round(lo + 0.37 * (hi - lo)) if control["digits"] == 0 else lo + 0.3713 * (hi - lo)
-                number.fill(repr(typed))
-                values = box.evaluate("el => Object.assign({}, el.pncLive.values)")
-                assert values[name] == pytest.approx(typed, rel=1e-15), where
-                if config["kind"] == "plot":
-                    got = box.evaluate("el => el.pncLive.plot.data.slice(1, 1 + el.pncLive.config.curves.length)")
-                    _check_curves(got, _expected(config, values), where)
-                else:
-                    got = box.evaluate("el => el.pncLive.shown.curves")
-                    _check_curves(got, _expected(config, values), where)
-                # back to the default, so the next control starts from the page's first view
-                number.fill(repr(control["value"]))
-                moved += 1
+                bb = rng_input.bounding_box()
+                page.mouse.click(bb["x"] + frac * bb["width"], bb["y"] + bb["height"] / 2)
+                assert box.evaluate(SHOWN_JS) != before, f"{where}: a click at {frac:.0%} changed nothing"
+            # a typed value off every old grid (between steps for a real-valued control)
+            lo, hi = control["min"], control["max"]
+            typed = round(lo + 0.37 * (hi - lo)) if control["digits"] == 0 else lo + 0.3713 * (hi - lo)
+            number.fill(repr(typed))
+            values = box.evaluate("el => Object.assign({}, el.pncLive.values)")
+            assert values[name] == pytest.approx(typed, rel=1e-15), where
+            if config["kind"] == "plot":
+                got = box.evaluate("el => el.pncLive.plot.data.slice(1, 1 + el.pncLive.config.curves.length)")
+                _check_curves(got, _expected(config, values), where)
+            else:
+                got = box.evaluate("el => el.pncLive.shown.curves")
+                _check_curves(got, _expected(config, values), where)
+            # back to the default, so the next control starts from the page's first view
+            number.fill(repr(control["value"]))
+            moved += 1
     assert moved >= 4
 
 
@@ -236,28 +242,22 @@ el => Array.from(el.querySelectorAll('input')).map(input => ({
 def test_controls_are_named_focus_ringed_and_announced(pages: dict) -> None:
     """Every input has an accessible name (its visible label); a range slider reached with the keyboard shows a focus
     ring, and a change made with the arrow keys is announced in the explorer's live region."""
-    for (relative, width), (page, _) in pages.items():
-        if width != "desktop":
-            continue
-        boxes = page.locator(".pnc-live")
-        for b in range(boxes.count()):
-            box = boxes.nth(b)
-            where = f"{relative} explorer {b}"
-            config = box.evaluate("el => el.pncLive.config")
-            inputs = box.evaluate(A11Y_JS)
-            labels = [c["label"] for c in config["controls"]]
-            assert [i["name"] for i in inputs if i["type"] == "range"] == labels, where
-            assert [i["name"] for i in inputs if i["type"] == "number"] == [f"{x}, typed value" for x in labels]
-            assert all(i["valuetext"] for i in inputs if i["type"] == "range"), where
-            slider = box.locator("input[type=range]").first
-            slider.focus()
-            page.keyboard.press("ArrowRight")
-            outline = slider.evaluate("e => [e.matches(':focus-visible'), getComputedStyle(e).outlineStyle,"
-                                      " parseFloat(getComputedStyle(e).outlineWidth)]")
-            assert outline[0] and outline[1] != "none" and outline[2] >= 2, f"{where}: no focus ring {outline}"
-            value = slider.evaluate("e => e.getAttribute('aria-valuetext')")
-            status = box.locator(".pnc-live-status")
-            assert status.get_attribute("aria-live") == "polite"
-            page.wait_for_function("([el, v]) => el.textContent.includes(v)", arg=[status.element_handle(), value],
-                                   timeout=5_000)
-            page.keyboard.press("ArrowLeft")
+    for relative, page, b, box, config in _desktop_explorers(pages):
+        where = f"{relative} explorer {b}"
+        inputs = box.evaluate(A11Y_JS)
+        labels = [c["label"] for c in config["controls"]]
+        assert [i["name"] for i in inputs if i["type"] == "range"] == labels, where
+        assert [i["name"] for i in inputs if i["type"] == "number"] == [f"{x}, typed value" for x in labels]
+        assert all(i["valuetext"] for i in inputs if i["type"] == "range"), where
+        slider = box.locator("input[type=range]").first
+        slider.focus()
+        page.keyboard.press("ArrowRight")
+        outline = slider.evaluate("e => [e.matches(':focus-visible'), getComputedStyle(e).outlineStyle,"
+                                  " parseFloat(getComputedStyle(e).outlineWidth)]")
+        assert outline[0] and outline[1] != "none" and outline[2] >= 2, f"{where}: no focus ring {outline}"
+        value = slider.evaluate("e => e.getAttribute('aria-valuetext')")
+        status = box.locator(".pnc-live-status")
+        assert status.get_attribute("aria-live") == "polite"
+        page.wait_for_function("([el, v]) => el.textContent.includes(v)", arg=[status.element_handle(), value],
+                               timeout=5_000)
+        page.keyboard.press("ArrowLeft")

@@ -5,52 +5,20 @@ equals one tile, classes with a single sample, and tens of thousands of classes 
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from torch import nn
 
 import pnc
 from pnc import metrics as M
 from pnc.cli import main as cli_main
 
-_EPS = np.finfo(np.float64).eps
-
-
-# -- the untiled float64 route as it was before tiling: the reference (it forms every K×K array) ---------------
-
-
-def untiled_cdnv(st: M.ClassStats) -> float:
-    m = st.centred_means()
-    k = m.shape[0]
-    sq = np.einsum("ij,ij->i", m, m)
-    dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (m @ m.T), 0.0)
-    close = np.argwhere(np.triu(dist <= 1e6 * m.shape[1] * _EPS * (sq[:, None] + sq[None, :]), 1))
-    for i in np.unique(close[:, 0]):
-        js = close[close[:, 0] == i, 1]
-        diff = m[js] - m[i]
-        dist[i, js] = dist[js, i] = np.einsum("ij,ij->i", diff, diff)
-    off = ~np.eye(k, dtype=bool)
-    v = st.class_variances
-    ratio = (v[:, None] + v[None, :]) / (2.0 * np.where(off, dist, 1.0))
-    return float(ratio[off].mean())
-
-
-def untiled_nc2(st: M.ClassStats, centre: str = "sample_mean") -> float:
-    mc = st.centred_means(centre)
-    k = mc.shape[0]
-    g = mc @ mc.T
-    target = (np.eye(k) - np.full((k, k), 1.0 / k)) / np.sqrt(k - 1)
-    return float(np.linalg.norm(g / np.linalg.norm(g) - target))
-
-
-def untiled_discrimination(st: M.ClassStats) -> float:
-    m = st.means / np.abs(st.means).max()
-    u = m / np.linalg.norm(m, axis=1)[:, None]
-    cos = u @ u.T
-    np.fill_diagonal(cos, -np.inf)
-    return float(1.0 - cos.max())
+sys.path.insert(0, str(ROOT))
+from benchmarks.vocab_bench import untiled_cdnv, untiled_discrimination, untiled_nc2  # noqa: E402  the untiled baseline
 
 
 def many_classes(k: int, d: int, seed: int = 0, offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
