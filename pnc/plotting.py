@@ -378,9 +378,12 @@ def _trend(s: Series, panel: Panel) -> str:
         return f"{s.label}: {_num(y[0])} at {_num(x[0])}"
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
-    verb = "rises" if y[-1] > y[0] else "falls" if y[-1] < y[0] else "stays"
     at = f"at {panel.xlabel} =" if panel.xlabel else "at"
-    text = f"{s.label}: {verb} from {_num(y[0])} {at} {_num(x[0])} to {_num(y[-1])} at {_num(x[-1])}"
+    if _num(y[0]) == _num(y[-1]):  # a change the printed digits do not show is no trend to a reader
+        text = f"{s.label}: stays at {_num(y[0])} from {at.removeprefix('at ')} {_num(x[0])} to {_num(x[-1])}"
+    else:
+        verb = "rises" if y[-1] > y[0] else "falls"
+        text = f"{s.label}: {verb} from {_num(y[0])} {at} {_num(x[0])} to {_num(y[-1])} at {_num(x[-1])}"
     lo, hi = int(np.argmin(y)), int(np.argmax(y))
     if 0 < lo < y.size - 1 and y[lo] < min(y[0], y[-1]):
         text += f" (lowest {_num(y[lo])} at {_num(x[lo])})"

@@ -116,3 +116,17 @@ def test_every_explorer_frame_has_its_own_alt_text_and_data() -> None:
         assert len(alt) >= 40
         assert 'class="pnc-frame-image"' in html and "<details" in html
         assert f"<td>{3 * value:g}</td>" in html
+
+
+def test_a_curve_whose_printed_ends_agree_stays_and_a_stuck_network_is_named() -> None:
+    """A loss that moves from 1 to 0.9996 is read as staying at 1 (not "falls from 1 to 1"), and the loss-curve
+    figure's summary names the network that does not train instead of saying every seed's loss falls."""
+    from pnc.book.figures import hierarchy
+
+    stuck, trained = np.linspace(1.0, 0.9996, 50), np.geomspace(1.0, 0.003, 50)
+    text = plotting.alt_text(hierarchy.training_curves_figure({"flat": [stuck, stuck], "fit": [trained]}, 0.01))
+    assert text.startswith("The training loss stays near its start for the flat and falls for the others")
+    assert "flat (2 seeds): stays at 1 from epoch = 1 to 50" in text
+    assert "fit (1 seed): falls from 1 at epoch = 1 to 0.003 at 50" in text
+    both = plotting.alt_text(hierarchy.training_curves_figure({"fit": [trained]}))
+    assert both.startswith("The training loss of every seed falls over training")

@@ -599,14 +599,20 @@ def training_curves_figure(
         for j, curve in enumerate(curves):
             v = np.asarray(curve, float)
             ax.semilogy(np.arange(1, v.size + 1), v, "-", color=COLORS[i % len(COLORS)], lw=1.2, alpha=0.85,
-                        label=f"{label} ({len(curves)} seeds)" if j == 0 else None)
+                        label=f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})" if j == 0 else None)
     if loss_threshold is not None:
         ax.axhline(loss_threshold, color="0.3", ls=":", lw=1.2, label=f"fit criterion: loss < {loss_threshold:g}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss")
     ax.legend(fontsize=8)
     finals = {label: max(float(np.asarray(c, float)[-1]) for c in curves) for label, curves in losses.items()}
-    return describe(fig, "The training loss of every seed falls over training; the largest final loss is "
+    # a network "trains" when every seed's final loss is below half its first: the summary says which do not
+    stuck = [label for label, curves in losses.items()
+             if any(np.asarray(c, float)[-1] > 0.5 * np.asarray(c, float)[0] for c in curves)]
+    trend = ("The training loss of every seed falls over training" if not stuck else
+             "The training loss stays near its start for the " + " and the ".join(stuck)
+             + ("" if len(stuck) == len(losses) else " and falls for the others"))
+    return describe(fig, trend + "; the largest final loss is "
                     + ", ".join(f"{v:.3g} for the {label}" for label, v in finals.items())
                     + ("" if loss_threshold is None else f" (criterion: below {loss_threshold:g})"))
 
