@@ -138,8 +138,10 @@ def pdf_site(built_pdf: Path) -> Path:
     return built_pdf.parent.parent / "html"
 
 
-BUILD_FIXTURES = {"built_book", "built_pdf", "pdf_site", "student_site", "student_pdf", "instructor_pdf"}
-"""Session builds of the site and its PDFs (each built once for all workers; see ``build_once``)."""
+BUILD_FIXTURES = {"built_book", "built_pdf", "pdf_site", "student_site", "student_pdf", "instructor_pdf",
+                  "cached_executions"}
+"""Session builds of the site and its PDFs (each built once for all workers; see ``build_once``), and the fixtures
+that ask for one at run time (``request.getfixturevalue``), which pytest cannot see in a test's fixture names."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

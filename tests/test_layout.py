@@ -81,3 +81,20 @@ def test_book_modules_live_in_the_book_subpackage() -> None:
     assert not [s for s in studies if (PACKAGE / f"{s}.py").exists()]
     assert all((PACKAGE / "book" / f"{s}.py").exists() for s in studies)
     assert (PACKAGE / "book" / "figures").is_dir() and not (PACKAGE / "figures").exists()
+
+
+def test_fixtures_that_ask_for_a_build_at_run_time_are_ordered_with_the_builds() -> None:
+    """A fixture that calls ``request.getfixturevalue`` for a build must be in ``conftest.BUILD_FIXTURES``: pytest
+    cannot see that dependency, and the test ordering (build first, builds' tests before the rest) relies on it, or a
+    second worker waits on the build's lock with nothing to do."""
+    import re
+
+    from conftest import BUILD_FIXTURES, ROOT
+
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        text = path.read_text()
+        for call in re.finditer(r"getfixturevalue\(\s*[\"'](\w+)[\"']", text):
+            if call.group(1) not in BUILD_FIXTURES:
+                continue
+            owner = re.findall(r"^def (\w+)\(", text[: call.start()], flags=re.MULTILINE)[-1]
+            assert owner in BUILD_FIXTURES, f"{path.name}: fixture {owner} asks for {call.group(1)}"
