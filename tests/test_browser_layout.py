@@ -52,6 +52,8 @@ OVERFLOW_JS = """
     if (r.width === 0 || r.height === 0) continue;
     const style = getComputedStyle(el);
     if (style.visibility === 'hidden' || style.position === 'fixed') continue;
+    // text for screen readers only (a 1 px box clipped to nothing, e.g. an explorer's live region): never seen
+    if (style.clip === 'rect(0px, 0px, 0px, 0px)' && r.width <= 1 && r.height <= 1) continue;
     const slack = el.closest('span.math') !== null ? SLACK : 1;  // inline math: glyph overhang only
     if (r.right > box.right + slack || r.left < box.left - slack) { wide.push(describe(el, r)); continue; }
     // MathJax's own boxes, and the theme's span.math around an inline formula (which clips the glyph overhang)

@@ -64,6 +64,7 @@ def _solutions() -> list[Solution]:
     """Every solution of the book, found with a state machine of its own (not export.drop_solutions)."""
     found: list[tuple[str, str, list[str], set[str]]] = []
     outside: set[str] = set()
+    prose: list[str] = []  # the chapters' Markdown outside the solutions (an exercise may name the code to submit)
     for path in CHAPTERS:
         current: tuple[str, str, list[str]] | None = None
         for cell in nbformat.read(path, as_version=4).cells:
@@ -75,6 +76,8 @@ def _solutions() -> list[Solution]:
                         found.append(current)
                     elif re.match(r"^`{3,}\{solution-end\}", line):
                         current = None
+                    elif current is None:
+                        prose.append(line)
             elif cell.cell_type == "code":
                 lines = [line.strip() for line in cell.source.split("\n")]
                 if current is not None:
@@ -85,9 +88,11 @@ def _solutions() -> list[Solution]:
                     outside.update(lines)
     solutions = []
     outside_prefixes = {_printed_prefix(line) for line in outside}
+    prose_text = re.sub(r"\s+", "", "\n".join(prose))
     for chapter, label, lines, printed in found:
         distinctive = sorted({line for line in lines if len(line) >= 30 and line not in outside
-                              and _printed_prefix(line) not in outside_prefixes and not line.startswith("#")},
+                              and _printed_prefix(line) not in outside_prefixes and not line.startswith("#")
+                              and re.sub(r"\s+", "", line) not in prose_text},
                              key=len, reverse=True)[:3]
         solutions.append(Solution(chapter, label, tuple(distinctive), tuple(x for x in distinctive if x in printed)))
     return solutions

@@ -211,3 +211,28 @@ def test_the_command_line_lists_the_exercises_and_refuses_bad_usage(tmp_path, ca
     assert main(["grade", str(tmp_path / "missing")]) == 2
     assert "does not exist or is not a folder" in capsys.readouterr().err
     assert main(["grade"]) == 2
+
+
+def test_the_grader_reads_a_submissions_report_as_data_only(tmp_path):
+    """The submission's process reports its variables as tagged JSON, never as a pickle: a submission that forges
+    its report gets 0 with the reason, and arrays, tuples and dicts with integer keys come back as they were."""
+    forged = tmp_path / "ex-ch9-mean.py"
+    forged.write_text("import json, os, sys\njob = json.load(open(sys.argv[1]))\n"
+                      "with open(job['out'], 'w') as fh:\n"
+                      "    json.dump({'values': {'stable': {'__evil__': 1}}, 'unreadable': []}, fh)\n"
+                      "os._exit(0)  # before the grading process writes its own report\n")
+    grade = grading.grade_submission(forged, chapters=CHAPTERS, timeout=300)
+    assert grade.error and "unreadable report" in grade.error
+    value = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), 4: (1, 2.5), "c": [np.int64(3), complex(1, 2)]}
+    back = grading._decode(json.loads(json.dumps(_encoded(value))))
+    assert back.keys() == value.keys()
+    assert back["a"].dtype == np.float32 and np.array_equal(back["a"], value["a"])
+    assert back[4] == (1, 2.5) and back["c"] == [3, complex(1, 2)]
+
+
+def _encoded(value):
+    """``value`` through the grading process's own encoder (defined in its driver script)."""
+    namespace: dict[str, Any] = {}
+    driver = grading._DRIVER
+    exec(driver[driver.index("def encode"):driver.index("def report")], namespace)
+    return namespace["encode"](value)

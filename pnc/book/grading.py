@@ -24,7 +24,6 @@ import csv
 import json
 import math
 import os
-import pickle
 import re
 import subprocess
 import sys
@@ -627,13 +626,41 @@ def find_submissions(folder: str | os.PathLike[str]) -> list[tuple[str, str, Pat
 
 
 _DRIVER = textwrap.dedent('''
-    import json, os, pickle, sys, traceback
+    import json, sys, traceback
     job = json.load(open(sys.argv[1], encoding="utf-8"))
     ns = {"__name__": "__main__"}
+
+    def encode(value):
+        # JSON with tags for what JSON lacks (arrays, tuples, dicts with other keys, complex numbers); anything else
+        # raises TypeError and is reported as unreadable. No pickle: the grader never unpickles a submission's output.
+        import numpy as np
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, complex):
+            return {"__complex__": [value.real, value.imag]}
+        if type(value).__module__ == "torch" and hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        if isinstance(value, np.generic):
+            return encode(value.item())
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biufc":
+                raise TypeError(f"an array of {value.dtype}")
+            return {"__ndarray__": encode(value.tolist()), "dtype": str(value.dtype), "shape": list(value.shape)}
+        if isinstance(value, list):
+            return [encode(v) for v in value]
+        if isinstance(value, tuple):
+            return {"__tuple__": [encode(v) for v in value]}
+        if isinstance(value, dict):
+            return {"__dict__": [[encode(k), encode(v)] for k, v in value.items()]}
+        raise TypeError(type(value).__name__)
+
+    def report(result):
+        with open(job["out"], "w", encoding="utf-8") as fh:
+            json.dump(result, fh)
+
     def _fail(stage):
         lines = traceback.format_exc().strip().splitlines()
-        with open(job["out"], "wb") as fh:
-            pickle.dump({"error": stage + ": " + lines[-1], "traceback": "\\n".join(lines[-12:])}, fh)
+        report({"error": stage + ": " + lines[-1], "traceback": "\\n".join(lines[-12:])})
         sys.exit(0)
     try:
         exec(compile(job["setup"], "<chapter setup>", "exec"), ns)
@@ -647,12 +674,29 @@ _DRIVER = textwrap.dedent('''
     for name in job["names"]:
         if name in ns:
             try:
-                values[name] = pickle.loads(pickle.dumps(ns[name]))
+                values[name] = encode(ns[name])
             except Exception:
                 unreadable.append(name)
-    with open(job["out"], "wb") as fh:
-        pickle.dump({"values": values, "unreadable": unreadable}, fh)
+    report({"values": values, "unreadable": unreadable})
 ''')
+
+
+def _decode(value: Any) -> Any:
+    """A value the grading process wrote (the tagged JSON of ``_DRIVER``'s ``encode``), rebuilt."""
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__ndarray__" in value:
+        return np.array(_decode(value["__ndarray__"]), dtype=value["dtype"]).reshape(value["shape"])
+    if "__tuple__" in value:
+        return tuple(_decode(v) for v in value["__tuple__"])
+    if "__complex__" in value:
+        return complex(*value["__complex__"])
+    if "__dict__" in value:
+        return {_decode(k): _decode(v) for k, v in value["__dict__"]}
+    raise ValueError(f"the grading process wrote an unknown value: {str(value)[:80]}")
+
 
 
 def grade_submission(path: str | os.PathLike[str], label: str | None = None, *, chapters: Path | None = None,
@@ -683,7 +727,7 @@ def grade_submission(path: str | os.PathLike[str], label: str | None = None, *, 
     except SyntaxError as exc:
         return failed(f"the submission does not parse: SyntaxError: {exc.msg} (line {exc.lineno})")
     with tempfile.TemporaryDirectory(prefix="pnc-grade-") as tmp:
-        job, out = Path(tmp) / "job.json", Path(tmp) / "out.pickle"
+        job, out = Path(tmp) / "job.json", Path(tmp) / "out.json"
         job.write_text(json.dumps({"setup": setup, "code": code, "path": str(path), "out": str(out),
                                    "names": [*spec.variables, *spec.context]}), encoding="utf-8")
         env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
@@ -694,11 +738,13 @@ def grade_submission(path: str | os.PathLike[str], label: str | None = None, *, 
             return failed(f"ran longer than {timeout:g} s")
         if not out.is_file():
             return failed("the process died before it reported (out of memory or a crash)")
-        with out.open("rb") as fh:
-            result = pickle.load(fh)
+        try:
+            result = json.loads(out.read_text(encoding="utf-8"))
+            values = {} if "error" in result else {k: _decode(v) for k, v in result["values"].items()}
+        except (ValueError, KeyError, TypeError) as exc:
+            return failed(f"the grading process wrote an unreadable report ({exc})")
     if "error" in result:
-        return failed(result["error"])
-    values = result["values"]
+        return failed(str(result["error"]))
     grade = check(spec.label, values, code)
     if result["unreadable"]:
         reason = f"variables that could not be read back: {', '.join(result['unreadable'])}"
