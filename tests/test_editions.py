@@ -56,8 +56,10 @@ class Solution:
 
 
 def _printed_prefix(line: str) -> str:
-    """The first 40 characters of a code line without white space: a wrapped listing breaks later than that."""
-    return re.sub(r"\s+", "", line)[:40]
+    """The first 40 characters of a code line without white space and without its trailing comment: a wrapped
+    listing breaks later than that, and moves a long line's comment to a continuation line, which a page break
+    can separate from the code by the page's footer and header."""
+    return re.sub(r"\s+", "", re.sub(r"\s{2,}#.*$", "", line))[:40]
 
 
 def _solutions() -> list[Solution]:
