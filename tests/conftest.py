@@ -75,15 +75,19 @@ def build_book(out: Path) -> Path:
     return html
 
 
+def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temporary folder every pytest-xdist worker of this run sees (without xdist: the session's own)."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
 def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
     """``build(folder)`` once for the whole test run, however many pytest-xdist workers ask for it: the first to ask
     builds under a file lock in the run's shared temporary folder; the others wait for it and get its result, or
     fail with its error. Without xdist it is a plain once-per-session build."""
     from filelock import FileLock
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # shared by the workers of this run
+    root = shared_root(tmp_path_factory)
     folder, record = root / f"shared-{name}", root / f"shared-{name}.json"
     with FileLock(str(root / f"shared-{name}.lock")):
         if record.exists():
@@ -173,11 +177,14 @@ def site(built_book: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium through Playwright (the browser tests fail, not skip, when it is missing)."""
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's Chromium through Playwright (the browser tests fail, not skip, when it is missing). One browser at a
+    time across the xdist workers (a file lock held for the module): two browsers loading the book's heaviest pages
+    on 2 cores have been seen to take more than a minute and a half to fall network-idle."""
     from browser_support import CHROMIUM, launch
+    from filelock import FileLock
 
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `python3 dev.py test` installs Debian chromium (or set PNC_CHROMIUM)")
-    with launch() as browser:
+    with FileLock(str(shared_root(tmp_path_factory) / "browser.lock")), launch() as browser:
         yield browser
