@@ -279,11 +279,19 @@ PAGE_TIMEOUT_MS = 90_000
 widgets and MathJax has been seen to need more than Playwright's default of 30 s to fall network-idle."""
 
 
-def open_page(browser: Any, url: str, viewport: tuple[int, int] = (1200, 1600)) -> tuple[Any, PageLog]:
-    """Open ``url`` in a fresh context that aborts and records requests to other hosts; returns (page, log)."""
+def open_page(browser: Any, url: str, viewport: tuple[int, int] = (1200, 1600),
+              mode: str | None = None) -> tuple[Any, PageLog]:
+    """Open ``url`` in a fresh context that aborts and records requests to other hosts; returns (page, log).
+
+    ``mode`` (``"light"`` or ``"dark"``) is the reader's stored theme choice at the first load (the theme keeps it in
+    localStorage and applies it as ``<html data-theme>``); a later choice stored by the page survives reloads."""
     log = PageLog()
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, service_workers="block")
     context.set_default_timeout(PAGE_TIMEOUT_MS)
+    if mode is not None:
+        if mode not in ("light", "dark"):
+            raise ValueError(f"mode must be 'light' or 'dark', not {mode!r}")
+        context.add_init_script(f"if (!localStorage.getItem('mode')) localStorage.setItem('mode', '{mode}');")
 
     def route(route: Any) -> None:
         parsed = urlparse(route.request.url)
