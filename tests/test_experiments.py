@@ -68,12 +68,17 @@ def test_registry_and_paper_configs():
         assert exp.paper["dataset"] in ("cifar10", "fashion_mnist")
         assert exp.paper["width"] == 1024 and exp.paper["epochs"] == 400
         assert exp.paper["optimizer"] == "sgd" and exp.paper["momentum"] == 0.9 and exp.paper["weight_decay"] == 1e-4
-        # the transfer pretraining uses half the images per class (its five networks per seed fit in budget)
+        # the transfer pretraining and the wide hybrid use half the images per class (they fit in the budget)
         assert exp.book["dataset"] == "fashion_mnist"
-        assert exp.book["n_per_class"] == (300 if name == "transfer" else 600)
+        assert exp.book["n_per_class"] == (300 if name in ("transfer", "wide_hybrid") else 600)
     assert all(E.EXPERIMENTS[name].book["epochs"] == 200 for name in ("hybrid", "mlp", "depths"))  # trained to fit
     assert E.EXPERIMENTS["transfer"].book["epochs"] == 100 and E.EXPERIMENTS["transfer"].book["init"] == "default"
     assert E.EXPERIMENTS["hybrid"].paper["alpha"] == 100.0 and E.EXPERIMENTS["mlp"].paper["alpha"] == 1.0
+    wide, hybrid = E.EXPERIMENTS["wide_hybrid"].book, E.EXPERIMENTS["hybrid"].book
+    assert wide["width"] == 784 and wide["epochs"] == 100   # the input's dimension: no layer capped below its rank
+    assert {k: v for k, v in wide.items() if k not in ("width", "epochs", "n_per_class", "probe", "n_test_per_class",
+                                                      "record_every")} == \
+        {k: v for k, v in hybrid.items() if k not in ("width", "epochs", "n_per_class", "record_every")}
     hyb = E.EXPERIMENTS["hybrid"].paper
     assert hyb["n_nonlinear"] + hyb["n_linear"] + 1 == 8 and E.EXPERIMENTS["mlp"].paper["depth"] == 8
     with pytest.raises(ValueError, match="unknown experiment"):

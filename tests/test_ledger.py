@@ -45,7 +45,8 @@ def fake_results(shift: float = 0.0) -> dict:
     linear = SimpleNamespace(compression=13.5 * (0.061 * (1 + shift)) ** np.arange(6))
     practice = FakePair(linear, {"compression": np.array([13.5, 13, 10.5, 10.7, 11, 9.6, 7.3, 5.6, 3.5, 2.3]),
                                  "discrimination": np.r_[0.94, np.linspace(0.19, 0.59, 9)]})
-    results = {"recipe": recipe, "depths-0": depths, "practice": practice}
+    wide = {"layers": _layers(numerical_rank=[574, 622, 619, 527, 459, 317, 127, 10])}
+    results = {"recipe": recipe, "depths-0": depths, "practice": practice, "wide_hybrid-0": wide}
     for seed in ledger.SEEDS:  # the headline rows read three seeds; seed s moves the ranks by s
         results[f"hybrid-{seed}"] = copy.deepcopy(hybrid)
         results[f"mlp-{seed}"] = copy.deepcopy(mlp)
@@ -88,6 +89,11 @@ def test_values_and_statuses_follow_the_results() -> None:
     assert bad["fig5-hybrid-c"].status == "not reproduced" and "ratio 0.417 ± 0.165" in bad["fig5-hybrid-c"].cause
     assert bad["fig5-hybrid-rank"].status == "not reproduced"
     assert bad["fig5-hybrid-rank"].cause.startswith("the rank falls from layer 1 to 2 by 111 ± 1")
+    # the cause reads the wide run: its ranks, its step from layer 1 to 2 in %, and the paper's (922 / 908 - 1)
+    assert "rises from the input's 574 to 622 at layer 1, then 619 at layer 2 (-0.5 %; paper +1.5 %)" \
+        in bad["fig5-hybrid-rank"].cause
+    worse["wide_hybrid-0"]["layers"][2]["numerical_rank"] = 640
+    assert "then 640 at layer 2 (+2.9 %" in {r.key: r for r in ledger.build(worse)}["fig5-hybrid-rank"].cause
     assert bad["transfer-c"].status == "contradicted"
     assert "; C falls with h: 0.5, 0.45, 0.4" in bad["transfer-c"].cause  # a contradiction says why as well
 
