@@ -47,6 +47,7 @@ from ._checks import _is_torch_tensor, as_features, as_labels, check_classes, to
 __all__ = [
     "BETWEEN_CENTRES",
     "PAIRWISE_BUDGET_BYTES",
+    "check_centre",
     "ClassStats",
     "NC2",
     "compression",
@@ -77,7 +78,7 @@ BETWEEN_CENTRES: tuple[str, ...] = ("sample_mean", "class_means")
 """Allowed values of the ``between_centre`` keyword (the first is the default)."""
 
 
-def _check_centre(between_centre: Any) -> str:
+def check_centre(between_centre: Any) -> str:
     """Validate a ``between_centre`` value and return it."""
     if not (isinstance(between_centre, str) and between_centre in BETWEEN_CENTRES):
         raise ValueError(
@@ -308,7 +309,7 @@ class ClassStats:
         ``"sample_mean"`` (default): $\\sum_k\\frac{n_k}N\\mu_k$, the mean of all samples; ``"class_means"``:
         $\\frac1K\\sum_k\\mu_k$, the mean of the class means. They coincide for balanced classes.
         """
-        between_centre = _check_centre(between_centre)
+        between_centre = check_centre(between_centre)
         self._require()
         if between_centre == "class_means":
             return self._means.mean(axis=0)
@@ -770,7 +771,7 @@ def compression(stats_or_features: Any, labels: Any = None, *, between_centre: s
     ``between_centre``: centre of $\\Sigma_B$, ``"sample_mean"`` (default) or ``"class_means"``
     (see :meth:`ClassStats.centre`).
     """
-    between_centre = _check_centre(between_centre)
+    between_centre = check_centre(between_centre)
     st = _stats(stats_or_features, labels)
     tr_b = _check_between(st, between_centre)
     return st.trace_sigma_w() / tr_b
@@ -856,7 +857,7 @@ def nc1(
     directly (:func:`nc1_two_pass` on one batch), O(N·d·K) time and no d×d matrix. ``between_centre`` is the
     centre of $\\Sigma_B$, ``"sample_mean"`` (default) or ``"class_means"`` (see :meth:`ClassStats.centre`).
     """
-    between_centre = _check_centre(between_centre)
+    between_centre = check_centre(between_centre)
     if not isinstance(stats_or_features, ClassStats):
         pair = _raw_pair(stats_or_features, labels)
         return nc1_two_pass([pair], rcond=rcond, return_rank=return_rank, between_centre=between_centre)
@@ -883,7 +884,7 @@ def nc1_two_pass(
             see the same data.
         rcond, return_rank, between_centre: as in :func:`nc1`.
     """
-    between_centre = _check_centre(between_centre)
+    between_centre = check_centre(between_centre)
     first = _fresh_batches(batches)
     st = ClassStats(track_covariance=False)
     for pair in first:
@@ -964,7 +965,7 @@ def nc2(stats_or_features: Any, labels: Any = None, *, between_centre: str = "sa
     $\\lambda_1\\ge\\lambda_2\\ge\\dots$ the eigenvalues of $A^\\top A$ (d×d) or, when K < d, of $AA^\\top$ (K×K): the
     same nonzero ones, and $A$ has rank at most K−1. Time O(K·d·min(K, d)), memory O(K·d + min(K, d)²), for any K.
     """
-    between_centre = _check_centre(between_centre)
+    between_centre = check_centre(between_centre)
     st = _stats(stats_or_features, labels)
     _check_between(st, between_centre)
     mc = st.centred_means(between_centre)
@@ -995,7 +996,7 @@ def nc3(stats: Any, classifier_weight: Any, *, between_centre: str = "sample_mea
     rows ordered like the sorted classes (for non-contiguous labels select rows, e.g. ``W[stats.classes]``).
     $\\tilde M$ holds the class means centred on ``between_centre`` (default the sample mean, as in :func:`nc2`).
     """
-    between_centre = _check_centre(between_centre)
+    between_centre = check_centre(between_centre)
     st = _stats(stats)
     _check_between(st, between_centre)
     w = to_numpy(classifier_weight, np.float64)
