@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ._checks import as_labels, check_int, to_numpy
-from .metrics import ClassStats, _Groups
+from .stats import ClassStats, LabelGroups
 
 __all__ = [
     "IGNORE_INDEX",
@@ -713,7 +713,7 @@ def collect_features(
     kept_y: list[np.ndarray] = []
     notes: dict[str, str] = {}
 
-    def feed(row: str, flat: torch.Tensor, groups: _Groups) -> None:
+    def feed(row: str, flat: torch.Tensor, groups: LabelGroups) -> None:
         st = stats.get(row)
         if st is None:
             d = int(flat.shape[1])
@@ -736,7 +736,7 @@ def collect_features(
     for y, out, rows in passes:
         if y.size == 0:  # token labels: a batch with no position to measure (all padding or ignored)
             continue
-        groups = _Groups(y)  # the batch's class structure, computed once for all its layers
+        groups = LabelGroups(y)  # the batch's class structure, computed once for all its layers
         for row, flat in rows.items():
             feed(row, flat, groups)
         if keep:

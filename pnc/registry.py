@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics as M
-from .metrics import ClassStats
+from .stats import ClassStats
 
 __all__ = ["DEFAULT_METRICS", "METRICS", "STATISTICS", "Metric", "MetricInputs", "metric_columns",
            "needs_scatter", "resolve_metrics"]
