@@ -7,7 +7,8 @@ The package behind the *pnc-book* textbook. The core library, one module per con
 - :mod:`pnc.features`: per-layer features through forward hooks (layer choice, pooling, batch adapters);
 - :mod:`pnc.stats`: streaming class statistics (:class:`ClassStats`, with a state protocol); :mod:`pnc.metrics`: every
   collapse metric; :mod:`pnc.registry`: the table of metrics that the layerwise tables read;
-- :mod:`pnc.report`: the one-call layerwise table :func:`pnc.measure`; :mod:`pnc.distributed`: across processes;
+- :mod:`pnc.report`: the one-call layerwise table :func:`pnc.measure`; :mod:`pnc.classifier`: the model's
+  classifier (NC3, NC4, the book's last-layer collapse); :mod:`pnc.distributed`: across processes;
   :mod:`pnc.tracking`: during training; :mod:`pnc.probes`: linear probes;
 - :mod:`pnc.theory`: closed forms and exact constructions; :mod:`pnc.fits`: geometric and linear fits;
 - :mod:`pnc.plotting` (needs matplotlib): the house style and the standard layerwise plot;
@@ -27,8 +28,8 @@ from .report import LayerReport, measure, report_from_features
 from .stats import ClassStats
 
 _SUBMODULES = (
-    "data", "download", "models", "train", "features", "stats", "metrics", "registry", "report", "distributed",
-    "tracking", "probes", "theory", "fits", "plotting", "cache", "cli", "book",
+    "data", "download", "models", "train", "features", "stats", "metrics", "registry", "classifier", "report",
+    "distributed", "tracking", "probes", "theory", "fits", "plotting", "cache", "cli", "book",
 )
 
 __all__ = [

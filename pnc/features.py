@@ -16,6 +16,7 @@ import fnmatch
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "collect_features",
     "default_layers",
     "auto_pool",
+    "eval_mode",
     "forward_features",
     "pool_features",
     "resolve_layers",
@@ -511,6 +513,21 @@ class _Plan:
         self.rows = rows
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the ``with`` block with every submodule of ``model`` in eval mode and without gradients; afterwards (also
+    on an error, or when a generator using it is closed early) each submodule gets its own mode back, so a BatchNorm
+    you froze in eval mode inside a model in training mode stays frozen. Every pnc path that runs a model uses it."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad():
+            yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def _forward_passes(
     model: nn.Module,
     data: Any,
@@ -545,10 +562,8 @@ def _forward_passes(
         return hook
 
     handles = [mod.register_forward_hook(make_hook(name)) for name, mod in plan.pairs]
-    modes = [(m, m.training) for m in model.modules()]
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model):
             for xb, yb in _batches(data, batch_size, batch_fn):
                 inputs = _to_device(xb, dev, dtype)
                 n = batch[0] = _batch_len(inputs)
@@ -604,8 +619,6 @@ def _forward_passes(
     finally:
         for h in handles:
             h.remove()
-        for m, mode in modes:
-            m.training = mode
         calls.clear()
 
 

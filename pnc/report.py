@@ -25,7 +25,7 @@ import numpy as np
 from torch import nn
 
 from . import metrics as M
-from ._checks import to_numpy
+from .classifier import classifier_input_row, find_classifier, prediction_disagreement
 from .features import collect_features
 from .registry import DEFAULT_METRICS, METRICS, MetricInputs, metric_columns, needs_scatter, resolve_metrics
 
@@ -340,7 +340,9 @@ def measure(
     :attr:`LayerReport.notes`.
 
     ``nc3`` and ``nc4`` use the classifier: ``classifier`` (a module with a ``weight`` or a K×d weight), by default
-    the model's last ``nn.Linear``; they are reported at the row that feeds it. ``nc4`` reads the data twice (the
+    ``model.classifier`` when it is an ``nn.Linear``, else the model's last ``nn.Linear`` (see
+    :func:`pnc.classifier.find_classifier`); they are reported at the row that feeds it. ``nc4`` reads the data twice
+    (the
     nearest class mean needs the final means), so ``data`` must be re-iterable. ``coding_rate`` uses distortion
     ``coding_rate_eps`` (ε, not ε²).
 
@@ -380,76 +382,18 @@ def measure(
                          "so measure on data with at least two")
     row, weight, nc4_value = None, None, None
     if any(METRICS[m].needs_classifier for m in metrics):
-        module, weight = _classifier(model, classifier)
-        row = _classifier_input_row(stats, module, weight)
+        module, weight = find_classifier(model, classifier)
+        row = classifier_input_row(stats, module, weight)
         if row is not None and len(weight) != first.num_classes:
             if len(weight) <= first.classes.max() or first.classes.min() < 0:
                 raise ValueError(f"the classifier has {len(weight)} outputs for {first.num_classes} classes with "
                                  f"labels up to {first.classes.max()}; pass classifier= with one row per class")
             weight = weight[first.classes]
         if row is not None and any("predictions" in METRICS[m].statistics for m in metrics):
-            nc4_value = _nc4_second_pass(model, data, stats[row], row, distributed, dict(
-                batch_size=batch_size, device=device, include_input=include_input, layers=layers,
-                layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused, token_labels=token_labels),
-                tile_size)
+            nc4_value = prediction_disagreement(
+                model, data, stats[row], row, distributed=distributed, tile_size=tile_size, batch_size=batch_size,
+                device=device, include_input=include_input, layers=layers, layer_types=layer_types, pool=pool,
+                batch_fn=batch_fn, reused=reused, token_labels=token_labels)
     return report_from_stats(stats, metrics, rank_threshold=rank_threshold, between_centre=between_centre,
                              layer_notes=stats_notes, coding_rate_eps=coding_rate_eps, classifier_row=row,
                              classifier_weight=weight, nc4_value=nc4_value, tile_size=tile_size)
-
-
-def _classifier(model: Any, classifier: Any) -> tuple[Any, np.ndarray]:
-    """``(module or None, K×d float64 weight)`` of the classifier given, or of the model's last ``nn.Linear``."""
-    from torch import nn
-
-    if classifier is None:
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise ValueError("nc3/nc4 need a classifier and the model has no nn.Linear; pass classifier=")
-        classifier = linears[-1]
-    if isinstance(classifier, nn.Module):
-        weight = getattr(classifier, "weight", None)
-        if weight is None or weight.ndim != 2:
-            raise ValueError(f"classifier {type(classifier).__name__} has no 2-D weight; pass its K×d weight")
-        return classifier, to_numpy(weight, np.float64)
-    weight = to_numpy(classifier, np.float64)
-    if weight.ndim != 2:
-        raise ValueError(f"classifier must be a module or a K×d weight, got shape {weight.shape}")
-    return None, weight
-
-
-def _classifier_input_row(stats: Any, module: Any, weight: np.ndarray) -> str | None:
-    """The measured row that feeds the classifier: the row just before the classifier's own row, else the last row
-    as wide as the classifier's input."""
-    names = list(stats)
-    modules = getattr(stats, "modules", {})
-    for i, name in enumerate(names):
-        if module is not None and modules.get(name) is module and i > 0 and stats[names[i - 1]].dim == weight.shape[1]:
-            return names[i - 1]
-    wide = [n for n in names if stats[n].dim == weight.shape[1] and modules.get(n) is not module]
-    return wide[-1] if wide else None
-
-
-def _nc4_second_pass(model: Any, data: Any, st: M.ClassStats, row: str, distributed: bool, options: dict,
-                     tile_size: int | None = None) -> float:
-    """Share of samples where the model's prediction differs from the nearest class mean at ``row`` (2nd pass)."""
-    from .features import forward_features
-
-    if iter(data) is data:
-        raise ValueError("nc4 reads the data twice, but data is a one-shot iterator: pass a list, a DataLoader or "
-                         "(X, y)")
-    wrong, total = 0, 0
-    for y, out, rows in forward_features(model, data, **options):
-        logits = to_numpy(out.reshape(out.shape[0], -1), np.float64)
-        if len(y) == 0:
-            continue
-        ncc = M.nearest_class_mean(st, to_numpy(rows[row], np.float64), tile_size=tile_size)
-        wrong += int(np.sum(M.predicted_classes(logits, st.classes) != ncc))
-        total += len(y)
-    if distributed:
-        import torch
-        import torch.distributed as dist
-
-        counts = torch.tensor([wrong, total], dtype=torch.float64)
-        dist.all_reduce(counts)
-        wrong, total = int(counts[0]), int(counts[1])
-    return wrong / total
