@@ -464,7 +464,7 @@ def separation_fuzziness(features: Any, labels: Any = None, rcond: float = 1e-10
 
     $SS_b=\sum_k\frac{n_k}{N}(\mu_k-\bar z)(\mu_k-\bar z)^\top$, $SS_w=\Sigma_W$, $\bar z$ the sample mean (He & Su
     2023). For balanced classes it equals $K\cdot$NC1. Accepts a
-    :class:`~pnc.metrics.ClassStats` (with covariance) or ``(features, labels)``. Eigenvalues of $SS_b$ below ``rcond``
+    :class:`~pnc.stats.ClassStats` (with covariance) or ``(features, labels)``. Eigenvalues of $SS_b$ below ``rcond``
     times the largest are dropped.
     """
     st = _stats(features, labels, covariance=True)

@@ -26,7 +26,7 @@ from torch import nn
 
 from . import metrics as M
 from .classifier import classifier_input_row, find_classifier, prediction_disagreement
-from .features import collect_features
+from .features import ForwardOptions, collect_features
 from .registry import DEFAULT_METRICS, METRICS, MetricInputs, metric_columns, needs_scatter, resolve_metrics
 
 __all__ = ["LayerReport", "measure", "report_from_features", "report_from_stats", "DEFAULT_METRICS"]
@@ -363,11 +363,10 @@ def measure(
     _check_rank_threshold(rank_threshold)
     M.pairwise_tile_size(tile_size)
     need_cov = needs_scatter(metrics)
-    stats = collect_features(
-        model, data, layers=layers, batch_size=batch_size, device=device, include_input=include_input,
-        track_covariance=need_cov, max_cov_dim=max_cov_dim, layer_types=layer_types, pool=pool, batch_fn=batch_fn,
-        reused=reused, token_labels=token_labels,
-    )
+    forward = ForwardOptions(layers=layers, batch_size=batch_size, device=device, include_input=include_input,
+                             layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused,
+                             token_labels=token_labels)  # the same for both passes
+    stats = collect_features(model, data, track_covariance=need_cov, max_cov_dim=max_cov_dim, **forward.kwargs())
     if distributed:
         from .distributed import all_reduce_stats
 
@@ -390,10 +389,8 @@ def measure(
                                  f"labels up to {first.classes.max()}; pass classifier= with one row per class")
             weight = weight[first.classes]
         if row is not None and any("predictions" in METRICS[m].statistics for m in metrics):
-            nc4_value = prediction_disagreement(
-                model, data, stats[row], row, distributed=distributed, tile_size=tile_size, batch_size=batch_size,
-                device=device, include_input=include_input, layers=layers, layer_types=layer_types, pool=pool,
-                batch_fn=batch_fn, reused=reused, token_labels=token_labels)
+            nc4_value = prediction_disagreement(model, data, stats[row], row, distributed=distributed,
+                                                tile_size=tile_size, **forward.kwargs())
     return report_from_stats(stats, metrics, rank_threshold=rank_threshold, between_centre=between_centre,
                              layer_notes=stats_notes, coding_rate_eps=coding_rate_eps, classifier_row=row,
                              classifier_weight=weight, nc4_value=nc4_value, tile_size=tile_size)
