@@ -18,13 +18,13 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
 from . import metrics as M
+from .cache import atomic_write_bytes
 from .classifier import classifier_input_row, find_classifier, prediction_disagreement
 from .features import ForwardOptions, collect_features
 from .registry import DEFAULT_METRICS, METRICS, MetricInputs, metric_columns, needs_scatter, resolve_metrics
@@ -128,13 +128,7 @@ class LayerReport:
         """The table as JSON (:meth:`to_dict` plus ``notes``); also written to ``path`` (atomically) if given."""
         text = json.dumps({**self.to_dict(), "notes": list(self.notes)}, **({"indent": 1} | kwargs))
         if path is not None:
-            target = Path(path)
-            tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-            try:
-                tmp.write_text(text + "\n")
-                tmp.replace(target)
-            finally:
-                tmp.unlink(missing_ok=True)
+            atomic_write_bytes(path, (text + "\n").encode("utf-8"))
         return text
 
     def plot(self, ax: Any = None, label: str = "measured") -> Any:
