@@ -212,6 +212,8 @@ def report_from_stats(
 ) -> LayerReport:
     """Build a :class:`LayerReport` from an ordered ``{name: ClassStats}`` mapping (layer index = position).
 
+    ``metrics`` are names in :data:`pnc.registry.METRICS` (or ``"all"``); each fills its entry's columns.
+
     A metric that is undefined for a layer (e.g. zero between-class scatter) is recorded as NaN, with a
     :class:`RuntimeWarning` and an explanation in the ``note`` column. ``between_centre`` is the centre of
     $\\Sigma_B$ for compression, NC1 and NC2: ``"sample_mean"`` (default) or ``"class_means"``. ``tile_size``: classes
@@ -240,14 +242,15 @@ def report_from_stats(
                 continue
             try:
                 vals = tuple(metric.compute(st, inputs))
-                if len(vals) != len(cols):
-                    raise AssertionError(f"metric {m!r} returned {len(vals)} values for its columns {cols}")
             except ValueError as err:
                 vals = (math.nan,) * len(cols)
                 reason = layer_notes.get(name) if name in layer_notes and not st.track_covariance else str(err)
                 if reason != layer_notes.get(name):
                     notes.append(f"{m}: {reason}")
                 warnings.warn(f"layer {i} ({name}): {m} undefined: {reason}", RuntimeWarning, stacklevel=3)
+            if len(vals) != len(cols):
+                raise ValueError(f"metric {m!r} returned {len(vals)} values for its {len(cols)} columns {cols}: fix "
+                                 "its entry in pnc.registry.METRICS")
             for c, v in zip(cols, vals, strict=True):
                 row[c] = int(v) if isinstance(v, (int, np.integer)) else float(v)
         if classifier_row is None and on_classifier and i == len(stats) - 1:

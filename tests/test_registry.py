@@ -119,6 +119,12 @@ def test_scatter_is_kept_exactly_when_a_registered_metric_needs_it(monkeypatch):
     assert seen == [True, False]
 
 
+def test_an_entry_that_returns_the_wrong_number_of_values_is_named(monkeypatch):
+    monkeypatch.setitem(METRICS, "short", Metric(lambda st, o: (1.0,), ("a", "b"), ("counts",)))
+    with pytest.raises(ValueError, match=r"metric 'short' returned 1 values for its 2 columns \('a', 'b'\)"):
+        pnc.report_from_features([_data()[0]], _data()[1], metrics=("short",))
+
+
 def test_metric_entries_are_checked():
     with pytest.raises(ValueError, match="unknown statistics \\['gradients'\\]"):
         Metric(lambda st, o: (0.0,), ("x",), ("gradients",))
