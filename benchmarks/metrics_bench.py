@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from pnc import metrics as M
+from pnc import stats
 
 from ._util import Section, fmt_bytes, fmt_time, ratio_row, sync, timeit
 
@@ -78,6 +79,7 @@ import numpy as np, torch
 sys.path.insert(0, {root!r})
 from benchmarks.metrics_bench import iter_batches, stream
 from pnc import metrics as M
+from pnc import stats
 n, d, k, batch, two_pass = {args!r}
 page = os.sysconf("SC_PAGE_SIZE")
 def rss():
@@ -314,7 +316,7 @@ def run(quick: bool = False, device: str = "cpu") -> Section:
         p2 = peak_stream_memory(n2, d, k, batch)
         q1 = peak_stream_memory(n1, d, k, batch, two_pass=True)
         q2 = peak_stream_memory(n2, d, k, batch, two_pass=True)
-        bound = 8 * (4 * k * d + 2 * d * d) + 8 * M._BUFFER_ELEMENTS + 4 * 8 * batch * d
+        bound = 8 * (4 * k * d + 2 * d * d) + 8 * stats._BUFFER_ELEMENTS + 4 * 8 * batch * d
         bound_two = 8 * 2 * k * d + 5 * 8 * batch * d
         ok = p2 <= 1.1 * p1 and p2 <= bound
         sec.add(
@@ -337,7 +339,7 @@ def run(quick: bool = False, device: str = "cpu") -> Section:
             "Peak memory: peak growth of the resident set (sampled from /proc every 2 ms) of a fresh process during "
             "the stream, so "
             "torch and numpy allocations both count; includes the generated float32 batches, the float64 working "
-            f"rows and the CPU scatter buffer ({fmt_bytes(8 * M._BUFFER_ELEMENTS)}: small batches are gathered "
+            f"rows and the CPU scatter buffer ({fmt_bytes(8 * stats._BUFFER_ELEMENTS)}: small batches are gathered "
             "for one syrk)."
         )
 

@@ -5,8 +5,10 @@ The package behind the *pnc-book* textbook. The core library, one module per con
 - :mod:`pnc.data`, :mod:`pnc.download`: synthetic and real data sets, a checksummed downloader;
 - :mod:`pnc.models`, :mod:`pnc.train`: deep linear networks, MLPs, hybrids, a small ResNet; seeded training;
 - :mod:`pnc.features`: per-layer features through forward hooks (layer choice, pooling, batch adapters);
-- :mod:`pnc.metrics`: streaming class statistics and every collapse metric;
-- :mod:`pnc.report`: the one-call layerwise table :func:`pnc.measure`; :mod:`pnc.distributed`: across processes;
+- :mod:`pnc.stats`: streaming class statistics (:class:`ClassStats`, with a state protocol); :mod:`pnc.metrics`: every
+  collapse metric; :mod:`pnc.registry`: the table of metrics that the layerwise tables read;
+- :mod:`pnc.report`: the one-call layerwise table :func:`pnc.measure`; :mod:`pnc.classifier`: the model's
+  classifier (NC3, NC4, the book's last-layer collapse); :mod:`pnc.distributed`: across processes;
   :mod:`pnc.tracking`: during training; :mod:`pnc.probes`: linear probes;
 - :mod:`pnc.theory`: closed forms and exact constructions; :mod:`pnc.fits`: geometric and linear fits;
 - :mod:`pnc.plotting` (needs matplotlib): the house style and the standard layerwise plot;
@@ -21,12 +23,13 @@ from typing import Any as _Any
 __version__ = "0.2.0"
 
 from .features import LayerFeatures, collect_features
-from .metrics import ClassStats, compression, discrimination, nc1
+from .metrics import compression, discrimination, nc1
 from .report import LayerReport, measure, report_from_features
+from .stats import ClassStats
 
 _SUBMODULES = (
-    "data", "download", "models", "train", "features", "metrics", "report", "distributed", "tracking", "probes",
-    "theory", "fits", "plotting", "cache", "cli", "book",
+    "data", "download", "models", "train", "features", "stats", "metrics", "registry", "classifier", "report",
+    "distributed", "tracking", "probes", "theory", "fits", "plotting", "cache", "cli", "book",
 )
 
 __all__ = [

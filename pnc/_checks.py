@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_features", "as_labels", "check_classes", "to_numpy"]
+__all__ = ["as_features", "as_labels", "check_classes", "check_int", "check_positive", "is_torch_tensor", "to_numpy"]
 
 
-def _is_torch_tensor(x: Any) -> bool:
+def is_torch_tensor(x: Any) -> bool:
+    """Whether ``x`` is a torch tensor (checked without importing torch)."""
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 
@@ -25,7 +26,7 @@ def to_numpy(x: Any, dtype: Any = None) -> np.ndarray:
     Torch tensors are detached and moved to the CPU (bfloat16, unknown to numpy, is converted in torch first);
     the cast to ``dtype`` then happens in numpy.
     """
-    if _is_torch_tensor(x):
+    if is_torch_tensor(x):
         import torch
 
         t = x.detach()
@@ -49,7 +50,7 @@ def as_features(x: Any, name: str = "features") -> np.ndarray:
     Raises:
         ValueError: if ``x`` is not 2-D, is empty, is not numeric, or contains NaN/inf.
     """
-    if _is_torch_tensor(x):
+    if is_torch_tensor(x):
         import torch
 
         if x.is_complex() or x.dtype == torch.bool:

@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--x-key", default="x", help="array name of the inputs in --data (default: x)")
     me.add_argument("--y-key", default="y", help="array name of the labels in --data (default: y)")
     me.add_argument("--layers", nargs="+", default=None, help="layer names or patterns (default: the model's blocks)")
-    me.add_argument("--metrics", nargs="+", default=None, help="metric names or 'all' (default: DEFAULT_METRICS)")
+    from pnc.registry import DEFAULT_METRICS, METRICS
+
+    me.add_argument("--metrics", nargs="+", default=None, metavar="METRIC",
+                    help=f"metric names ({', '.join(METRICS)}) or 'all' (default: {' '.join(DEFAULT_METRICS)})")
     me.add_argument("--pool", default="auto",
                     help="auto | mean | flatten | first | last (default: auto = last token for decoders, class "
                          "token for models with one, else mean)")
@@ -101,7 +104,8 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from pnc.report import DEFAULT_METRICS, measure
+    from pnc.registry import DEFAULT_METRICS
+    from pnc.report import measure
 
     factory = _load_factory(args.model, args.path)
     try:

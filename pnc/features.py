@@ -4,7 +4,7 @@
 over the data once in eval mode without gradients, pools every hooked output to one vector per sample (feature maps
 and sequences: the mean over positions or tokens; a decoder's last token and a class token where the model has one,
 see :func:`auto_pool`; padding marked by an ``attention_mask`` is left out) and feeds one
-:class:`~pnc.metrics.ClassStats` per layer and call. Nothing but the statistics is stored unless ``keep=True``.
+:class:`~pnc.stats.ClassStats` per layer and call. Nothing but the statistics is stored unless ``keep=True``.
 HuggingFace ``transformers`` models work as they are (dict batches, ``ModelOutput`` results); ``transformers`` is never
 imported here. With ``token_labels=`` (a language model) every real token position is a sample, labelled by the next
 token (see :func:`token_targets`).
@@ -16,6 +16,8 @@ import fnmatch
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -23,17 +25,19 @@ import torch
 from torch import nn
 
 from ._checks import as_labels, check_int, to_numpy
-from .metrics import ClassStats, _Groups
+from .stats import ClassStats, LabelGroups
 
 __all__ = [
     "IGNORE_INDEX",
     "POOLS",
+    "ForwardOptions",
     "REUSED",
     "TOKEN_LABELS",
     "LayerFeatures",
     "collect_features",
     "default_layers",
     "auto_pool",
+    "eval_mode",
     "forward_features",
     "pool_features",
     "resolve_layers",
@@ -511,6 +515,21 @@ class _Plan:
         self.rows = rows
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the ``with`` block with every submodule of ``model`` in eval mode and without gradients; afterwards (also
+    on an error, or when a generator using it is closed early) each submodule gets its own mode back, so a BatchNorm
+    you froze in eval mode inside a model in training mode stays frozen. Every pnc path that runs a model uses it."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad():
+            yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def _forward_passes(
     model: nn.Module,
     data: Any,
@@ -545,10 +564,8 @@ def _forward_passes(
         return hook
 
     handles = [mod.register_forward_hook(make_hook(name)) for name, mod in plan.pairs]
-    modes = [(m, m.training) for m in model.modules()]
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model):
             for xb, yb in _batches(data, batch_size, batch_fn):
                 inputs = _to_device(xb, dev, dtype)
                 n = batch[0] = _batch_len(inputs)
@@ -604,8 +621,6 @@ def _forward_passes(
     finally:
         for h in handles:
             h.remove()
-        for m, mode in modes:
-            m.training = mode
         calls.clear()
 
 
@@ -628,16 +643,38 @@ def forward_features(
     The rows and every option are those of :func:`collect_features`, which consumes this iterator; use it for a
     statistic that ``ClassStats`` does not hold (e.g. a second pass once the class means are known).
     """
-    plan, passes = _setup(model, data, layers, batch_size, device, include_input, layer_types, pool, batch_fn, reused,
-                          token_labels)
+    options = ForwardOptions(layers=layers, batch_size=batch_size, device=device, include_input=include_input,
+                             layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused,
+                             token_labels=token_labels)
+    plan, passes = _setup(model, data, options)
     yield from passes
 
 
-def _setup(model: nn.Module, data: Any, layers: Any, batch_size: Any, device: Any, include_input: bool,
-           layer_types: Any, pool: Any, batch_fn: Any, reused: Any,
-           token_labels: Any = None) -> tuple[_Plan, Iterator[tuple]]:
+@dataclass(frozen=True)
+class ForwardOptions:
+    """How a forward pass over the data runs and what it reads: the options :func:`collect_features`,
+    :func:`forward_features`, :func:`pnc.measure` and :mod:`pnc.classifier` share (see :func:`collect_features` for
+    each). ``options.kwargs()`` passes them on as keywords."""
+
+    layers: Any = None
+    batch_size: int = 512
+    device: str | torch.device | None = None
+    include_input: bool = True
+    layer_types: Any = None
+    pool: Pool = "auto"
+    batch_fn: Callable[[Any], tuple[Any, Any]] | None = None
+    reused: str = "each"
+    token_labels: str | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """The options as keyword arguments (the values themselves, not copies: layers may be modules)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _setup(model: nn.Module, data: Any, options: ForwardOptions) -> tuple[_Plan, Iterator[tuple]]:
     """Check the options, resolve the layers and return the plan with its (not yet started) forward passes."""
-    batch_size = check_int("batch_size", batch_size, 1)
+    batch_size = check_int("batch_size", options.batch_size, 1)
+    token_labels, reused, pool = options.token_labels, options.reused, options.pool
     if token_labels is not None and token_labels not in TOKEN_LABELS:
         raise ValueError(f"token_labels must be one of {TOKEN_LABELS} or None, got {token_labels!r}")
     if reused not in REUSED:
@@ -646,11 +683,12 @@ def _setup(model: nn.Module, data: Any, layers: Any, batch_size: Any, device: An
         raise ValueError(f"pool must be one of {POOLS} or a callable, got {pool!r}")
     if pool == "auto":
         pool = auto_pool(model)
-    pairs = resolve_layers(model, layers, layer_types)
+    pairs = resolve_layers(model, options.layers, options.layer_types)
     dev0, pdtype = _model_device_dtype(model)
-    plan = _Plan(pairs, layers is not None or layer_types is not None, reused)
-    passes = _forward_passes(model, data, plan, batch_size=batch_size, dev=_check_device(device, dev0), dtype=pdtype,
-                             pool=pool, batch_fn=batch_fn, include_input=include_input, token_labels=token_labels)
+    plan = _Plan(pairs, options.layers is not None or options.layer_types is not None, reused)
+    passes = _forward_passes(model, data, plan, batch_size=batch_size, dev=_check_device(options.device, dev0),
+                             dtype=pdtype, pool=pool, batch_fn=options.batch_fn, include_input=options.include_input,
+                             token_labels=token_labels)
     return plan, passes
 
 
@@ -704,8 +742,10 @@ def collect_features(
     """
     if max_cov_dim is not None:
         max_cov_dim = check_int("max_cov_dim", max_cov_dim, 1)
-    plan, passes = _setup(model, data, layers, batch_size, device, include_input, layer_types, pool, batch_fn, reused,
-                          token_labels)
+    options = ForwardOptions(layers=layers, batch_size=batch_size, device=device, include_input=include_input,
+                             layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused,
+                             token_labels=token_labels)
+    plan, passes = _setup(model, data, options)
 
     stats: dict[str, ClassStats] = {}
     kept: dict[str, list[np.ndarray]] = {}
@@ -713,7 +753,7 @@ def collect_features(
     kept_y: list[np.ndarray] = []
     notes: dict[str, str] = {}
 
-    def feed(row: str, flat: torch.Tensor, groups: _Groups) -> None:
+    def feed(row: str, flat: torch.Tensor, groups: LabelGroups) -> None:
         st = stats.get(row)
         if st is None:
             d = int(flat.shape[1])
@@ -736,7 +776,7 @@ def collect_features(
     for y, out, rows in passes:
         if y.size == 0:  # token labels: a batch with no position to measure (all padding or ignored)
             continue
-        groups = _Groups(y)  # the batch's class structure, computed once for all its layers
+        groups = LabelGroups(y)  # the batch's class structure, computed once for all its layers
         for row, flat in rows.items():
             feed(row, flat, groups)
         if keep:

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["fit_geometric_rate", "fit_linear"]
+__all__ = ["fit_geometric_rate", "fit_linear", "layer_points"]
 
 
-def _xy(values: Sequence[float] | np.ndarray, layers: Sequence[float] | np.ndarray | None) -> tuple:
+def layer_points(values: Sequence[float] | np.ndarray, layers: Sequence[float] | np.ndarray | None) -> tuple:
+    """``(x, values)`` as float64 arrays for a fit: ``x`` is ``layers`` or 0, 1, 2, ...; at least 2 finite values."""
     v = np.asarray(values, dtype=np.float64).ravel()
     x = np.arange(v.shape[0], dtype=np.float64) if layers is None else np.asarray(layers, np.float64).ravel()
     if x.shape != v.shape:
@@ -39,7 +40,7 @@ def fit_linear(
 
     ``layers`` defaults to ``0, 1, ..., len(values) - 1``.
     """
-    x, v = _xy(values, layers)
+    x, v = layer_points(values, layers)
     slope, intercept = np.polyfit(x, v, 1)
     return float(slope), float(intercept), _r2(v, slope * x + intercept)
 
@@ -52,7 +53,7 @@ def fit_geometric_rate(
     ``ratio = 10**slope`` is the fitted per-layer factor ``C_{l+1} / C_l``; ``r2`` is measured in log
     space. All values must be positive.
     """
-    x, v = _xy(values, layers)
+    x, v = layer_points(values, layers)
     if np.any(v <= 0):
         raise ValueError("fit_geometric_rate needs strictly positive values")
     slope, _, r2 = fit_linear(np.log10(v), x)

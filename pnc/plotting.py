@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .fits import _xy, fit_geometric_rate, fit_linear
+from .fits import fit_geometric_rate, fit_linear, layer_points
 
 __all__ = [
     "COLORS",
@@ -142,8 +142,8 @@ def layerwise_plot(
     ``ax`` may be a pair of existing axes; otherwise a new figure is created. ``theory_compression``
     (same length) is overlaid as a dashed line. ``layers`` defaults to ``0, 1, ..., L-1``.
     """
-    x, c = _xy(compression, layers)
-    xd, d = _xy(discrimination, layers)
+    x, c = layer_points(compression, layers)
+    xd, d = layer_points(discrimination, layers)
     if c.shape != d.shape:
         raise ValueError(
             f"compression and discrimination must have the same length, got {c.shape[0]} and {d.shape[0]}"
@@ -163,7 +163,7 @@ def layerwise_plot(
     ax_c.semilogy(x, 10.0 ** (slope_log * x + icpt_log), ":", color="0.4",
                   label=f"fit: ratio {ratio:.3g} ($R^2$={r2:.3f})")
     if theory_compression is not None:
-        xt, t = _xy(theory_compression, x)
+        xt, t = layer_points(theory_compression, x)
         ax_c.semilogy(xt, t, "--", label="theory")
     ax_c.set_xlabel("layer $l$")
     ax_c.set_ylabel(r"compression $C_l$")

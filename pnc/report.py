@@ -18,44 +18,18 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
 from . import metrics as M
-from ._checks import to_numpy
-from .features import collect_features
+from .cache import atomic_write_bytes
+from .classifier import classifier_input_row, find_classifier, prediction_disagreement
+from .features import ForwardOptions, collect_features
+from .registry import DEFAULT_METRICS, METRICS, MetricInputs, metric_columns, needs_scatter, resolve_metrics
 
-__all__ = ["LayerReport", "measure", "report_from_features", "report_from_stats", "AVAILABLE_METRICS",
-           "DEFAULT_METRICS"]
-
-DEFAULT_METRICS: tuple[str, ...] = ("compression", "discrimination", "cdnv", "nc2")
-"""What :func:`measure` computes unless told otherwise: the metrics that need only per-class sums (no d×d scatter).
-
-NC1 and the ranks need each layer's d×d scatter, one float64 GEMM per layer and batch, which costs more than the
-forward pass itself (``benchmarks/RESULTS.md``); ask for them with ``metrics=(..., "nc1", "rank")`` or
-``metrics="all"``."""
-
-# metric name -> (columns it fills, needs the d×d scatter)
-AVAILABLE_METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
-    "compression": (("compression",), False),
-    "discrimination": (("discrimination",), False),
-    "nc1": (("nc1", "nc1_rank"), True),
-    "nc2": (("nc2_etf", "nc2_equinorm"), False),
-    "cdnv": (("cdnv",), False),
-    "rank": (("numerical_rank",), True),
-    "effective_rank": (("effective_rank",), True),
-    "coding_rate": (("coding_rate",), True),
-    "nc3": (("nc3",), False),
-    "nc4": (("nc4",), False),
-}
-"""metric name -> (columns it fills, whether it needs the d×d scatter). ``nc3`` and ``nc4`` are filled at the row
-that feeds the classifier only (found as the model's last ``nn.Linear``, or given); ``nc4`` takes a second pass."""
-
-_CLASSIFIER_METRICS = ("nc3", "nc4")
-
+__all__ = ["LayerReport", "measure", "report_from_features", "report_from_stats", "DEFAULT_METRICS"]
 
 @dataclass(frozen=True)
 class LayerReport:
@@ -154,13 +128,7 @@ class LayerReport:
         """The table as JSON (:meth:`to_dict` plus ``notes``); also written to ``path`` (atomically) if given."""
         text = json.dumps({**self.to_dict(), "notes": list(self.notes)}, **({"indent": 1} | kwargs))
         if path is not None:
-            target = Path(path)
-            tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-            try:
-                tmp.write_text(text + "\n")
-                tmp.replace(target)
-            finally:
-                tmp.unlink(missing_ok=True)
+            atomic_write_bytes(path, (text + "\n").encode("utf-8"))
         return text
 
     def plot(self, ax: Any = None, label: str = "measured") -> Any:
@@ -229,17 +197,6 @@ def _check_rank_threshold(threshold: Any) -> None:
         raise ValueError(f"rank_threshold must be a share of the singular values in (0, 1], got {threshold!r}")
 
 
-def _check_metrics(metrics: Sequence[str] | str) -> tuple[str, ...]:
-    if metrics == "all":
-        return tuple(AVAILABLE_METRICS)
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    unknown = [m for m in metrics if m not in AVAILABLE_METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; available: {list(AVAILABLE_METRICS)}")
-    return tuple(metrics)
-
-
 def report_from_stats(
     stats: dict[str, M.ClassStats],
     metrics: Sequence[str] = DEFAULT_METRICS,
@@ -255,66 +212,49 @@ def report_from_stats(
 ) -> LayerReport:
     """Build a :class:`LayerReport` from an ordered ``{name: ClassStats}`` mapping (layer index = position).
 
+    ``metrics`` are names in :data:`pnc.registry.METRICS` (or ``"all"``); each fills its entry's columns.
+
     A metric that is undefined for a layer (e.g. zero between-class scatter) is recorded as NaN, with a
     :class:`RuntimeWarning` and an explanation in the ``note`` column. ``between_centre`` is the centre of
     $\\Sigma_B$ for compression, NC1 and NC2: ``"sample_mean"`` (default) or ``"class_means"``. ``tile_size``: classes
     per side of a tile of the K×K computations (D, CDNV), see :func:`pnc.metrics.pairwise_tile_size`.
     """
-    metrics = _check_metrics(metrics)
+    metrics = resolve_metrics(metrics)
     M.pairwise_tile_size(tile_size)  # a bad value fails here, not as a NaN in every row
-    between_centre = M._check_centre(between_centre)
+    between_centre = M.check_centre(between_centre)
     _check_rank_threshold(rank_threshold)
     layer_notes = dict(layer_notes or {})
-    columns = ["layer", "name", "dim"]
-    for m in metrics:
-        columns += list(AVAILABLE_METRICS[m][0])
-    columns.append("note")
-
-    def run(st: M.ClassStats, m: str) -> tuple[Any, ...]:
-        if m == "compression":
-            return (M.compression(st, between_centre=between_centre),)
-        if m == "discrimination":
-            return (M.discrimination(st, tile_size=tile_size),)
-        if m == "nc1":
-            return M.nc1(st, return_rank=True, between_centre=between_centre)
-        if m == "nc2":
-            return tuple(M.nc2(st, between_centre=between_centre))
-        if m == "cdnv":
-            return (M.cdnv(st, tile_size=tile_size),)
-        if m == "rank":
-            return (M.rank_from_singular_values(M.singular_values(st), rank_threshold),)
-        if m == "effective_rank":
-            return (M.effective_rank(st),)
-        if m == "coding_rate":
-            return (M.coding_rate(st, eps=coding_rate_eps),)
-        if m == "nc3":
-            weight = classifier_weight
-            return (M.nc3(st, weight, between_centre=between_centre),)
-        if m == "nc4":
-            return (math.nan if nc4_value is None else nc4_value,)
-        raise AssertionError(m)
+    columns = ["layer", "name", "dim", *metric_columns(metrics), "note"]
+    inputs = MetricInputs(between_centre=between_centre, tile_size=tile_size, rank_threshold=rank_threshold,
+                          coding_rate_eps=coding_rate_eps, classifier_weight=classifier_weight,
+                          prediction_disagreement=nc4_value)
+    on_classifier = [m for m in metrics if METRICS[m].needs_classifier]
 
     rows = []
     for i, (name, st) in enumerate(stats.items()):
         row: dict[str, Any] = {"layer": i, "name": name, "dim": st.dim}
         notes = [layer_notes[name]] if name in layer_notes else []
         for m in metrics:
-            cols = AVAILABLE_METRICS[m][0]
-            if m in _CLASSIFIER_METRICS and name != classifier_row:
+            metric = METRICS[m]
+            cols = metric.columns
+            if metric.needs_classifier and name != classifier_row:
                 row.update({c: None for c in cols})  # defined at the classifier's input only
                 continue
             try:
-                vals = run(st, m)
+                vals = tuple(metric.compute(st, inputs))
             except ValueError as err:
                 vals = (math.nan,) * len(cols)
                 reason = layer_notes.get(name) if name in layer_notes and not st.track_covariance else str(err)
                 if reason != layer_notes.get(name):
                     notes.append(f"{m}: {reason}")
                 warnings.warn(f"layer {i} ({name}): {m} undefined: {reason}", RuntimeWarning, stacklevel=3)
+            if len(vals) != len(cols):
+                raise ValueError(f"metric {m!r} returned {len(vals)} values for its {len(cols)} columns {cols}: fix "
+                                 "its entry in pnc.registry.METRICS")
             for c, v in zip(cols, vals, strict=True):
                 row[c] = int(v) if isinstance(v, (int, np.integer)) else float(v)
-        if classifier_row is None and any(m in _CLASSIFIER_METRICS for m in metrics) and i == len(stats) - 1:
-            notes.append("nc3/nc4: no measured layer feeds the classifier")
+        if classifier_row is None and on_classifier and i == len(stats) - 1:
+            notes.append(f"{'/'.join(on_classifier)}: no measured layer feeds the classifier")
         row["note"] = "; ".join(notes)
         rows.append(row)
     skipped = tuple(part for part in layer_notes.get("skipped", "").split("; ") if part)
@@ -338,16 +278,14 @@ def report_from_features(
     :func:`measure`. Any number of classes works (a vocabulary of 50,000): ``tile_size`` bounds the K×K work, see
     :func:`pnc.metrics.pairwise_tile_size`.
     """
-    if metrics == "all":  # everything that needs no classifier
-        metrics = tuple(m for m in AVAILABLE_METRICS if m not in _CLASSIFIER_METRICS)
-    metrics = _check_metrics(metrics)
-    bad = [m for m in metrics if m in _CLASSIFIER_METRICS]
+    metrics = resolve_metrics(metrics, classifier=False)  # "all": everything that needs no classifier
+    bad = [m for m in metrics if METRICS[m].needs_classifier]
     if bad:
         raise ValueError(f"metrics {bad} need the model's classifier: use pnc.measure(model, data, metrics=...)")
     named = dict(features) if isinstance(features, dict) else {f"z{i}": f for i, f in enumerate(features)}
     if not named:
         raise ValueError("report_from_features needs at least one layer's features")
-    need_cov = any(AVAILABLE_METRICS[m][1] for m in metrics)
+    need_cov = needs_scatter(metrics)
     stats = {name: M.ClassStats(track_covariance=need_cov).update(f, labels) for name, f in named.items()}
     if len(next(iter(stats.values())).classes) < 2:
         raise ValueError("the labels hold a single class; collapse metrics compare classes")
@@ -390,7 +328,7 @@ def measure(
     turns a batch that is not an ``(inputs, labels)`` pair into one; ``reused`` says what to do with a module called
     several times per pass (``"each"`` call is a row).
 
-    Metric names: see :data:`AVAILABLE_METRICS` (``"rank"`` fills the ``numerical_rank`` column, ``"nc1"`` fills
+    Metric names: see :data:`pnc.registry.METRICS` (``"rank"`` fills the ``numerical_rank`` column, ``"nc1"`` fills
     ``nc1`` and ``nc1_rank``); ``metrics="all"`` computes every one (NC3/NC4 only if the model has a
     classifier). The default, :data:`DEFAULT_METRICS`, is the metrics that need no d×d scatter (C, D, CDNV,
     NC2), so a pass costs little more than the forward pass. ``between_centre`` centres $\\Sigma_B$ on the
@@ -399,7 +337,9 @@ def measure(
     :attr:`LayerReport.notes`.
 
     ``nc3`` and ``nc4`` use the classifier: ``classifier`` (a module with a ``weight`` or a K×d weight), by default
-    the model's last ``nn.Linear``; they are reported at the row that feeds it. ``nc4`` reads the data twice (the
+    ``model.classifier`` when it is an ``nn.Linear``, else the model's last ``nn.Linear`` (see
+    :func:`pnc.classifier.find_classifier`); they are reported at the row that feeds it. ``nc4`` reads the data twice
+    (the
     nearest class mean needs the final means), so ``data`` must be re-iterable. ``coding_rate`` uses distortion
     ``coding_rate_eps`` (ε, not ε²).
 
@@ -414,18 +354,16 @@ def measure(
     computation runs in tiles of ``tile_size`` classes (default from :data:`pnc.metrics.PAIRWISE_BUDGET_BYTES`).
     """
     every = isinstance(metrics, str) and metrics == "all"
-    metrics = _check_metrics(metrics)
-    if every and classifier is None and not any(isinstance(m, nn.Linear) for m in model.modules()):
-        metrics = tuple(m for m in metrics if m not in _CLASSIFIER_METRICS)  # "all" that this model has
-    between_centre = M._check_centre(between_centre)
+    has_classifier = classifier is not None or any(isinstance(m, nn.Linear) for m in model.modules())
+    metrics = resolve_metrics(metrics, classifier=has_classifier or not every)  # "all" that this model has
+    between_centre = M.check_centre(between_centre)
     _check_rank_threshold(rank_threshold)
     M.pairwise_tile_size(tile_size)
-    need_cov = any(AVAILABLE_METRICS[m][1] for m in metrics)
-    stats = collect_features(
-        model, data, layers=layers, batch_size=batch_size, device=device, include_input=include_input,
-        track_covariance=need_cov, max_cov_dim=max_cov_dim, layer_types=layer_types, pool=pool, batch_fn=batch_fn,
-        reused=reused, token_labels=token_labels,
-    )
+    need_cov = needs_scatter(metrics)
+    forward = ForwardOptions(layers=layers, batch_size=batch_size, device=device, include_input=include_input,
+                             layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused,
+                             token_labels=token_labels)  # the same for both passes
+    stats = collect_features(model, data, track_covariance=need_cov, max_cov_dim=max_cov_dim, **forward.kwargs())
     if distributed:
         from .distributed import all_reduce_stats
 
@@ -439,77 +377,17 @@ def measure(
         raise ValueError(f"the data hold a single class ({first.classes.tolist()}); collapse metrics compare classes, "
                          "so measure on data with at least two")
     row, weight, nc4_value = None, None, None
-    if any(m in _CLASSIFIER_METRICS for m in metrics):
-        module, weight = _classifier(model, classifier)
-        row = _classifier_input_row(stats, module, weight)
+    if any(METRICS[m].needs_classifier for m in metrics):
+        module, weight = find_classifier(model, classifier)
+        row = classifier_input_row(stats, module, weight)
         if row is not None and len(weight) != first.num_classes:
             if len(weight) <= first.classes.max() or first.classes.min() < 0:
                 raise ValueError(f"the classifier has {len(weight)} outputs for {first.num_classes} classes with "
                                  f"labels up to {first.classes.max()}; pass classifier= with one row per class")
             weight = weight[first.classes]
-        if row is not None and "nc4" in metrics:
-            nc4_value = _nc4_second_pass(model, data, stats[row], row, distributed, dict(
-                batch_size=batch_size, device=device, include_input=include_input, layers=layers,
-                layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused, token_labels=token_labels),
-                tile_size)
+        if row is not None and any("predictions" in METRICS[m].statistics for m in metrics):
+            nc4_value = prediction_disagreement(model, data, stats[row], row, distributed=distributed,
+                                                tile_size=tile_size, **forward.kwargs())
     return report_from_stats(stats, metrics, rank_threshold=rank_threshold, between_centre=between_centre,
                              layer_notes=stats_notes, coding_rate_eps=coding_rate_eps, classifier_row=row,
                              classifier_weight=weight, nc4_value=nc4_value, tile_size=tile_size)
-
-
-def _classifier(model: Any, classifier: Any) -> tuple[Any, np.ndarray]:
-    """``(module or None, K×d float64 weight)`` of the classifier given, or of the model's last ``nn.Linear``."""
-    from torch import nn
-
-    if classifier is None:
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise ValueError("nc3/nc4 need a classifier and the model has no nn.Linear; pass classifier=")
-        classifier = linears[-1]
-    if isinstance(classifier, nn.Module):
-        weight = getattr(classifier, "weight", None)
-        if weight is None or weight.ndim != 2:
-            raise ValueError(f"classifier {type(classifier).__name__} has no 2-D weight; pass its K×d weight")
-        return classifier, to_numpy(weight, np.float64)
-    weight = to_numpy(classifier, np.float64)
-    if weight.ndim != 2:
-        raise ValueError(f"classifier must be a module or a K×d weight, got shape {weight.shape}")
-    return None, weight
-
-
-def _classifier_input_row(stats: Any, module: Any, weight: np.ndarray) -> str | None:
-    """The measured row that feeds the classifier: the row just before the classifier's own row, else the last row
-    as wide as the classifier's input."""
-    names = list(stats)
-    modules = getattr(stats, "modules", {})
-    for i, name in enumerate(names):
-        if module is not None and modules.get(name) is module and i > 0 and stats[names[i - 1]].dim == weight.shape[1]:
-            return names[i - 1]
-    wide = [n for n in names if stats[n].dim == weight.shape[1] and modules.get(n) is not module]
-    return wide[-1] if wide else None
-
-
-def _nc4_second_pass(model: Any, data: Any, st: M.ClassStats, row: str, distributed: bool, options: dict,
-                     tile_size: int | None = None) -> float:
-    """Share of samples where the model's prediction differs from the nearest class mean at ``row`` (2nd pass)."""
-    from .features import forward_features
-
-    if iter(data) is data:
-        raise ValueError("nc4 reads the data twice, but data is a one-shot iterator: pass a list, a DataLoader or "
-                         "(X, y)")
-    wrong, total = 0, 0
-    for y, out, rows in forward_features(model, data, **options):
-        logits = to_numpy(out.reshape(out.shape[0], -1), np.float64)
-        if len(y) == 0:
-            continue
-        ncc = M.nearest_class_mean(st, to_numpy(rows[row], np.float64), tile_size=tile_size)
-        wrong += int(np.sum(M.predicted_classes(logits, st.classes) != ncc))
-        total += len(y)
-    if distributed:
-        import torch
-        import torch.distributed as dist
-
-        counts = torch.tensor([wrong, total], dtype=torch.float64)
-        dist.all_reduce(counts)
-        wrong, total = int(counts[0]), int(counts[1])
-    return wrong / total

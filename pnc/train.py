@@ -170,14 +170,12 @@ def _loss_fn(config: TrainConfig, n_classes: int):
 
 
 def _record(model: nn.Module, X: torch.Tensor, y: torch.Tensor, epoch: int, loss: float) -> dict[str, Any]:
+    from pnc.features import eval_mode
     from pnc.metrics import compression, discrimination
 
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model):
         feats = model.forward_features(X)
         accuracy = float((model(X).argmax(1) == y).double().mean())
-    model.train(was_training)
     return {
         "epoch": epoch,
         "loss": loss,

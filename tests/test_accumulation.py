@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import pnc
+import pnc.stats
 from pnc import metrics as M
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -55,7 +56,7 @@ def test_streaming_matches_the_float64_two_pass_formulas(offset, batch):
 
 def test_a_large_array_reduced_in_chunks_equals_small_batches(monkeypatch):
     x, y = data(n=2000, d=40)
-    monkeypatch.setattr(M, "_CHUNK_ELEMENTS", 40 * 300)  # chunks of 300 rows
+    monkeypatch.setattr(pnc.stats, "_CHUNK_ELEMENTS", 40 * 300)  # chunks of 300 rows
     one = M.ClassStats().update(x, y)
     many = streamed(x, y, 50)
     assert rel(one.sigma_w(), many.sigma_w()) < 1e-13
@@ -68,7 +69,7 @@ def test_batches_passing_through_small_scratch_blocks_match_the_two_pass_formula
     class sets change (classes leaving, returning and first appearing mid-stream) give the reference statistics."""
     x, y = data(n=900, k=6, offset=1e4)
     y = np.where(np.arange(900) < 300, y % 3, y)  # only classes 0-2 in the first 300 samples
-    monkeypatch.setattr(M, "_BLOCK_ELEMENTS", 12 * 7)  # blocks of 7 rows: a batch of 50 is 7 full blocks and 1 row
+    monkeypatch.setattr(pnc.stats, "_BLOCK_ELEMENTS", 12 * 7)  # blocks of 7 rows: 50 = 7 full blocks and 1 row
     st = streamed(x, y, 50, track_covariance=track)
     ref, ref_centred = reference(x, y), reference(x - 1e4, y)
     assert rel(st.means, ref["means"]) < 1e-13
@@ -82,7 +83,7 @@ def test_batches_passing_through_small_scratch_blocks_match_the_two_pass_formula
 
 def test_the_scatter_buffer_is_drained_whenever_a_result_is_read(monkeypatch):
     x, y = data(n=900)
-    monkeypatch.setattr(M, "_BUFFER_ELEMENTS", 12 * 100)  # the buffer holds 100 rows: batches of 30 fill it
+    monkeypatch.setattr(pnc.stats, "_BUFFER_ELEMENTS", 12 * 100)  # the buffer holds 100 rows: batches of 30 fill it
     st = M.ClassStats()
     for i in range(0, 450, 30):
         st.update(x[i : i + 30], y[i : i + 30])

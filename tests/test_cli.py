@@ -15,7 +15,7 @@ from pnc.cli import main as core_main
 
 @pytest.fixture(autouse=True)
 def fake_registry(monkeypatch, tmp_path):
-    monkeypatch.setattr(runner, "_registry", lambda: {**REGISTRY, "broken": _broken({"layers": []})})
+    monkeypatch.setattr(runner, "experiment_registry", lambda: {**REGISTRY, "broken": _broken({"layers": []})})
     monkeypatch.setenv("PNC_CACHE_DIR", str(tmp_path / "cache"))
 
 

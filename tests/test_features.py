@@ -194,3 +194,23 @@ def test_wide_layer_skips_covariance():
     res = collect_features(model, data(), max_cov_dim=6)
     assert res["input"].track_covariance and not res["0"].track_covariance
     assert M.compression(res["0"]) > 0
+
+
+def test_one_options_object_names_every_forward_pass_option():
+    """ForwardOptions holds exactly the options that forward_features, collect_features and measure share, with the
+    same defaults, and its kwargs() keep the values themselves (a module stays the same module)."""
+    import inspect
+
+    from pnc.features import ForwardOptions, collect_features, forward_features
+    from pnc.report import measure
+
+    fields = ForwardOptions().kwargs()
+    for fn in (forward_features, collect_features, measure):
+        params = inspect.signature(fn).parameters
+        assert set(fields) <= set(params), fn.__name__
+        assert {name: params[name].default for name in fields} == fields, fn.__name__
+    layer = torch.nn.Linear(2, 2)
+    assert ForwardOptions(layers=[layer]).kwargs()["layers"][0] is layer
+    with pytest.raises(ValueError, match="reused must be one of"):
+        next(iter(forward_features(torch.nn.Sequential(layer), (torch.ones(4, 2), torch.arange(4) % 2),
+                                   reused="twice")))

@@ -32,7 +32,7 @@ def test_nc_trajectory_figure():
     fig = F.nc_trajectory_figure([0, 10, 20], nc)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert len(fig.axes[0].lines) == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"as many \(>= 2\) epochs as measurements, got 2 and 3"):
         F.nc_trajectory_figure([0, 10], nc)
 
 
@@ -45,7 +45,7 @@ def test_separation_and_tunnel_figures():
     bad = LayerReport(columns=("layer",), rows=({"layer": 0}, {"layer": 1}))
     with pytest.raises(ValueError, match="lacks"):
         F.separation_figure(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="report must be a LayerReport, got str"):
         F.tunnel_figure("not a report")
 
 
@@ -55,7 +55,7 @@ def test_saxe_figure_and_render():
     trace = ModeTrace(steps=t, measured=th, theory=th, s=np.array([2.0, 1.0]), u0=np.array([0.02, 0.01]), tau=10.0)
     fig = F.saxe_figure(trace)
     assert len(fig.axes[0].lines) == 5  # 2 modes x (markers, dashed) + legend proxy
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="trace must be a ModeTrace, got ndarray"):
         F.saxe_figure(th)
     fig = F.saxe_render(xi=0.3, counts=(2, 5), tau=20.0, steps=40, every=10, width=8, dim=12)
     assert isinstance(fig, Figure)

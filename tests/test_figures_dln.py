@@ -20,7 +20,7 @@ def test_spectra_and_render():
     assert len(fig.axes[1].lines) == 2  # one imbalance curve per pair
     with pytest.raises(ValueError, match="precomputed"):
         fd.render_trajectory(0.1, 3, grid)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="traj must be a DLNTrajectory, got str"):
         fd.spectra_and_imbalance("nope", 0.3)
 
 

@@ -80,20 +80,23 @@ def test_class_projection_separates_blobs():
 
 
 @pytest.mark.parametrize(
-    "call",
+    "call, message",
     [
-        lambda: H.layer_curves({}),
-        lambda: H.column([], "compression"),
-        lambda: H.depths_figure([]),
-        lambda: H.transfer_figure([{"head_layers": 1}]),
-        lambda: H.transfer_network_view([{"head_layers": 1, "compression": 1, "transfer_accuracy": 1}], 2),
-        lambda: H.transfer_network_view([{"head_layers": 1, "compression": 1, "transfer_accuracy": 1}], 1),
-        lambda: H.feature_scatter(np.ones((1, 4, 2)), np.arange(4) % 2, 3),
-        lambda: H.feature_scatter(np.ones((4, 2)), np.arange(4) % 2, 0),
+        (lambda: H.layer_curves({}), "at least one label to a layers list"),
+        (lambda: H.column([], "compression"), "layers must be a non-empty list of per-layer dicts"),
+        (lambda: H.depths_figure([]), "depths must be a non-empty list"),
+        (lambda: H.transfer_figure([{"head_layers": 1}]), "needs 'head_layers', 'compression' and 'transfer_accuracy'"),
+        (lambda: H.transfer_network_view([{"head_layers": 1, "compression": 1, "transfer_accuracy": 1}], 2),
+         "no entry for head_layers=2"),
+        (lambda: H.transfer_network_view([{"head_layers": 1, "compression": 1, "transfer_accuracy": 1}], 1),
+         r"need the kept layer index \('layer'\)"),
+        (lambda: H.feature_scatter(np.ones((1, 4, 2)), np.arange(4) % 2, 3), r"layer must be in \[0, 0\], got 3"),
+        (lambda: H.feature_scatter(np.ones((4, 2)), np.arange(4) % 2, 0),
+         r"projections must have shape \(L, N, 2\), got \(4, 2\)"),
     ],
 )
-def test_bad_input_raises_value_error(call):
-    with pytest.raises(ValueError):
+def test_bad_input_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
         call()
 
 

@@ -33,7 +33,7 @@ def test_layer_selection():
     assert layer_selection(m, "children") == ["0", "1", "2", "3", "4", "5"]
     assert layer_selection(m, "activations") == ["1", "4"]
     assert layer_selection(m, "weights") == ["0", "3", "5"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"one of \('children', 'activations', 'weights'\), got 'convolutions'"):
         layer_selection(m, "convolutions")
     with pytest.raises(ValueError, match="no activations"):
         layer_selection(nn.Sequential(nn.Linear(2, 2)), "activations")
@@ -57,7 +57,7 @@ def test_report_bars_checks_columns():
     m, (X, y) = _model(), _data()
     with pytest.raises(ValueError, match="discrimination"):
         report_bars(measure(m, (X, y), metrics=("compression",)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="report must be a LayerReport, got str"):
         report_bars("report")
 
 

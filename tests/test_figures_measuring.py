@@ -18,7 +18,7 @@ def test_between_plane_separates_means():
     # orthonormal means times 2 -> pairwise distance 2 sqrt(2), preserved in the plane
     d = np.linalg.norm(centres[0] - centres[1])
     assert d == pytest.approx(2 * np.sqrt(2), rel=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"features must be \(N, d\) with N = len\(labels\), got \(3, 2\) and \(4,\)"):
         fm.between_plane(np.zeros((3, 2)), np.zeros(4))
 
 
@@ -29,7 +29,7 @@ def test_render_and_noise_figures():
     mets = {k: measuring.metric_summary(*v) for k, v in samples.items()}
     fig = fm.noise_geometry_figure(samples, mets)
     assert len(fig.axes) == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must both contain every kind in \['isotropic'\]"):
         fm.noise_geometry_figure(samples, {}, kinds=["isotropic"])
 
 

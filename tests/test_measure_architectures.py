@@ -248,7 +248,7 @@ def test_every_metric_including_the_classifier_ones() -> None:
     torch.manual_seed(0)
     model = TinyResNet()
     x, y = labelled_images()
-    everything = tuple(pnc.report.AVAILABLE_METRICS)
+    everything = tuple(pnc.registry.METRICS)
     report = pnc.measure(model, [(x[:50], y[:50]), (x[50:], y[50:])], metrics=everything)
     feeding = report.row("avgpool")
     model.eval()

@@ -87,7 +87,7 @@ REGISTRY = {
 
 @pytest.fixture(autouse=True)
 def fake_registry(monkeypatch, tmp_path):
-    monkeypatch.setattr(runner, "_registry", lambda: REGISTRY)
+    monkeypatch.setattr(runner, "experiment_registry", lambda: REGISTRY)
     monkeypatch.setenv("PNC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PNC_RESULTS_DIR", str(tmp_path / "no-results"))
     CALLS.clear()
@@ -217,7 +217,7 @@ def _broken(result):
     ],
 )
 def test_contract_violations_are_reported(monkeypatch, result, match):
-    monkeypatch.setattr(runner, "_registry", lambda: {"broken": _broken(result)})
+    monkeypatch.setattr(runner, "experiment_registry", lambda: {"broken": _broken(result)})
     with pytest.raises(ValueError, match=f"experiment 'broken' broke the result contract.*{match}"):
         run_experiment("broken", device="cpu", use_cache=False)
 

@@ -102,9 +102,9 @@ def _fmt(value: Any) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from pnc.book.runner import _registry
+    from pnc.book import runner
 
-    for name, exp in sorted(_registry().items()):
+    for name, exp in sorted(runner.experiment_registry().items()):
         print(f"{name}: {getattr(exp, 'description', '')}")
         for scale in ("book", "paper"):
             cfg = getattr(exp, scale, {}) or {}
@@ -118,7 +118,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
-    registry = runner._registry()
+    registry = runner.experiment_registry()
     if args.name not in registry:
         raise UsageError(f"unknown experiment {args.name!r}; known: {', '.join(sorted(registry))}")
     try:

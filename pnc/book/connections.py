@@ -22,6 +22,7 @@ from pnc import data as _data
 from pnc import metrics as M
 from pnc import theory as _theory
 from pnc._checks import as_features, as_labels
+from pnc.classifier import classifier_io, find_classifier
 from pnc.features import collect_features
 from pnc.probes import probe_accuracy
 from pnc.report import LayerReport
@@ -49,25 +50,14 @@ class NeuralCollapse(NamedTuple):
     """Fraction of misclassified samples."""
 
 
-def _classifier(model: nn.Module) -> nn.Linear:
-    clf = getattr(model, "classifier", None)
-    if isinstance(clf, nn.Linear):
-        return clf
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError("model has no nn.Linear layer to act as the classifier")
-    return linears[-1]
-
-
 def last_layer_collapse(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> NeuralCollapse:
     """NC1–NC4 of the features entering the classifier (``model.classifier`` or the last ``nn.Linear``).
 
     The classifier must be bias-free or its bias is ignored in NC3; labels must be ``0..K-1`` with every class
     present, so that classifier row ``k`` belongs to class ``k``.
     """
-    clf = _classifier(model)
-    h, logits = _classifier_io(model, clf, X, batch_size)
-    labels = as_labels(y, h.shape[0])
+    clf, _ = find_classifier(model)
+    labels, h, logits = classifier_io(model, (X, as_labels(y, X.shape[0])), clf, batch_size=batch_size)
     classes = np.unique(labels)
     if classes.size != clf.out_features or np.any(classes != np.arange(clf.out_features)):
         raise ValueError(f"labels must be 0..{clf.out_features - 1} with every class present, got {classes.tolist()}")
@@ -81,29 +71,6 @@ def last_layer_collapse(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batc
         nc4=float(M.nc4(h, labels, logits)),
         train_error=float(np.mean(np.argmax(logits, axis=1) != labels)),
     )
-
-
-def _classifier_io(model: nn.Module, clf: nn.Linear, X: torch.Tensor, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs (penultimate features) and outputs (logits) of ``clf`` over ``X``, in eval mode without gradients."""
-    ins: list[np.ndarray] = []
-    outs: list[np.ndarray] = []
-
-    def hook(_mod: nn.Module, inputs: Any, out: torch.Tensor) -> None:
-        ins.append(inputs[0].detach().to(torch.float64).reshape(inputs[0].shape[0], -1).cpu().numpy())
-        outs.append(out.detach().to(torch.float64).cpu().numpy())
-
-    handle = clf.register_forward_hook(hook)
-    was_training = model.training
-    p = next(model.parameters())
-    try:
-        model.eval()
-        with torch.no_grad():
-            for i in range(0, X.shape[0], batch_size):
-                model(X[i : i + batch_size].to(device=p.device, dtype=p.dtype))
-    finally:
-        handle.remove()
-        model.train(was_training)
-    return np.concatenate(ins), np.concatenate(outs)
 
 
 def normalize_rows(features: Any) -> np.ndarray:

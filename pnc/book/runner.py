@@ -35,6 +35,7 @@ from pnc.book.context import RunContext
 from pnc.cache import ResultCache, atomic_write_json, atomic_write_npz, config_hash, load_npz, to_jsonable
 
 __all__ = [
+    "experiment_registry",
     "SCALES",
     "RunContext",
     "apply_overrides",
@@ -57,7 +58,7 @@ LAYER_KEYS = ("layer", "compression", "discrimination", "nc1", "numerical_rank")
 """Keys every entry of a result's ``layers`` list must have (``probe_accuracy`` too where probes ran)."""
 
 
-def _registry() -> Mapping[str, Any]:
+def experiment_registry() -> Mapping[str, Any]:
     """The experiment registry (tests replace this function)."""
     from pnc.book.experiments import EXPERIMENTS
 
@@ -66,11 +67,11 @@ def _registry() -> Mapping[str, Any]:
 
 def list_experiments() -> dict[str, str]:
     """``{name: description}`` of every registered experiment."""
-    return {name: getattr(exp, "description", "") for name, exp in _registry().items()}
+    return {name: getattr(exp, "description", "") for name, exp in experiment_registry().items()}
 
 
 def _get(name: str) -> Any:
-    registry = _registry()
+    registry = experiment_registry()
     if name not in registry:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(registry))}")
     return registry[name]
