@@ -56,11 +56,17 @@ def pages(built_book: Path, site: str, chromium: Any) -> Iterator[dict[tuple[str
         page.context.close()
 
 
+DOMAINS = {"imbalance_ratio": {"L": (2, 20), "l": (1, 19)}}
+"""Narrower ranges where a formula needs them (the tilted scales need two layers at least)."""
+
+
 def _points(formula: laws.Formula, rng: np.random.Generator) -> np.ndarray:
     """``N_POINTS`` random argument tuples in the ranges the explorers offer (wider for the free ones)."""
     ranges = {"varepsilon": (0.01, 1.0), "alpha": (0.1, 1000.0), "n": (2, 1000), "L": (1, 20), "K": (2, 100),
               "l": (0, 19), "max_E": (-0.5, 0.5), "t": (0.0, 300.0), "sigma": (0.5, 7.0), "u_0": (0.001, 0.3),
-              "vartheta": (20.0, 300.0), "omega": (0.01, 1.0), "zeta": (0.1, 4.0), "m": (1, 200)}
+              "vartheta": (20.0, 300.0), "omega": (0.01, 1.0), "zeta": (0.1, 4.0), "m": (1, 200),
+              "tau": (-0.5, 0.5), "beta_0": (0.0, 2.0), "tilt": (-0.95, 0.95)}
+    ranges |= DOMAINS.get(formula.name, {})
     cols = []
     for name in formula.arg_names:
         lo, hi = ranges[name]

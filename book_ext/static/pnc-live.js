@@ -136,12 +136,16 @@
 
   function fillTable(el, cfg, shown) {
     var holder = el.querySelector('.pnc-live-table');
+    // one column per curve, then one per measured label (the measurements that match the current settings)
+    var labels = measuredLabels(cfg);
+    var columns = shown.curves.concat(plotData(cfg, shown).slice(1 + shown.curves.length));
     var head = '<tr><th scope="col">' + cfg.x.label + '</th>' +
-      cfg.curves.map(function (c) { return '<th scope="col">' + c.label + '</th>'; }).join('') + '</tr>';
+      cfg.curves.map(function (c) { return c.label; }).concat(labels)
+        .map(function (label) { return '<th scope="col">' + label + '</th>'; }).join('') + '</tr>';
     var body = shown.x.map(function (x, i) {
       if (shown.curves.every(function (ys) { return ys[i] === null; })) { return ''; }
       return '<tr><th scope="row">' + x + '</th>' +
-        shown.curves.map(function (ys) { return '<td>' + fmt(ys[i]) + '</td>'; }).join('') + '</tr>';
+        columns.map(function (ys) { return '<td>' + fmt(ys[i]) + '</td>'; }).join('') + '</tr>';
     }).join('');
     holder.innerHTML = '<table class="pnc-live-numbers"><thead>' + head + '</thead><tbody>' + body + '</tbody></table>';
     el.dispatchEvent(new CustomEvent('pnc-live-drawn'));
