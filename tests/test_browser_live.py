@@ -267,3 +267,44 @@ def test_controls_are_named_focus_ringed_and_announced(pages: dict) -> None:
         page.wait_for_function("([el, v]) => el.textContent.includes(v)", arg=[status.element_handle(), value],
                                timeout=5_000)
         page.keyboard.press("ArrowLeft")
+
+
+RANGE_JS = "el => [el.pncLive.yRange.slice(), el.pncLive.plot.data.slice(1)]"
+
+
+def _spans(r: list[float], data: list[list[float | None]], config_range: list[float]) -> bool:
+    """Whether the y range ``r`` holds every plotted value inside the configured range."""
+    ys = [y for col in data for y in col if y is not None and config_range[0] <= y <= config_range[1]]
+    return bool(ys) and r[0] <= min(ys) and max(ys) <= r[1]
+
+
+def test_phone_log_axis_follows_the_data_once_a_control_settles(pages: dict) -> None:
+    """At 390 px a log axis spans the decades the data occupy (not the whole configured range), stays put while a
+    control moves, and re-fits to the new data once the control has settled."""
+    checked = 0
+    for (relative, width), (page, _) in pages.items():
+        boxes = page.locator(".pnc-live.pnc-live-plot")
+        for b in range(boxes.count()):
+            box = boxes.nth(b)
+            config = box.evaluate("el => el.pncLive.config")
+            if width != "phone" or not config["y"]["log"]:
+                continue
+            where = f"{relative} plot {b}"
+            lo_cfg, hi_cfg = config["y"]["range"]
+
+            before, data = box.evaluate(RANGE_JS)
+            assert _spans(before, data, [lo_cfg, hi_cfg]), f"{where}: {before}"
+            assert before[1] / before[0] < hi_cfg / lo_cfg, f"{where}: the whole configured range {before}"
+            assert before[1] / before[0] >= 1e3 - 1e-6, f"{where}: fewer than three decades {before}"
+            slider = box.locator("input[type=range]").first
+            slider.focus()
+            page.keyboard.press("Home")
+            moved, _ = box.evaluate(RANGE_JS)
+            assert moved == before, f"{where}: the axis moved with the slider"
+            page.wait_for_timeout(900)
+            after, data = box.evaluate(RANGE_JS)
+            assert _spans(after, data, [lo_cfg, hi_cfg]), f"{where}: not re-fitted {after}"
+            assert lo_cfg <= after[0] and after[1] <= hi_cfg, f"{where}: beyond the configured range {after}"
+            box.locator("input[type=number]").first.fill(repr(config["controls"][0]["value"]))
+            checked += 1
+    assert checked >= 1
