@@ -110,8 +110,21 @@
     return data;
   }
 
+  // The plot's colours, from the CSS variables of pnc-live.css (which follow <html data-theme>): curve i takes
+  // --pnc-live-c<i>, falling back to the colour in the configuration.
+  function palette(el, cfg) {
+    var style = getComputedStyle(el);
+    function v(name, fallback) { return (style.getPropertyValue(name) || '').trim() || fallback; }
+    return {
+      fg: v('--pnc-live-fg', '#222222'), grid: v('--pnc-live-grid', '#e3e3e3'), tick: v('--pnc-live-tick', '#bbbbbb'),
+      point: v('--pnc-live-point', '#222222'),
+      curves: cfg.curves.map(function (c, i) { return v('--pnc-live-c' + i, c.color); }),
+    };
+  }
+
   function makePlot(el, cfg, shown, api) {
     var holder = el.querySelector('.pnc-live-plot');
+    var colors = palette(el, cfg);
     var xs = cfg.x.values;
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
     var compact = (holder.clientWidth || el.clientWidth || 320) < COMPACT;
@@ -120,12 +133,12 @@
     var integers = xs.every(function (x) { return Math.round(x) === x; });
     var dots = xs.length <= 30;  // markers on the curves only where the x values are few (layers)
     var series = [{ label: cfg.x.label, value: function (u, v) { return v === null ? '–' : String(v); } }];
-    cfg.curves.forEach(function (c) {
-      series.push({ label: c.label, stroke: c.color, width: 2, dash: c.dash ? [6, 4] : undefined,
+    cfg.curves.forEach(function (c, i) {
+      series.push({ label: c.label, stroke: colors.curves[i], width: 2, dash: c.dash ? [6, 4] : undefined,
                     points: { show: dots, size: 5 }, value: function (u, v) { return fmt(v); } });
     });
     measuredLabels(cfg).forEach(function (label, k) {
-      var color = cfg.measured.length && cfg.curves.length > 1 ? cfg.curves[k % cfg.curves.length].color : '#222222';
+      var color = cfg.measured.length && cfg.curves.length > 1 ? colors.curves[k % cfg.curves.length] : colors.point;
       series.push({ label: label, stroke: color, fill: undefined, width: 0,
                     paths: function () { return null; },
                     points: { show: true, size: 8, stroke: color, fill: color },
@@ -143,9 +156,9 @@
       },
       axes: [
         { label: cfg.x.label, values: function (u, splits) { return splits.map(tick); }, incrs: integers && x1 - x0 <= 30 ? [1, 2, 5, 10] : undefined,
-          grid: { stroke: '#e3e3e3', width: 1 } },
-        { label: cfg.y.label, size: compact ? 46 : 56, grid: { stroke: '#e3e3e3', width: 1 },
-          ticks: { stroke: '#bbbbbb' }, splits: cfg.y.log ? decades(compact ? 4 : 8) : undefined,
+          stroke: colors.fg, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.tick } },
+        { label: cfg.y.label, size: compact ? 46 : 56, stroke: colors.fg, grid: { stroke: colors.grid, width: 1 },
+          ticks: { stroke: colors.tick }, splits: cfg.y.log ? decades(compact ? 4 : 8) : undefined,
           values: function (u, splits) { return splits.map(function (v) { return v === null ? null : tick(v); }); } },
       ],
       series: series,
@@ -268,9 +281,27 @@
       number.dispatchEvent(new Event('input', { bubbles: true }));
     };
     api.data = function () { return api.plot ? api.plot.data : null; };
+    api.rebuild = function () {  // the plot again, in the colours of the current theme (same data and y range)
+      if (!api.plot) { return; }
+      var range = api.yRange;
+      api.plot.destroy();
+      api.plot = makePlot(el, cfg, api.shown, api);
+      api.yRange = range;
+      api.plot.setData(api.plot.data, true);
+    };
     el.pncLive = api;
     redraw();
     el.classList.add('pnc-live-ready');
+  }
+
+  // a change of theme (<html data-theme>) redraws every plot in the new colours
+  function watchTheme() {
+    if (typeof MutationObserver !== 'function') { return; }
+    new MutationObserver(function () {
+      Array.prototype.forEach.call(document.querySelectorAll('.pnc-live'), function (el) {
+        if (el.pncLive && el.pncLive.rebuild) { el.pncLive.rebuild(); }
+      });
+    }).observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
   }
 
   function start() {
@@ -280,5 +311,6 @@
     });
   }
 
+  watchTheme();
   if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
 })();
