@@ -100,13 +100,18 @@ class Formula:
         """The expression as a float64 numpy function of :attr:`args` (``sympy.lambdify``)."""
         return sp.lambdify(self.args, self.expr, "numpy")
 
-    def latex(self) -> str:
-        """``lhs = expression`` in TeX, as the page shows it."""
+    def latex_lines(self) -> list[str]:
+        """``lhs = expression`` in TeX, then one ``symbol = expression`` per :attr:`where` entry (the page shows each
+        on its own line, so that none is wider than a phone)."""
         names = {s: str(sp.latex(s)) for s in self.args} | dict(self.tex_names)
         body = sp.latex(self.shown if self.shown is not None else self.expr, symbol_names=names, order=self.order)
-        where = "".join(rf",\quad {sp.latex(s, symbol_names=names)} = "
-                        rf"{sp.latex(e, symbol_names=names, order=self.order)}" for s, e in self.where.items())
-        return f"{self.lhs} = {body}{where}"
+        return [f"{self.lhs} = {body}"] + [f"{sp.latex(s, symbol_names=names)} = "
+                                           f"{sp.latex(e, symbol_names=names, order=self.order)}"
+                                           for s, e in self.where.items()]
+
+    def latex(self) -> str:
+        """:meth:`latex_lines` on one line."""
+        return r",\quad ".join(self.latex_lines())
 
     def with_expr(self, expr: sp.Expr) -> Formula:
         """The same formula (name, arguments) with another expression (tests: a mutated constant)."""

@@ -280,7 +280,8 @@ def law_panel(runs: Sequence[PerturbationRun], tilt_runs: Sequence[ImbalanceRun]
     measured += [Measured(when={**base, "tau": 0.0, "beta_0": 0.0, "tilt": float(r.tilt)}, x=layers,
                           y=[float(v) for v in r.trained.ratios]) for r in tilt_runs]
     tau0, beta0 = _data_terms(opening)
-    settings = "; ".join(f"{r.perturbation:g}: ({tau:.4f}, {beta:.4f})" for r in runs for tau, beta in [_data_terms(r)])
+    settings = ", ".join(f"{r.perturbation:g} ({tau:.4f}, {beta:.4f})".replace("-", "−")
+                         for r in runs for tau, beta in [_data_terms(r)])
     tilts = ", ".join(f"{r.tilt:g}" for r in tilt_runs)
     return LiveExplorer(
         title="What do the laws of this chapter predict?",
@@ -300,7 +301,7 @@ def law_panel(runs: Sequence[PerturbationRun], tilt_runs: Sequence[ImbalanceRun]
                  f"(generated from the sympy expressions this chapter checks): perturbed data (Tr(JE) and β₀; the "
                  f"tilt does not enter) and layers whose initial scales ξ_j run linearly from ξ(1 − t) to ξ(1 + t) "
                  f"(orthonormal data). The last column shows the trained networks of this chapter (ξ = {xi:g}, "
-                 f"L = {L}, n = {n}, α = {alpha:g}, K = {K}) at their settings: on perturbed data with tilt 0, at "
-                 f"(Tr(JE), β₀) = {settings} (by perturbation); from tilted scales with Tr(JE) = β₀ = 0, at "
-                 f"t ∈ {{{tilts}}}. It opens at the perturbation {shown:g}."),
+                 f"L = {L}, n = {n}, α = {alpha:g}, K = {K}) when the panel is at their settings. On perturbed data "
+                 f"(tilt 0), by perturbation (Tr(JE), β₀): {settings}. From tilted scales (Tr(JE) = β₀ = 0): "
+                 f"t ∈ {{{tilts.replace('-', '−')}}}. The panel opens at the perturbation {shown:g}."),
     )
