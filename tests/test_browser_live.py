@@ -56,11 +56,17 @@ def pages(built_book: Path, site: str, chromium: Any) -> Iterator[dict[tuple[str
         page.context.close()
 
 
+DOMAINS = {"imbalance_ratio": {"L": (2, 20), "l": (1, 19)}}
+"""Narrower ranges where a formula needs them (the tilted scales need two layers at least)."""
+
+
 def _points(formula: laws.Formula, rng: np.random.Generator) -> np.ndarray:
     """``N_POINTS`` random argument tuples in the ranges the explorers offer (wider for the free ones)."""
     ranges = {"varepsilon": (0.01, 1.0), "alpha": (0.1, 1000.0), "n": (2, 1000), "L": (1, 20), "K": (2, 100),
               "l": (0, 19), "max_E": (-0.5, 0.5), "t": (0.0, 300.0), "sigma": (0.5, 7.0), "u_0": (0.001, 0.3),
-              "vartheta": (20.0, 300.0), "omega": (0.01, 1.0), "zeta": (0.1, 4.0), "m": (1, 200)}
+              "vartheta": (20.0, 300.0), "omega": (0.01, 1.0), "zeta": (0.1, 4.0), "m": (1, 200),
+              "tau": (-0.5, 0.5), "beta_0": (0.0, 2.0), "tilt": (-0.95, 0.95)}
+    ranges |= DOMAINS.get(formula.name, {})
     cols = []
     for name in formula.arg_names:
         lo, hi = ranges[name]
@@ -261,3 +267,51 @@ def test_controls_are_named_focus_ringed_and_announced(pages: dict) -> None:
         page.wait_for_function("([el, v]) => el.textContent.includes(v)", arg=[status.element_handle(), value],
                                timeout=5_000)
         page.keyboard.press("ArrowLeft")
+
+
+RANGE_JS = "el => [el.pncLive.yRange.slice(), el.pncLive.plot.data.slice(1)]"
+
+
+def _spans(r: list[float], data: list[list[float | None]], config_range: list[float]) -> bool:
+    """Whether the y range ``r`` holds every plotted value inside the configured range."""
+    ys = [y for col in data for y in col if y is not None and config_range[0] <= y <= config_range[1]]
+    return bool(ys) and r[0] <= min(ys) and max(ys) <= r[1]
+
+
+def test_phone_log_axis_follows_the_data_once_a_control_settles(pages: dict) -> None:
+    """At 390 px a log axis spans the decades the data occupy (not the whole configured range), stays put while a
+    control moves, and re-fits to the new data once the control has settled."""
+    checked = 0
+    for (relative, width), (page, _) in pages.items():
+        boxes = page.locator(".pnc-live.pnc-live-plot")
+        for b in range(boxes.count()):
+            box = boxes.nth(b)
+            config = box.evaluate("el => el.pncLive.config")
+            if width != "phone" or not config["y"]["log"]:
+                continue
+            where = f"{relative} plot {b}"
+            lo_cfg, hi_cfg = config["y"]["range"]
+
+            before, data = box.evaluate(RANGE_JS)
+            assert _spans(before, data, [lo_cfg, hi_cfg]), f"{where}: {before}"
+            assert before[1] / before[0] < hi_cfg / lo_cfg, f"{where}: the whole configured range {before}"
+            assert before[1] / before[0] >= 1e3 - 1e-6, f"{where}: fewer than three decades {before}"
+            # drag the first slider to its left end: the data change while the pointer is down, the axis does not
+            slider = box.locator("input[type=range]").first
+            slider.scroll_into_view_if_needed()
+            bb = slider.bounding_box()
+            page.mouse.move(bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(bb["x"] + 1, bb["y"] + bb["height"] / 2, steps=8)
+            page.wait_for_timeout(900)
+            moved, moved_data = box.evaluate(RANGE_JS)
+            assert moved_data != data, f"{where}: the drag changed nothing"
+            assert moved == before, f"{where}: the axis moved with the slider"
+            page.mouse.up()
+            page.wait_for_timeout(900)
+            after, data = box.evaluate(RANGE_JS)
+            assert _spans(after, data, [lo_cfg, hi_cfg]), f"{where}: not re-fitted {after}"
+            assert lo_cfg <= after[0] and after[1] <= hi_cfg, f"{where}: beyond the configured range {after}"
+            box.locator("input[type=number]").first.fill(repr(config["controls"][0]["value"]))
+            checked += 1
+    assert checked >= 1

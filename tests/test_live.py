@@ -166,3 +166,62 @@ def test_chapter_2_mixture_explorer_is_the_expected_compression() -> None:
         measuring.expected_compression(50, 3, 20, 1.0, 0.2), rel=0.1)
     with pytest.raises(ValueError, match="grid"):
         measuring_figures.compression_explorer(omegas=(0.205,), seeds=1)
+
+
+def test_chapter_5_laws_are_the_numerical_theory() -> None:
+    """pnc.book.laws.PERTURBATION is pnc.theory's first-order perturbation law (the ratio into layer l), and
+    IMBALANCE its first-order imbalance law at the initial scales of a tilted initialisation, at random settings."""
+    from pnc import data
+    from pnc.book import perturbation
+
+    rng = np.random.default_rng(5)
+    for p in (0.5, 2.0, 6.0):
+        X, y = data.orthogonal_dataset(n_per_class=6, n_classes=4, dim=40, perturbation=p, seed=2)
+        eps, alpha, L = rng.uniform(0.1, 0.5), rng.uniform(1, 200), int(rng.integers(2, 9))
+        law = theory.perturbation_law(X.double(), y, L, eps, alpha)
+        tau = law.gain_shift * (4 - 1) * L
+        ours = laws.PERTURBATION.numpy()(eps, alpha, 6, L, 4, tau, law.leak, np.arange(1, L))
+        np.testing.assert_allclose(ours, law.first_order_ratios, rtol=1e-12)
+    for _ in range(50):
+        xi, alpha, n, L, tilt = rng.uniform(0.05, 1), rng.uniform(1, 500), int(rng.integers(2, 100)), \
+            int(rng.integers(2, 15)), rng.uniform(-0.95, 0.95)
+        law = perturbation.init_scale_law(xi * perturbation.tilted_scales(tilt, L), n, alpha)
+        np.testing.assert_allclose(laws.IMBALANCE.numpy()(xi, alpha, n, L, tilt, np.arange(1, L)),
+                                   law.first_order_ratios, rtol=1e-11)
+
+
+def test_typeset_forms_are_the_chapters() -> None:
+    """The page typesets D_l as chapter 4 writes it (not in sympy's term order), and every typeset form is checked
+    against its expression."""
+    assert laws.DISCRIMINATION.latex() == r"D_l = 1 - \left(1 - \frac{l}{L}\right) \max E"
+    assert r"\kappa \left(1 + \frac{\operatorname{Tr}(JE)}{\left(K - 1\right) L}" in laws.PERTURBATION.latex()
+    assert r"f_{l} = 1 + t" in laws.IMBALANCE.latex()
+    with pytest.raises(ValueError, match="typeset form"):
+        laws.Formula("d", laws.DISCRIMINATION.expr, (laws.l, laws.L, laws.max_E), "D_l",
+                     shown=1 - (1 - laws.l / laws.L) * 2 * laws.max_E)
+
+
+def test_chapter_5_panel_shows_the_trained_networks_at_their_settings() -> None:
+    from types import SimpleNamespace
+
+    from pnc.book.figures import perturbation as perturbation_figures
+
+    config = {"xi": 0.3, "n": 10, "L": 6, "alpha": 100.0, "K": 3}
+
+    def run(**kw: float) -> SimpleNamespace:
+        ratios = np.linspace(0.3, 0.28, 5) + kw.get("tilt", 0) + kw.get("perturbation", 0)
+        law = SimpleNamespace(gain_shift=-0.02 * kw.get("perturbation", 0), leak=0.1 * kw.get("perturbation", 0))
+        return SimpleNamespace(trained=SimpleNamespace(config=config, ratios=ratios), law=law, **kw)
+
+    runs, tilts = [run(perturbation=p) for p in (0.0, 2.0)], [run(tilt=t) for t in (-0.4, 0.4)]
+    panel = perturbation_figures.law_panel(runs, tilts, shown=2.0)
+    opened = panel.evaluate({})
+    assert panel.defaults["tau"] == pytest.approx(-0.02 * 2 * 2 * 6) and panel.defaults["beta_0"] == 0.2
+    assert opened["measured"][1] == pytest.approx(list(runs[1].trained.ratios))
+    assert [m is None for m in opened["measured"]] == [True, False, True, True]
+    expected = laws.PERTURBATION.numpy()(0.3, 100.0, 10, 6, 3, -0.48, 0.2, np.arange(1, 6))
+    np.testing.assert_allclose(opened["curves"][0][:5], expected, rtol=1e-12)
+    tilted = panel.evaluate({"tau": 0, "beta_0": 0, "tilt": 0.4})
+    assert [m is None for m in tilted["measured"]] == [True, True, True, False]
+    with pytest.raises(ValueError, match="perturbation 1"):
+        perturbation_figures.law_panel(runs, tilts, shown=1.0)

@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -299,4 +300,11 @@ def test_cache_key_changes_when_the_code_changes(monkeypatch):
     hashed = {p.relative_to(Path(runner.__file__).parents[1]).as_posix() for p in runner.fingerprinted_files()}
     assert {"metrics.py", "train.py", "models.py", "book/experiments.py", "book/runner.py"} <= hashed  # results
     assert not hashed & {"plotting.py", "book/ledger.py", "book/widgets.py", "book/figures/hierarchy.py",
-                         "book/grading.py", "book/cli.py"}  # views, the autograder and the command line
+                         "book/grading.py", "book/cli.py", "book/laws.py",
+                         "book/live.py"}  # views, the autograder, the command line, the site's explorers
+    # a module left out must not feed a cached run: no hashed module imports the explorers' formulas or pages
+    root = Path(runner.__file__).parents[1]
+    for path in runner.fingerprinted_files():
+        source = path.read_text()
+        assert not re.search(r"from \.+ import .*\b(laws|live)\b|from (pnc\.book|\.)\.?(laws|live) import|"
+                             r"import pnc\.book\.(laws|live)", source), path.relative_to(root)

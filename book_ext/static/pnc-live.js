@@ -21,13 +21,41 @@
     return String(+v.toPrecision(3));
   }
 
-  // the grid lines and labels of a log axis: every second power of ten in the (fixed) range
-  function decades(u, axisIdx, min, max) {
-    var out = [];
-    for (var e = Math.ceil(Math.log10(min) - 1e-9); e <= Math.floor(Math.log10(max) + 1e-9); e++) {
-      if (e % 2 === 0) { out.push(Math.pow(10, e)); }
-    }
-    return out;
+  // A plot narrower than this is "compact" (a phone): its log axis follows the data and has fewer labels.
+  var COMPACT = 560;
+
+  // the grid lines and labels of a log axis: powers of ten in the range, every second one, or fewer so that at most
+  // `most` are labelled
+  function decades(most) {
+    return function (u, axisIdx, min, max) {
+      var e0 = Math.ceil(Math.log10(min) - 1e-9), e1 = Math.floor(Math.log10(max) + 1e-9);
+      var step = 1;
+      while ((e1 - e0) / step + 1 > most) { step += 1; }
+      if (most > 4) { step = Math.max(step, 2); }
+      var out = [];
+      for (var e = e0; e <= e1; e++) {
+        if (((e % step) + step) % step === 0) { out.push(Math.pow(10, e)); }
+      }
+      return out;
+    };
+  }
+
+  // The y range of a compact log plot: the configured range narrowed to the decades the data occupy (at least
+  // three), so that a phone's short axis is not mostly empty. It is recomputed only once the reader lets go of a
+  // control (setup), so the axes stay put while a slider moves.
+  function fitRange(cfg, data) {
+    var yr = cfg.y.range, lo = Infinity, hi = -Infinity;
+    data.slice(1).forEach(function (ys) {
+      ys.forEach(function (v) {
+        if (v !== null && isFinite(v) && v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      });
+    });
+    if (!(lo <= hi)) { return yr.slice(); }
+    var e1 = Math.min(Math.log10(yr[1]), Math.ceil(Math.log10(hi) + 0.1));
+    var e0 = Math.max(Math.log10(yr[0]), Math.floor(Math.log10(lo) - 0.1));
+    if (e1 - e0 < 3) { e0 = Math.max(Math.log10(yr[0]), e1 - 3); }
+    if (e1 - e0 < 3) { e1 = Math.min(Math.log10(yr[1]), e0 + 3); }
+    return [Math.pow(10, e0), Math.pow(10, e1)];
   }
 
   function call(laws, name, argNames, env) {
@@ -82,21 +110,35 @@
     return data;
   }
 
-  function makePlot(el, cfg, shown) {
+  // The plot's colours, from the CSS variables of pnc-live.css (which follow <html data-theme>): curve i takes
+  // --pnc-live-c<i>, falling back to the colour in the configuration.
+  function palette(el, cfg) {
+    var style = getComputedStyle(el);
+    function v(name, fallback) { return (style.getPropertyValue(name) || '').trim() || fallback; }
+    return {
+      fg: v('--pnc-live-fg', '#222222'), grid: v('--pnc-live-grid', '#e3e3e3'), tick: v('--pnc-live-tick', '#bbbbbb'),
+      point: v('--pnc-live-point', '#222222'),
+      curves: cfg.curves.map(function (c, i) { return v('--pnc-live-c' + i, c.color); }),
+    };
+  }
+
+  function makePlot(el, cfg, shown, api) {
     var holder = el.querySelector('.pnc-live-plot');
+    var colors = palette(el, cfg);
     var xs = cfg.x.values;
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
-    var yr = cfg.y.range;
+    var compact = (holder.clientWidth || el.clientWidth || 320) < COMPACT;
+    api.yRange = compact && cfg.y.log ? fitRange(cfg, plotData(cfg, shown)) : cfg.y.range.slice();
     var pad = 0.03 * (x1 - x0);
     var integers = xs.every(function (x) { return Math.round(x) === x; });
     var dots = xs.length <= 30;  // markers on the curves only where the x values are few (layers)
     var series = [{ label: cfg.x.label, value: function (u, v) { return v === null ? '–' : String(v); } }];
-    cfg.curves.forEach(function (c) {
-      series.push({ label: c.label, stroke: c.color, width: 2, dash: c.dash ? [6, 4] : undefined,
+    cfg.curves.forEach(function (c, i) {
+      series.push({ label: c.label, stroke: colors.curves[i], width: 2, dash: c.dash ? [6, 4] : undefined,
                     points: { show: dots, size: 5 }, value: function (u, v) { return fmt(v); } });
     });
     measuredLabels(cfg).forEach(function (label, k) {
-      var color = cfg.measured.length && cfg.curves.length > 1 ? cfg.curves[k % cfg.curves.length].color : '#222222';
+      var color = cfg.measured.length && cfg.curves.length > 1 ? colors.curves[k % cfg.curves.length] : colors.point;
       series.push({ label: label, stroke: color, fill: undefined, width: 0,
                     paths: function () { return null; },
                     points: { show: true, size: 8, stroke: color, fill: color },
@@ -104,19 +146,19 @@
     });
     function size() {
       var w = Math.max(200, Math.floor(holder.clientWidth || el.clientWidth || 320));
-      return { width: w, height: Math.round(Math.min(340, Math.max(220, w * 0.55))) };
+      return { width: w, height: Math.round(Math.min(340, Math.max(240, w * (w < COMPACT ? 0.72 : 0.55)))) };
     }
     var opts = Object.assign(size(), {
       scales: {
         x: { time: false, range: function () { return [x0 - pad, x1 + pad]; } },
-        y: cfg.y.log ? { distr: 3, log: 10, range: function () { return yr; } }
-                     : { range: function () { return yr; } },
+        y: cfg.y.log ? { distr: 3, log: 10, range: function () { return api.yRange; } }
+                     : { range: function () { return api.yRange; } },
       },
       axes: [
         { label: cfg.x.label, values: function (u, splits) { return splits.map(tick); }, incrs: integers && x1 - x0 <= 30 ? [1, 2, 5, 10] : undefined,
-          grid: { stroke: '#e3e3e3', width: 1 } },
-        { label: cfg.y.label, size: 56, grid: { stroke: '#e3e3e3', width: 1 }, ticks: { stroke: '#bbbbbb' },
-          splits: cfg.y.log ? decades : undefined,
+          stroke: colors.fg, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.tick } },
+        { label: cfg.y.label, size: compact ? 46 : 56, stroke: colors.fg, grid: { stroke: colors.grid, width: 1 },
+          ticks: { stroke: colors.tick }, splits: cfg.y.log ? decades(compact ? 4 : 8) : undefined,
           values: function (u, splits) { return splits.map(function (v) { return v === null ? null : tick(v); }); } },
       ],
       series: series,
@@ -131,17 +173,27 @@
         if (Math.abs(holder.clientWidth - last) >= 1) { last = holder.clientWidth; plot.setSize(size()); }
       }).observe(holder);
     }
+    // a compact log plot re-fits its y range to the data once the reader lets go of a control
+    api.refit = function () {
+      if (!(compact && cfg.y.log)) { return; }
+      var r = fitRange(cfg, plot.data);
+      if (r[0] !== api.yRange[0] || r[1] !== api.yRange[1]) { api.yRange = r; plot.setData(plot.data, true); }
+    };
     return plot;
   }
 
   function fillTable(el, cfg, shown) {
     var holder = el.querySelector('.pnc-live-table');
+    // one column per curve, then one per measured label (the measurements that match the current settings)
+    var labels = measuredLabels(cfg);
+    var columns = shown.curves.concat(plotData(cfg, shown).slice(1 + shown.curves.length));
     var head = '<tr><th scope="col">' + cfg.x.label + '</th>' +
-      cfg.curves.map(function (c) { return '<th scope="col">' + c.label + '</th>'; }).join('') + '</tr>';
+      cfg.curves.map(function (c) { return c.label; }).concat(labels)
+        .map(function (label) { return '<th scope="col">' + label + '</th>'; }).join('') + '</tr>';
     var body = shown.x.map(function (x, i) {
       if (shown.curves.every(function (ys) { return ys[i] === null; })) { return ''; }
       return '<tr><th scope="row">' + x + '</th>' +
-        shown.curves.map(function (ys) { return '<td>' + fmt(ys[i]) + '</td>'; }).join('') + '</tr>';
+        columns.map(function (ys) { return '<td>' + fmt(ys[i]) + '</td>'; }).join('') + '</tr>';
     }).join('');
     holder.innerHTML = '<table class="pnc-live-numbers"><thead>' + head + '</thead><tbody>' + body + '</tbody></table>';
     el.dispatchEvent(new CustomEvent('pnc-live-drawn'));
@@ -180,7 +232,7 @@
         scalars.textContent = line.join(' · ');
       }
       if (cfg.kind === 'plot') {
-        if (api.plot) { api.plot.setData(plotData(cfg, shown), true); } else { api.plot = makePlot(el, cfg, shown); }
+        if (api.plot) { api.plot.setData(plotData(cfg, shown), true); } else { api.plot = makePlot(el, cfg, shown, api); }
       } else {
         fillTable(el, cfg, shown);
       }
@@ -194,8 +246,16 @@
       return c.digits === 0 ? Math.round(v) : v;
     }
 
+    // the axes stay put while a control moves; a compact plot re-fits them 0.6 s after the last change
+    var refitTimer = null;
+    function settled() {
+      clearTimeout(refitTimer);
+      refitTimer = setTimeout(function () { if (api.refit) { api.refit(); } }, 600);
+    }
+
     cfg.controls.forEach(function (c) {
       var range = el.querySelector('input[type=range][data-name="' + c.name + '"]');
+      range.addEventListener('change', settled);
       var number = el.querySelector('input[type=number][data-name="' + c.name + '"]');
       range.setAttribute('aria-valuetext', fmt(c.value));
       range.addEventListener('input', function () {
@@ -212,7 +272,7 @@
         range.setAttribute('aria-valuetext', fmt(v));
         redraw();
       });
-      number.addEventListener('change', function () { number.value = String(values[c.name]); });
+      number.addEventListener('change', function () { number.value = String(values[c.name]); settled(); });
     });
 
     api.set = function (name, v) {
@@ -221,9 +281,27 @@
       number.dispatchEvent(new Event('input', { bubbles: true }));
     };
     api.data = function () { return api.plot ? api.plot.data : null; };
+    api.rebuild = function () {  // the plot again, in the colours of the current theme (same data and y range)
+      if (!api.plot) { return; }
+      var range = api.yRange;
+      api.plot.destroy();
+      api.plot = makePlot(el, cfg, api.shown, api);
+      api.yRange = range;
+      api.plot.setData(api.plot.data, true);
+    };
     el.pncLive = api;
     redraw();
     el.classList.add('pnc-live-ready');
+  }
+
+  // a change of theme (<html data-theme>) redraws every plot in the new colours
+  function watchTheme() {
+    if (typeof MutationObserver !== 'function') { return; }
+    new MutationObserver(function () {
+      Array.prototype.forEach.call(document.querySelectorAll('.pnc-live'), function (el) {
+        if (el.pncLive && el.pncLive.rebuild) { el.pncLive.rebuild(); }
+      });
+    }).observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
   }
 
   function start() {
@@ -233,5 +311,6 @@
     });
   }
 
+  watchTheme();
   if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
 })();

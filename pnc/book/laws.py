@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-__all__ = ["COMPRESSION", "DISCRIMINATION", "FORMULAS", "KAPPA", "MIXTURE_COMPRESSION", "SAXE", "Formula",
-           "mutate_constant", "symbols"]
+__all__ = ["COMPRESSION", "DISCRIMINATION", "FORMULAS", "IMBALANCE", "KAPPA", "MIXTURE_COMPRESSION", "PERTURBATION",
+           "SAXE", "Formula", "mutate_constant", "symbols"]
 
 _JS_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 
@@ -31,6 +31,11 @@ max_E = sp.Symbol("max_E", real=True)
 m, zeta, omega = sp.symbols("m zeta omega", positive=True)
 # chapter 9 (Saxe's two-layer dynamics): time, target singular value, initial strength, time constant
 t, sigma, u_0, vartheta = sp.symbols("t sigma u_0 vartheta", positive=True)
+# chapter 5 (the law under perturbation): Tr(J E) of the class Gram deviation, the leak beta_0, the tilt of the layer
+# scales (xi_j from xi (1 - tilt) at the first layer to xi (1 + tilt) at the classifier)
+tau = sp.Symbol("tau", real=True)
+beta_0 = sp.Symbol("beta_0", nonnegative=True)
+tilt = sp.Symbol("tilt", real=True)
 kappa_symbol = sp.Symbol("kappa", positive=True)
 KAPPA_EXPR = eps**2 * (alpha**2 / n) ** (1 / L)
 
@@ -38,7 +43,8 @@ KAPPA_EXPR = eps**2 * (alpha**2 / n) ** (1 / L)
 def symbols() -> dict[str, sp.Symbol]:
     """The symbols of the laws, by name (``"varepsilon"``, ``"alpha"``, ``"n"``, ``"L"``, ``"K"``, ``"l"``,
     ``"max_E"``)."""
-    return {str(s): s for s in (K, n, L, l, alpha, eps, max_E, m, zeta, omega, t, sigma, u_0, vartheta)}
+    return {str(s): s for s in (K, n, L, l, alpha, eps, max_E, m, zeta, omega, t, sigma, u_0, vartheta, tau, beta_0,
+                                tilt)}
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,12 @@ class Formula:
     shown: sp.Expr | None = None
     """What the page typesets, when not ``expr`` itself (``C_l`` in terms of ``kappa``); must equal ``expr`` once
     ``kappa`` is substituted (checked)."""
+    where: Mapping[sp.Symbol, sp.Expr] = field(default_factory=dict)
+    """Symbols of the typeset form that stand for an expression (``f_l``), typeset after it and substituted in the
+    check of ``shown``."""
+    order: str | None = None
+    """sympy's term order for the typeset form (``"none"``: the order the expression was written in, as the chapter
+    writes it, rather than sympy's canonical order)."""
 
     def __post_init__(self) -> None:
         if not _JS_IDENTIFIER.match(self.name):
@@ -67,7 +79,8 @@ class Formula:
         for s in self.args:
             if not _JS_IDENTIFIER.match(str(s)):
                 raise ValueError(f"{self.name}: argument {s} is not a JavaScript identifier")
-        if self.shown is not None and sp.simplify(self.shown.subs(kappa_symbol, KAPPA_EXPR) - self.expr) != 0:
+        if self.shown is not None and sp.simplify(
+                self.shown.subs(dict(self.where)).subs(kappa_symbol, KAPPA_EXPR) - self.expr) != 0:
             raise ValueError(f"{self.name}: the typeset form {self.shown} is not the expression {self.expr}")
 
     @property
@@ -87,10 +100,18 @@ class Formula:
         """The expression as a float64 numpy function of :attr:`args` (``sympy.lambdify``)."""
         return sp.lambdify(self.args, self.expr, "numpy")
 
-    def latex(self) -> str:
-        """``lhs = expression`` in TeX, as the page shows it."""
+    def latex_lines(self) -> list[str]:
+        """``lhs = expression`` in TeX, then one ``symbol = expression`` per :attr:`where` entry (the page shows each
+        on its own line, so that none is wider than a phone)."""
         names = {s: str(sp.latex(s)) for s in self.args} | dict(self.tex_names)
-        return f"{self.lhs} = {sp.latex(self.shown if self.shown is not None else self.expr, symbol_names=names)}"
+        body = sp.latex(self.shown if self.shown is not None else self.expr, symbol_names=names, order=self.order)
+        return [f"{self.lhs} = {body}"] + [f"{sp.latex(s, symbol_names=names)} = "
+                                           f"{sp.latex(e, symbol_names=names, order=self.order)}"
+                                           for s, e in self.where.items()]
+
+    def latex(self) -> str:
+        """:meth:`latex_lines` on one line."""
+        return r",\quad ".join(self.latex_lines())
 
     def with_expr(self, expr: sp.Expr) -> Formula:
         """The same formula (name, arguments) with another expression (tests: a mutated constant)."""
@@ -105,7 +126,9 @@ COMPRESSION = Formula("compression", K * (n - 1) / (K - 1) * KAPPA.expr**l, (eps
 """``C_l = K (n - 1)/(K - 1) kappa^l``, the idealised compression of layer ``l`` (chapter 4)."""
 
 DISCRIMINATION = Formula("discrimination", 1 - (1 - l / L) * max_E, (l, L, max_E), "D_l",
-                         tex_names={max_E: r"\max E"})
+                         tex_names={max_E: r"\max E"}, order="none",
+                         shown=sp.Add(1, sp.Mul(-1, sp.Add(1, -l / L, evaluate=False), max_E, evaluate=False),
+                                      evaluate=False))
 """First-order ``D_l = 1 - (1 - l/L) max E`` (chapter 4, proposition on discrimination)."""
 
 MIXTURE_COMPRESSION = Formula("mixture_compression",
@@ -119,7 +142,50 @@ SAXE = Formula("saxe_mode", sigma * _growth / (_growth - 1 + sigma / u_0), (t, s
 """Saxe's mode strength ``u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u_0)``, solving ``tau u' = 2u(s - u)``
 (chapter 9)."""
 
-FORMULAS: dict[str, Formula] = {f.name: f for f in (KAPPA, COMPRESSION, DISCRIMINATION, MIXTURE_COMPRESSION, SAXE)}
+
+def _written(*terms: sp.Expr) -> sp.Expr:
+    """A sum kept in the order the chapter writes it (typeset with ``order="none"``)."""
+    return sp.Add(*terms, evaluate=False)
+
+
+def _product(*factors: sp.Expr) -> sp.Expr:
+    """A product kept as written."""
+    return sp.Mul(*factors, evaluate=False)
+
+
+def _power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+    return sp.Pow(base, exponent, evaluate=False)
+
+
+PERTURBATION = Formula(
+    "perturbation_ratio",
+    KAPPA_EXPR * (1 + tau / ((K - 1) * L) + (1 - KAPPA_EXPR) * KAPPA_EXPR ** (l - 1) * beta_0),
+    (eps, alpha, n, L, K, tau, beta_0, l), r"\frac{C_l}{C_{l-1}}", tex_names={tau: r"\operatorname{Tr}(JE)"},
+    order="none",
+    shown=_product(kappa_symbol, _written(1, _product(tau, _power(_product(_written(K, -1), L), -1)),
+                                          _product(_written(1, -kappa_symbol), _power(kappa_symbol, _written(l, -1)),
+                                                   beta_0))))
+"""First-order ratio on perturbed data, ``C_l/C_{l-1} = kappa (1 + Tr(JE)/((K-1)L) + (1 - kappa) kappa^(l-1)
+beta_0)`` for ``1 <= l <= L-1`` (chapter 5, proposition "First-order law", which indexes the same ratio
+``C_{l+1}/C_l`` by ``l``)."""
+
+_f_l, _mean_f2 = sp.Symbol("f_l", positive=True), sp.Symbol(r"\overline{f^2}", positive=True)
+IMBALANCE = Formula(
+    "imbalance_ratio",
+    KAPPA_EXPR * (1 + tilt * (2 * (l - 1) / (L - 1) - 1)) ** 2
+    * (1 - KAPPA_EXPR * ((1 + tilt * (2 * (l - 1) / (L - 1) - 1)) ** 2 - (1 + tilt**2 * (L + 1) / (3 * (L - 1))))),
+    (eps, alpha, n, L, tilt, l), r"\frac{C_l}{C_{l-1}}", tex_names={tilt: "t"}, order="none",
+    shown=_product(kappa_symbol, _f_l**2, _written(1, _product(-1, kappa_symbol, _written(_f_l**2, -_mean_f2)))),
+    where={_f_l: _written(1, _product(tilt, _written(_product(2, _written(l, -1), _power(_written(L, -1), -1)), -1))),
+           _mean_f2: _written(1, _product(tilt**2, _written(L, 1), _power(_product(3, _written(L, -1)), -1)))})
+"""First-order ratio of imbalanced layers whose initial scales ``xi_j = xi (1 + tilt (2 (j-1)/(L-1) - 1))`` are
+tilted (chapter 5, proposition "Imbalanced layers" with ``g_j = xi_{j+1}^2 - xi_j^2`` and ``eps_l = xi_l``): the
+proposition's sum is ``sum_j g_j (1[j<l] - (L-j)/L) = xi_l^2 - mean_j xi_j^2``, so
+``C_l/C_{l-1} = kappa f_l^2 (1 - kappa (f_l^2 - mean f^2))`` with ``f_l = xi_l / xi`` and
+``mean f^2 = 1 + tilt^2 (L+1)/(3(L-1))``, for ``1 <= l <= L-1``, ``L >= 2``."""
+
+FORMULAS: dict[str, Formula] = {f.name: f for f in (KAPPA, COMPRESSION, DISCRIMINATION, MIXTURE_COMPRESSION, SAXE,
+                                                    PERTURBATION, IMBALANCE)}
 """Every formula the site computes, by name."""
 
 

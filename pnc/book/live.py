@@ -213,7 +213,8 @@ class LiveExplorer:
                 f'<input type="number" data-name="{c.name}" aria-label="{html.escape(c.label)}, typed value" '
                 f'{bounds}></div>')
         # Sphinx's MathJax configuration typesets only elements of class "math"
-        shown = "".join(f'<div class="math notranslate nohighlight">\\[{f.latex()}\\]</div>' for f in self.formulas)
+        shown = "".join(f'<div class="math notranslate nohighlight">\\[{line}\\]</div>'
+                        for f in self.formulas for line in f.latex_lines())
         config = json.dumps(self.config()).replace("</", "<\\/")
         target = ('<div class="pnc-live-plot"></div>' if self.kind == "plot"
                   else '<div class="pnc-live-table" tabindex="0"></div>')

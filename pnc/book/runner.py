@@ -243,10 +243,12 @@ def result_path(out: str | os.PathLike[str], name: str, scale: str, seed: int) -
 
 
 PRESENTATION_MODULES = frozenset({"plotting.py", "book/widgets.py", "book/tables.py", "book/ledger.py",
-                                  "book/export.py", "book/publish.py", "book/grading.py", "book/cli.py"})
+                                  "book/export.py", "book/publish.py", "book/grading.py", "book/cli.py",
+                                  "book/laws.py", "book/live.py"})
 """Modules (paths under ``pnc/``) that only show, grade or launch results, left out of :func:`code_fingerprint` with
-every module of ``pnc/book/figures/``: editing a figure, a table, the autograder or the command line does not
-invalidate the cached runs."""
+every module of ``pnc/book/figures/``: editing a figure, a table, the autograder, the command line, or the closed
+forms the site's explorers compute (``book/laws.py``, ``book/live.py``; no run imports them, tests/test_runner.py)
+does not invalidate the cached runs."""
 
 _PACKAGE_DIGEST: list[str] = []
 

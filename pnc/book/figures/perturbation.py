@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 
 from pnc.plotting import COLORS, describe
 
+from .. import laws
+from ..live import Control, Curve, LiveExplorer, Measured
 from ..perturbation import (
     ImbalanceRun,
     PerturbationRun,
@@ -21,7 +23,7 @@ from ..perturbation import (
     spread_agreement_limit,
 )
 
-__all__ = ["imbalance_figure", "perturbation_figure", "perturbation_grid_figure", "spread_figure"]
+__all__ = ["imbalance_figure", "law_panel", "perturbation_figure", "perturbation_grid_figure", "spread_figure"]
 
 
 def perturbation_figure(runs: Sequence[PerturbationRun], shown: Sequence[float] | None = None,
@@ -245,3 +247,61 @@ def spread_figure(runs: Sequence[SpreadRun], shown: float | None = None, toleran
     return describe(fig, f"Per-layer ratios over κ at spread ρ = {shown:g} for the modes "
                          f"{' / '.join(_SPREAD_LABELS[m] for m in modes)}, and the worst deviation of each prediction "
                          f"over the sweep of ρ from {rhos[0]:g} to {rhos[-1]:g} (largest {100 * top:.1f} %)")
+
+
+def _data_terms(run: PerturbationRun) -> tuple[float, float]:
+    """``(Tr(JE), beta_0)`` of a run's data, rounded to the panel's step (the settings at which it is shown)."""
+    K, L = run.trained.config["K"], run.trained.config["L"]
+    return round(run.law.gain_shift * (K - 1) * L, 4) + 0.0, round(run.law.leak, 4) + 0.0
+
+
+def law_panel(runs: Sequence[PerturbationRun], tilt_runs: Sequence[ImbalanceRun], shown: float = 2.0
+              ) -> LiveExplorer:
+    """Chapter 5's "what do the laws predict" panel: type ``xi, alpha, n, L, K``, the data's ``Tr(JE)`` and leak
+    ``beta_0`` and the tilt ``t`` of the layer scales, and read the per-layer ratio ``C_l/C_{l-1}`` of the
+    first-order perturbation law (:data:`pnc.book.laws.PERTURBATION`) and of the first-order imbalance law for
+    tilted scales (:data:`pnc.book.laws.IMBALANCE`), with the formulas typeset. The trained networks of ``runs``
+    (perturbation sweep, no tilt) and ``tilt_runs`` (imbalance sweep, orthonormal data) are shown in a last column
+    at their settings; the panel opens at the perturbation ``shown``."""
+    runs, tilt_runs = list(runs), list(tilt_runs)
+    if not runs or not tilt_runs:
+        raise ValueError("law_panel needs the runs of both sweeps")
+    config = runs[0].trained.config
+    xi, n, L, alpha, K = (config[k] for k in ("xi", "n", "L", "alpha", "K"))
+    base = {"varepsilon": xi, "alpha": alpha, "n": n, "L": L, "K": K}
+    if any(r.trained.config[k] != config[k] for r in runs + tilt_runs for k in ("xi", "n", "L", "alpha", "K")):
+        raise ValueError("every run of both sweeps must share xi, n, L, alpha and K")
+    opening = next((r for r in runs if r.perturbation == shown), None)
+    if opening is None:
+        raise ValueError(f"no run at the perturbation {shown} (have {[r.perturbation for r in runs]})")
+    layers = list(range(1, L))
+    measured = [Measured(when={**base, "tau": tau, "beta_0": beta, "tilt": 0.0}, x=layers,
+                         y=[float(v) for v in r.trained.ratios]) for r in runs for tau, beta in [_data_terms(r)]]
+    measured += [Measured(when={**base, "tau": 0.0, "beta_0": 0.0, "tilt": float(r.tilt)}, x=layers,
+                          y=[float(v) for v in r.trained.ratios]) for r in tilt_runs]
+    tau0, beta0 = _data_terms(opening)
+    settings = ", ".join(f"{r.perturbation:g} ({tau:.4f}, {beta:.4f})".replace("-", "−")
+                         for r in runs for tau, beta in [_data_terms(r)])
+    tilts = ", ".join(f"{r.tilt:g}" for r in tilt_runs)
+    return LiveExplorer(
+        title="What do the laws of this chapter predict?",
+        controls=[Control("varepsilon", "init scale ξ", 0.01, 1.0, 0.001, xi),
+                  Control("alpha", "output scale α", 0.1, 1000, 0.1, alpha, digits=1),
+                  Control("n", "samples per class n", 2, 1000, 1, n),
+                  Control("L", "depth L", 2, 20, 1, L),
+                  Control("K", "classes K", 2, 100, 1, K),
+                  Control("tau", "Tr(JE) of the data", -1.0, 1.0, 0.0001, tau0, digits=4),
+                  Control("beta_0", "leak β₀ of the data", 0.0, 2.0, 0.0001, beta0, digits=4),
+                  Control("tilt", "tilt t of the layer scales", -0.95, 0.95, 0.01, 0.0, digits=2)],
+        curves=[Curve(laws.PERTURBATION, "perturbed data", upto="L", offset=-1),
+                Curve(laws.IMBALANCE, "tilted layers", upto="L", offset=-1)],
+        scalars=[(laws.KAPPA, "κ")], measured=measured,
+        x_name="l", x_values=list(range(1, 20)), x_label="layer l", kind="panel",
+        caption=(f"Each column is one first-order law, computed in your browser from the formula above it "
+                 f"(generated from the sympy expressions this chapter checks): perturbed data (Tr(JE) and β₀; the "
+                 f"tilt does not enter) and layers whose initial scales ξ_j run linearly from ξ(1 − t) to ξ(1 + t) "
+                 f"(orthonormal data). The last column shows the trained networks of this chapter (ξ = {xi:g}, "
+                 f"L = {L}, n = {n}, α = {alpha:g}, K = {K}) when the panel is at their settings. On perturbed data "
+                 f"(tilt 0), by perturbation (Tr(JE), β₀): {settings}. From tilted scales (Tr(JE) = β₀ = 0): "
+                 f"t ∈ {{{tilts.replace('-', '−')}}}. The panel opens at the perturbation {shown:g}."),
+    )
