@@ -62,7 +62,7 @@ def test_chapters_have_launch_and_download_buttons(built_book: Path) -> None:
 def test_ledger_page_lists_every_entry_with_a_status(built_book: Path) -> None:
     from pnc.book import ledger
 
-    page = (built_book / "chapters" / "10_reproduction_ledger.html").read_text()
+    page = (built_book / "chapters" / "11_reproduction_ledger.html").read_text()
     rows = re.findall(r'<tr id="ledger-([\w-]+)" data-status="([a-z ]+)">', page)
     assert len(rows) >= 12
     assert [key for key, _ in rows] == [entry.key for entry in ledger.ENTRIES]

@@ -93,13 +93,13 @@ CHEAP = {  # label: a wrong answer made from the right one
     "ex-ch2-cdnv": _scaled("rhs", 1.05),
     "ex-ch4-code": _scaled("fitted_ratio", 1.06),
     "ex-ch4-discrimination-depth": _one_depth,
-    "ex-ch4b-code": _law_used,
-    "ex-ch5-weight-decay": _undecayed,
-    "ex-ch8-nc1-zero": _nc1_is_c,
-    "ex-ch8-imbalanced": _balanced,
-    "ex-ch8-step": _scaled("ratio", 0.5),   # twice the steps at the same learning rate: no halving
-    "ex-ch9-twice": _names,
-    "ex-ch9-mean": _naive,
+    "ex-ch5-code": _law_used,
+    "ex-ch6-weight-decay": _undecayed,
+    "ex-ch9-nc1-zero": _nc1_is_c,
+    "ex-ch9-imbalanced": _balanced,
+    "ex-ch9-step": _scaled("ratio", 0.5),   # twice the steps at the same learning rate: no halving
+    "ex-ch10-twice": _names,
+    "ex-ch10-mean": _naive,
 }
 
 
@@ -133,11 +133,11 @@ BOOK_VALUES = {
     "ex-ch3-drift": ({"drifts": DRIFTS, "drift_slope": _slope(DRIFTS)},
                      {"drifts": STEPS, "drift_slope": _slope(STEPS)}),
     "ex-ch1-code": ({"acc_raw": 0.8838, "acc_wide": 0.8838, "acc_narrow": 0.4645}, {"acc_wide": 0.8837}),
-    "ex-ch6-ratio": ({"two_point": [0.287, 0.288, 0.295], "least_squares": [0.272, 0.273, 0.279]},
+    "ex-ch7-ratio": ({"two_point": [0.287, 0.288, 0.295], "least_squares": [0.272, 0.273, 0.279]},
                      {"two_point": [0.287, 0.288, 0.35]}),
-    "ex-ch6-code": ({"settle": [120, 110, 110], "met": [60, 50, 60]}, {"settle": [40, 110, 110]}),
-    "ex-ch7-code": ({"tolerated": TOLERATED, "cut100_runs": RUNS}, {"tolerated": TOLERATED[:, ::-1]}),
-    "ex-ch9-train-test": ({"c_train": 0.2376, "c_test": 0.2469}, {"c_train": 0.2469, "c_test": 0.2376}),
+    "ex-ch7-code": ({"settle": [120, 110, 110], "met": [60, 50, 60]}, {"settle": [40, 110, 110]}),
+    "ex-ch8-code": ({"tolerated": TOLERATED, "cut100_runs": RUNS}, {"tolerated": TOLERATED[:, ::-1]}),
+    "ex-ch10-train-test": ({"c_train": 0.2376, "c_test": 0.2469}, {"c_train": 0.2469, "c_test": 0.2376}),
 }
 
 
@@ -156,7 +156,7 @@ def test_the_book_values_pass_and_wrong_values_fail(label):
 def test_a_malformed_value_fails_its_criterion_with_the_reason():
     grade = grading.check("ex-ch4-code", {"fitted_ratio": "about 0.3"})
     assert not grade.passed and "should be a number, got str" in grade.reason
-    grade = grading.check("ex-ch6-code", {"settle": [120, 110], "met": [60, 50, 60]})
+    grade = grading.check("ex-ch7-code", {"settle": [120, 110], "met": [60, 50, 60]})
     assert "should have 3 entries" in grade.reason
 
 
@@ -174,25 +174,25 @@ def test_bad_input_is_a_clear_value_error(tmp_path):
     with pytest.raises(ValueError, match="homework1.py: the file name should be an exercise label"):
         grading.grade_folder(tmp_path)
     with pytest.raises(ValueError, match="timeout must be positive"):
-        grading.grade_submission(tmp_path / "ada" / "homework1.py", "ex-ch9-mean", timeout=0)
+        grading.grade_submission(tmp_path / "ada" / "homework1.py", "ex-ch10-mean", timeout=0)
     with pytest.raises(ValueError, match="chapter notebook .* not found"):
-        grading.exercise_code("ex-ch9-mean", chapters=tmp_path)
+        grading.exercise_code("ex-ch10-mean", chapters=tmp_path)
 
 
 def test_the_runner_grades_a_folder(tmp_path, capsys):
     """A correct notebook, a wrong .py and a broken one: the grade table (CSV) and the printed summary."""
     folder = tmp_path / "submissions"
-    grading.write_solutions(folder, ["ex-ch9-mean"], student="ada")
-    solution = (folder / "ada" / "ex-ch9-mean.py").read_text()
-    (folder / "ada" / "ex-ch9-mean.py").unlink()
+    grading.write_solutions(folder, ["ex-ch10-mean"], student="ada")
+    solution = (folder / "ada" / "ex-ch10-mean.py").read_text()
+    (folder / "ada" / "ex-ch10-mean.py").unlink()
     notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
                            "source": "%matplotlib inline\n" + solution}],
                 "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    (folder / "ada" / "ex-ch9-mean.ipynb").write_text(json.dumps(notebook))
+    (folder / "ada" / "ex-ch10-mean.ipynb").write_text(json.dumps(notebook))
     (folder / "bob").mkdir()
-    (folder / "bob" / "ex-ch9-mean.py").write_text(solution.replace("assert", "# assert") + "\nstable = naive\n")
+    (folder / "bob" / "ex-ch10-mean.py").write_text(solution.replace("assert", "# assert") + "\nstable = naive\n")
     (folder / "cy").mkdir()
-    (folder / "cy" / "ex-ch9-mean.py").write_text("stable = (\n")
+    (folder / "cy" / "ex-ch10-mean.py").write_text("stable = (\n")
     out = tmp_path / "grades.csv"
     assert main(["grade", str(folder), "--out", str(out), "--chapters", str(CHAPTERS)]) == 0
     rows = {r["student"]: r for r in csv.DictReader(out.open())}
@@ -216,7 +216,7 @@ def test_the_command_line_lists_the_exercises_and_refuses_bad_usage(tmp_path, ca
 def test_the_grader_reads_a_submissions_report_as_data_only(tmp_path):
     """The submission's process reports its variables as tagged JSON, never as a pickle: a submission that forges
     its report gets 0 with the reason, and arrays, tuples and dicts with integer keys come back as they were."""
-    forged = tmp_path / "ex-ch9-mean.py"
+    forged = tmp_path / "ex-ch10-mean.py"
     forged.write_text("import json, os, sys\njob = json.load(open(sys.argv[1]))\n"
                       "with open(job['out'], 'w') as fh:\n"
                       "    json.dump({'values': {'stable': {'__evil__': 1}}, 'unreadable': []}, fh)\n"

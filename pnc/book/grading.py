@@ -277,7 +277,7 @@ def _ch4b_reference() -> np.ndarray:
     return np.array([metrics.compression(z, y) for z in theory.layer_features(weights, X)])
 
 
-def _check_ch4b_code(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch5_code(a: Mapping[str, Any], source: str) -> list[Part]:
     def measured() -> str:
         m, ref = _array(a, "measured", 6), _ch4b_reference()
         worst = float(np.max(np.abs(m / ref - 1)))
@@ -295,7 +295,7 @@ def _check_ch4b_code(a: Mapping[str, Any], source: str) -> list[Part]:
             _part("max |predicted/measured - 1| < 1e-8", 4, predicted)]
 
 
-def _check_ch5_weight_decay(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch6_weight_decay(a: Mapping[str, Any], source: str) -> list[Part]:
     def predicted() -> str:
         from pnc import theory
         from pnc.book import assumptions
@@ -314,7 +314,7 @@ def _check_ch5_weight_decay(a: Mapping[str, Any], source: str) -> list[Part]:
             _part("measured within 5% of predicted", 2, measured)]
 
 
-def _check_ch6_ratio(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch7_ratio(a: Mapping[str, Any], source: str) -> list[Part]:
     def test() -> str:
         two, lsq = _array(a, "two_point", 3), _array(a, "least_squares", 3)
         _require(bool(np.all(two > 0) and np.all(lsq > 0)), "the ratios must be positive")
@@ -325,7 +325,7 @@ def _check_ch6_ratio(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("|two_point/least_squares - 1| < 0.1 for every seed", 2, test)]
 
 
-def _check_ch6_code(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch7_code(a: Mapping[str, Any], source: str) -> list[Part]:
     def order() -> str:
         settle, met = _array(a, "settle", 3), _array(a, "met", 3)
         _require(bool(np.all(settle >= met)), f"the ratio settles (epochs {settle.tolist()}) before the fit "
@@ -341,7 +341,7 @@ def _check_ch6_code(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("settle >= met for every seed", 3, order), _part("settling epochs within 30", 3, spread)]
 
 
-def _check_ch7_code(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch8_code(a: Mapping[str, Any], source: str) -> list[Part]:
     def rows() -> str:
         t = _array(a, "tolerated", ndim=2)
         _require(t.shape[1] == 5, f"`tolerated` should have 5 columns (h = 1..5), got shape {t.shape}")
@@ -375,7 +375,7 @@ def _ch8_reference() -> np.ndarray:
     return np.array([pnc.compression(z, y) for z in pnc.theory.layer_features(weights, X)])
 
 
-def _check_ch8_nc1_zero(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch9_nc1_zero(a: Mapping[str, Any], source: str) -> list[Part]:
     def values() -> str:
         ref = _ch8_reference()
         c = _array(a, "c_layers", len(ref))
@@ -394,7 +394,7 @@ def _check_ch8_nc1_zero(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("the values of the stated network", 1, values), _part("NC1 < 1e-12 C_l", 1, nc1)]
 
 
-def _check_ch8_step(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch9_step(a: Mapping[str, Any], source: str) -> list[Part]:
     def test() -> str:
         r = _float(a, "ratio")
         _require(1.6 < r < 2.4, f"ratio = {r:.3f}, not in (1.6, 2.4)")
@@ -403,7 +403,7 @@ def _check_ch8_step(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("1.6 < ratio < 2.4", 2, test)]
 
 
-def _check_ch8_imbalanced(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch9_imbalanced(a: Mapping[str, Any], source: str) -> list[Part]:
     def test() -> str:
         import pnc
 
@@ -423,7 +423,7 @@ def _check_ch8_imbalanced(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("Fuzz and 3 NC1 differ by more than 10%", 2, test)]
 
 
-def _check_ch9_train_test(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch10_train_test(a: Mapping[str, Any], source: str) -> list[Part]:
     def test() -> str:
         c_train, c_test = _float(a, "c_train"), _float(a, "c_test")
         _require(c_train > 0 and c_test > 0, "compressions are positive")
@@ -433,7 +433,7 @@ def _check_ch9_train_test(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("c_train < c_test", 2, test)]
 
 
-def _check_ch9_twice(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch10_twice(a: Mapping[str, Any], source: str) -> list[Part]:
     def names() -> str:
         got = _get(a, "names")
         _require(list(got) == ["input", "0", "0#2"], f"names = {list(got)}, not ['input', '0', '0#2']")
@@ -448,7 +448,7 @@ def _check_ch9_twice(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("the row names", 1, names), _part("the second row by hand, to 1e-6", 2, by_hand)]
 
 
-def _check_ch9_mean(a: Mapping[str, Any], source: str) -> list[Part]:
+def _check_ch10_mean(a: Mapping[str, Any], source: str) -> list[Part]:
     def test() -> str:
         feats, labels = _array(a, "offset_features", ndim=2), np.asarray(_get(a, "labels_one")).ravel()
         _require(labels.shape == (feats.shape[0],), "`labels_one` should hold one label per row of `offset_features`")
@@ -471,21 +471,21 @@ def _exercises() -> dict[str, Exercise]:
         Exercise("ex-ch4-code", "04_progressive_compression", 4, ("fitted_ratio",), _check_ch4_code, 4),
         Exercise("ex-ch4-discrimination-depth", "04_progressive_compression", 5, ("deviation", "slope_ratio"),
                  _check_ch4_discrimination, 3),
-        Exercise("ex-ch4b-code", "04b_perturbation", 6, ("measured", "predicted"), _check_ch4b_code, 6),
-        Exercise("ex-ch5-weight-decay", "05_assumptions", 4, ("predicted", "measured"), _check_ch5_weight_decay, 4),
-        Exercise("ex-ch6-ratio", "06_nonlinear_hybrid", 6, ("two_point", "least_squares"), _check_ch6_ratio, 2),
-        Exercise("ex-ch6-code", "06_nonlinear_hybrid", 6, ("settle", "met"), _check_ch6_code, 6),
-        Exercise("ex-ch7-code", "07_transfer", 5, ("tolerated",), _check_ch7_code, 3, context=("cut100_runs",)),
-        Exercise("ex-ch8-nc1-zero", "08_connections", 4, ("c_layers", "nc1_layers", "fuzz_layers"),
-                 _check_ch8_nc1_zero, 2),
-        Exercise("ex-ch8-step", "08_connections", 3, ("ratio",), _check_ch8_step, 2),
-        Exercise("ex-ch8-imbalanced", "08_connections", 4, ("feats_imb", "labels_imb", "fuzziness", "three_nc1"),
-                 _check_ch8_imbalanced, 2),
-        Exercise("ex-ch9-train-test", "09_measure_your_model", 3, ("c_train", "c_test"), _check_ch9_train_test, 2,
+        Exercise("ex-ch5-code", "05_perturbation", 6, ("measured", "predicted"), _check_ch5_code, 6),
+        Exercise("ex-ch6-weight-decay", "06_assumptions", 4, ("predicted", "measured"), _check_ch6_weight_decay, 4),
+        Exercise("ex-ch7-ratio", "07_nonlinear_hybrid", 6, ("two_point", "least_squares"), _check_ch7_ratio, 2),
+        Exercise("ex-ch7-code", "07_nonlinear_hybrid", 6, ("settle", "met"), _check_ch7_code, 6),
+        Exercise("ex-ch8-code", "08_transfer", 5, ("tolerated",), _check_ch8_code, 3, context=("cut100_runs",)),
+        Exercise("ex-ch9-nc1-zero", "09_connections", 4, ("c_layers", "nc1_layers", "fuzz_layers"),
+                 _check_ch9_nc1_zero, 2),
+        Exercise("ex-ch9-step", "09_connections", 3, ("ratio",), _check_ch9_step, 2),
+        Exercise("ex-ch9-imbalanced", "09_connections", 4, ("feats_imb", "labels_imb", "fuzziness", "three_nc1"),
+                 _check_ch9_imbalanced, 2),
+        Exercise("ex-ch10-train-test", "10_measure_your_model", 3, ("c_train", "c_test"), _check_ch10_train_test, 2,
                  setup="chapter"),
-        Exercise("ex-ch9-twice", "09_measure_your_model", 4, ("names", "by_hand", "reported"), _check_ch9_twice, 3),
-        Exercise("ex-ch9-mean", "09_measure_your_model", 3, ("offset_features", "labels_one", "naive", "stable"),
-                 _check_ch9_mean, 1),
+        Exercise("ex-ch10-twice", "10_measure_your_model", 4, ("names", "by_hand", "reported"), _check_ch10_twice, 3),
+        Exercise("ex-ch10-mean", "10_measure_your_model", 3, ("offset_features", "labels_one", "naive", "stable"),
+                 _check_ch10_mean, 1),
     ]
     return {spec.label: spec for spec in specs}
 

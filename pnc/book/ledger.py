@@ -249,7 +249,7 @@ ENTRIES: tuple[Entry, ...] = (
           "as above", "R² of a line through D_1..D_5 ≥ 0.99", "04_progressive_compression", _d_linear_r2,
           lambda v: "reproduced" if v >= 0.99 else "not reproduced", _fmt(".4f")),
     Entry("fig4-residual", "Theory check: minimum-norm residual ‖W_{L:1} − YX⁺/α‖_F", "small (Fig. 6: "
-          "0.029–0.059 over widths 200–700 and depths 2–5)", "as above", "≤ 0.02", "05_assumptions",
+          "0.029–0.059 over widths 200–700 and depths 2–5)", "as above", "≤ 0.02", "06_assumptions",
           lambda r: float(_recipe(r).residual),
           lambda v: "reproduced" if v <= 0.02 else "not reproduced", _fmt(".3f")),
     Entry("exact", "Exact balanced construction: C_l of the book's exact law (chapter 4's theorem; the paper's main "
@@ -270,7 +270,7 @@ ENTRIES: tuple[Entry, ...] = (
           _practice_mlp, _judge_practice_mlp,
           lambda v: f"C_9/C_0 = {v[0]:.2f}, D {v[1]:.2f} → {v[2]:.2f}, ratio spread ×{v[3]:.2f}"),
     Entry("fig5-hybrid-probe", "Hybrid (paper, Fig. 5, CIFAR-10): probe accuracy saturates early", "88.6 % at layer 1, "
-          "then 100 % (train)", _FMNIST, "≥ 99 % from layer 2, every seed", "06_nonlinear_hybrid",
+          "then 100 % (train)", _FMNIST, "≥ 99 % from layer 2, every seed", "07_nonlinear_hybrid",
           lambda r: [_first_at_least(c, 0.99) for c in _columns(r, "hybrid", "probe_accuracy")],
           lambda v: "qualitative" if all(x is not None and x <= 2 for x in v) else "not reproduced",
           lambda v: "≥ 99 % from layer " + ", ".join("never" if x is None else str(x) for x in v)
@@ -278,7 +278,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("fig5-hybrid-rank", "Hybrid: numerical rank rises over the first layers, then falls",
           ", ".join(map(str, _PAPER_HYBRID_RANK)) + " (layers 1..7)", _FMNIST,
           "rank rises from layer 1 to 2 (mean − std of the rise > 0)",
-          "06_nonlinear_hybrid", lambda r: (_columns(r, "hybrid", "numerical_rank"), _wide_ranks(r)),
+          "07_nonlinear_hybrid", lambda r: (_columns(r, "hybrid", "numerical_rank"), _wide_ranks(r)),
           lambda v: "qualitative" if _inside(v[0][:, 2] - v[0][:, 1], low=1e-9) else "not reproduced",
           lambda v: _seq_pm(".0f")(v[0][:, 1:]),
           cause=lambda v: f"the rank falls from layer 1 to 2 by {_pm(v[0][:, 1] - v[0][:, 2], '.0f')} in every seed; "
@@ -289,43 +289,43 @@ ENTRIES: tuple[Entry, ...] = (
           "not from layer 1 to 2"),
     Entry("fig5-hybrid-c", "Hybrid: C_l geometric over the linear layers", "17, 9.5, 2.3, 0.85, 0.14, 0.026, 0.010;"
           " ratio ≈ 0.26, R² ≥ 0.9", _FMNIST, "fitted ratio 0.15–0.4 and R² ≥ 0.9 (mean ± std over seeds)",
-          "06_nonlinear_hybrid",
+          "07_nonlinear_hybrid",
           lambda r: np.array([[run["summary"]["linear_ratio"], run["summary"]["linear_r2"]]
                               for run in _runs(r, "hybrid")]),
           lambda v: "qualitative" if _inside(v[:, 0], 0.15, 0.4) and _inside(v[:, 1], low=0.9) else "not reproduced",
           lambda v: f"ratio {_pm(v[:, 0], '.3f')}, R² {_pm(v[:, 1], '.3f')}",
           cause=lambda v: f"the band leaves the criterion: ratio {_pm(v[:, 0], '.3f')}, R² {_pm(v[:, 1], '.3f')}"),
     Entry("fig5-hybrid-d", "Hybrid: D_l rises through the layers", "0.013 → 0.853 (layers 1..7)", _FMNIST,
-          "D increases over the layers and ends ≥ 0.8 (mean over seeds)", "06_nonlinear_hybrid",
+          "D increases over the layers and ends ≥ 0.8 (mean over seeds)", "07_nonlinear_hybrid",
           lambda r: _columns(r, "hybrid", "discrimination")[:, 1:],
           lambda v: "qualitative" if _band(v)[0][-1] >= 0.8 and _band(v)[0][-1] > _band(v)[0][0] else "not reproduced",
           _seq_pm(".2f")),
     Entry("fig1-mlp-probe", "MLP (paper, Fig. 1, CIFAR-10): probe ≥ 97 % from layer 3 and ≥ 99 % from layer 5",
           "78.4, 94.2, 97.7, 98.8, 99.7, 99.75, 99.95 %", _FMNIST, "both thresholds met (mean − std)",
-          "06_nonlinear_hybrid", lambda r: _columns(r, "mlp", "probe_accuracy")[:, 1:],
+          "07_nonlinear_hybrid", lambda r: _columns(r, "mlp", "probe_accuracy")[:, 1:],
           lambda v: "qualitative" if _inside(v[:, 2:], low=0.97) and _inside(v[:, 4:], low=0.99)
           else "not reproduced", _seq_pm(".3f")),
     Entry("fig1-mlp-rank", "MLP: numerical rank rises then falls", "860, 897, 872, 815, 748, 635, 440", _FMNIST,
-          "rises after layer 1, falls to the last layer (mean over seeds)", "06_nonlinear_hybrid",
+          "rises after layer 1, falls to the last layer (mean over seeds)", "07_nonlinear_hybrid",
           lambda r: _columns(r, "mlp", "numerical_rank")[:, 1:],
           lambda v: "qualitative" if int(np.argmax(_band(v)[0])) >= 1 and _band(v)[0][-1] < _band(v)[0].max()
           else "not reproduced", _seq_pm(".0f")),
     Entry("fig1-mlp-d", "MLP: D_l may dip at the last layer", "…, 0.496, 0.551, 0.495", _FMNIST,
-          "D_7 < D_6 (mean + std of the change < 0)", "06_nonlinear_hybrid",
+          "D_7 < D_6 (mean + std of the change < 0)", "07_nonlinear_hybrid",
           lambda r: _columns(r, "mlp", "discrimination")[:, 1:],
           lambda v: "qualitative" if _inside(v[:, -1] - v[:, -2], high=-1e-9) else "not reproduced", _seq_pm(".2f")),
     Entry("depth-fmnist", "Default initialisation, L = 9, Fashion-MNIST: C_l falls through the layers",
           "2.4, 1.05, 0.8, 0.21, 0.062, 0.03, 0.022, 0.02 (layers 1..8)", _FMNIST_DEPTHS, "C_l decreasing",
-          "06_nonlinear_hybrid", lambda r: _depth_curve(r),
+          "07_nonlinear_hybrid", lambda r: _depth_curve(r),
           lambda v: "qualitative" if np.all(np.diff(v) < 0) else "not reproduced", _seq(".3g")),
     Entry("depth-fmnist-flat", "Default initialisation, L = 9: the last layers flatten",
-          "C_8/C_7 ≈ 0.02/0.022 = 0.91", "as above", "C_8/C_7 ≥ 0.9", "06_nonlinear_hybrid",
+          "C_8/C_7 ≈ 0.02/0.022 = 0.91", "as above", "C_8/C_7 ≥ 0.9", "07_nonlinear_hybrid",
           lambda r: float(_depth_curve(r)[-1] / _depth_curve(r)[-2]),
           lambda v: "qualitative" if v >= 0.9 else "not reproduced", _fmt(".2f"),
           cause=lambda v: f"the last layer still compresses: C_8/C_7 = {v:.2f}"),
     Entry("transfer-acc", "Transfer (CIFAR-10): accuracy rises with the projection-head depth h = 1..5",
           "60.0 % → 67.1 %", "authors' design (a network per h), 3 seeds, ridge 1e-2; " + _FMNIST_TRANSFER,
-          "≥ 3 points from h = 1 to 5", "07_transfer",
+          "≥ 3 points from h = 1 to 5", "08_transfer",
           lambda r: (100 * _grow_trend(r, "transfer_accuracy"), _grow_trend(r, "final_loss")),
           lambda v: "reproduced" if v[0][-1] - v[0][0] >= 3 else "not reproduced",
           lambda v: ", ".join(f"{a:.1f}" for a in v[0]) + " % (final training loss by h: "
@@ -333,7 +333,7 @@ ENTRIES: tuple[Entry, ...] = (
           cause=lambda v: _unfitted_heads(v[1]) + "; the accuracy changes by "
           + f"{v[0][-1] - v[0][0]:+.1f} points from h = 1 to 5"),
     Entry("transfer-c", "Transfer: extractor C rises with h", "0.009 → 0.12", "as above",
-          "C increases with h", "07_transfer",
+          "C increases with h", "08_transfer",
           lambda r: (_grow_trend(r, "compression"), _grow_trend(r, "final_loss")),
           lambda v: ("reproduced" if np.all(np.diff(v[0]) > 0) else
                      "contradicted" if np.all(np.diff(v[0]) < 0) else "not reproduced"), lambda v: _seq(".3g")(v[0]),
@@ -364,13 +364,13 @@ _HEAD = ("item", "paper (reading)", "ours (computed)", "setting", "tolerance", "
          "chapter")
 
 CHAPTERS = ("01_hierarchical_features", "02_measuring", "03_deep_linear_networks", "04_progressive_compression",
-            "04b_perturbation", "05_assumptions", "06_nonlinear_hybrid", "07_transfer", "08_connections",
-            "09_measure_your_model", "10_reproduction_ledger")
+            "05_perturbation", "06_assumptions", "07_nonlinear_hybrid", "08_transfer", "09_connections",
+            "10_measure_your_model", "11_reproduction_ledger")
 """The numbered chapters in book order (``_toc.yml``; tests/test_ledger.py checks that the two agree)."""
 
 
 def chapter_number(chapter: str) -> str:
-    """The number the book gives ``chapter`` (a file name in ``chapters/``), e.g. ``"6"`` for ``05_assumptions``."""
+    """The number the book gives ``chapter`` (a file name in ``chapters/``), e.g. ``"6"`` for ``06_assumptions``."""
     if chapter not in CHAPTERS:
         raise ValueError(f"unknown chapter {chapter!r}; chapters: {CHAPTERS}")
     return str(CHAPTERS.index(chapter) + 1)
