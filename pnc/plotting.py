@@ -234,6 +234,7 @@ def themed(fig: Figure, theme: str = "dark") -> Iterator[Figure]:
     undo: list[tuple] = []
     over_maps = {id(ax) for ax in fig.axes if ax.get_images()}
     seen: set[int] = set()
+    done: set[int] = set()  # patches re-coloured (a text's box may also be found on its own)
 
     def swap(get, set_, many: bool = False) -> None:
         old = get() if callable(get) else get
@@ -249,6 +250,9 @@ def themed(fig: Figure, theme: str = "dark") -> Iterator[Figure]:
         undo.append((set_, old))
 
     def patch(p: Patch) -> None:
+        if id(p) in done:
+            return
+        done.add(id(p))
         swap(p.get_facecolor, p.set_facecolor)
         swap(p.get_edgecolor, p.set_edgecolor)
 
@@ -260,7 +264,9 @@ def themed(fig: Figure, theme: str = "dark") -> Iterator[Figure]:
         on_map = ax is not None and id(ax) in over_maps and (artist in ax.texts or artist in ax.patches)
         if on_map:
             continue
-        if isinstance(artist, Text):
+        if isinstance(artist, Patch):
+            patch(artist)
+        elif isinstance(artist, Text):
             swap(artist.get_color, artist.set_color)
             if artist.get_bbox_patch() is not None:
                 patch(artist.get_bbox_patch())
@@ -271,8 +277,6 @@ def themed(fig: Figure, theme: str = "dark") -> Iterator[Figure]:
             swap(artist.get_color, artist.set_color)
             swap(face, artist.set_markerfacecolor)
             swap(edge, artist.set_markeredgecolor)
-        elif isinstance(artist, Patch):
-            patch(artist)
         elif isinstance(artist, Collection) and artist.get_array() is None:
             swap(artist.get_facecolor, artist.set_facecolor, many=True)
             swap(artist.get_edgecolor, artist.set_edgecolor, many=True)
