@@ -44,6 +44,7 @@ __all__ = [
     "legend_overlaps",
     "narrowed",
     "plain_text",
+    "smallest_text_pt",
     "themed",
     "use_style",
 ]
@@ -846,6 +847,15 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big") // FIGURE_SCALE, int.from_bytes(data[20:24], "big") // FIGURE_SCALE
 
 
+def smallest_text_pt(fig: Figure) -> float:
+    """Size in points of the smallest text drawn in ``fig`` (tick labels, labels, titles, legends, notes)."""
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()  # tick labels exist once drawn
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return float(min(sizes)) if sizes else float(mpl.rcParams["font.size"])
+
+
 def _data_url(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
@@ -858,9 +868,11 @@ def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None
     ``png`` is one PNG (an explorer frame: one image, across its container with ``fill``), or the renderings of
     :func:`figure_renderings` (rendered here when None): then one ``<picture>`` per theme, marked ``pnc-theme-light``
     / ``pnc-theme-dark`` (pnc-site.css shows the one of the page's colour mode), each offering its narrow rendering
-    to screens up to :data:`NARROW_SCREEN` px. The images load lazily, so the hidden theme's is never fetched once the
-    site serves them as files (book_ext/pnc_site.py moves them out of the page); ``dark-light`` keeps the theme from
-    dimming them. An image is shown at its PNG's width over :data:`FIGURE_SCALE` CSS px (at most the column's).
+    to screens up to :data:`NARROW_SCREEN` px (phones get a narrow rendering with the panels stacked, not the wide
+    one shrunk); ``data-pnc-font-px`` is :func:`smallest_text_pt` in CSS px at the images' natural size
+    (:data:`FIGURE_SCALE` PNG px per CSS px). The images load lazily, so the hidden theme's is never fetched once
+    the site serves them as files (book_ext/pnc_site.py moves them out of the page); ``dark-light`` keeps the theme
+    from dimming them. An image is shown at its PNG's width over :data:`FIGURE_SCALE` CSS px (at most the column's).
     """
     alt = escape(alt_text(fig, prefix))
     if isinstance(png, bytes):
@@ -871,7 +883,9 @@ def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None
         return (f'<div class="pnc-figure"><img class="{css_class}" src="{_data_url(png)}" alt="{alt}" {size}>'
                 f'{data_html(fig)}</div>')
     renderings = png if png is not None else figure_renderings(fig)
-    parts = ['<div class="pnc-figure">']
+    # the smallest text in CSS px at the image's natural size (a browser test scales it by the displayed width)
+    font_px = smallest_text_pt(fig) * fig.dpi / 72
+    parts = [f'<div class="pnc-figure" data-pnc-font-px="{font_px:.2f}" data-pnc-scale="{FIGURE_SCALE}">']
     for theme in THEMES:
         wide = renderings[(theme, "wide")]
         parts.append(f'<picture class="pnc-theme-{theme}">')
