@@ -102,6 +102,12 @@ NARROW_WIDTH = 4.8
 NARROW_SCREEN = 720
 """Widest screen (CSS px) that gets a figure's narrow rendering."""
 
+PHONE_COLUMN = 358
+"""Width (CSS px) of the text column on a 390 px phone, the narrowest screen a figure is made readable on."""
+
+PHONE_TEXT_PX = 9.5
+"""Smallest text (CSS px) a figure's narrow rendering aims for on that phone (9 px and a margin)."""
+
 
 def figure_png(fig: Figure, dpi: float | None = None, *, tight: bool = True, theme: str = "light") -> bytes:
     """PNG bytes of ``fig`` on an opaque background, in the colours of ``theme`` (:data:`STYLES`; a figure is drawn
@@ -395,11 +401,13 @@ def _legends_clear_of_data(fig: Figure) -> Iterator[None]:
 
 def figure_renderings(fig: Figure) -> dict[tuple[str, str], bytes]:
     """The PNGs of ``fig`` the site shows, keyed ``(theme, "wide" | "narrow")`` for each of :data:`THEMES`; the narrow
-    ones only if the figure is wider than :data:`NARROW_WIDTH` (see :func:`narrowed`)."""
+    ones only if the figure is wider than :data:`NARROW_WIDTH`, or than the width at which its smallest text would
+    fall below :data:`PHONE_TEXT_PX` in a :data:`PHONE_COLUMN` column (see :func:`narrowed`)."""
+    width = min(NARROW_WIDTH, smallest_text_pt(fig) / 72 * PHONE_COLUMN / PHONE_TEXT_PX)
     out = {}
     with _legends_clear_of_data(fig):
         out.update({(theme, "wide"): figure_png(fig, theme=theme) for theme in THEMES})
-    with narrowed(fig) as changed, _legends_clear_of_data(fig):
+    with narrowed(fig, width) as changed, _legends_clear_of_data(fig):
         if changed:
             out.update({(theme, "narrow"): figure_png(fig, theme=theme) for theme in THEMES})
     return out

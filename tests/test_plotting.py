@@ -209,3 +209,15 @@ def test_figure_html_offers_each_theme_and_a_narrow_rendering():
         assert luminance < 0.35 if theme == "dark" else luminance > 0.65
         assert 'loading="lazy"' in body and f'alt="{plotting.escape(plotting.alt_text(fig))}"' in body
     assert html.count("<details") == 1  # one data block for both
+
+
+def test_small_text_gets_a_narrower_rendering():
+    from pnc import plotting
+
+    fig = _two_panel_figure()
+    for ax in fig.axes:
+        ax.tick_params(labelsize=7)
+    assert plotting.smallest_text_pt(fig) == 7
+    png = plotting.figure_renderings(fig)[("light", "narrow")]
+    natural = int.from_bytes(png[16:20], "big") / plotting.FIGURE_SCALE
+    assert 7 * fig.dpi / 72 * min(plotting.PHONE_COLUMN, natural) / natural >= 9
