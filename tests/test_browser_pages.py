@@ -302,7 +302,7 @@ def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromi
     for relative in _chapters(built_book):
         page, log = open_page(chromium, site + relative, viewport=DESKTOP)
         try:
-            page.wait_for_load_state("networkidle")
+            page.wait_for_load_state("load")
             page.evaluate("() => { window.pncNoReload = true; }")  # gone if the page reloads
             for mode in ("light", "dark", "light"):
                 _toggle_theme_to(page, mode)
@@ -336,7 +336,7 @@ def test_figure_text_is_readable_on_a_phone(built_book: Path, site: str, chromiu
     for relative in _chapters(built_book):
         page, _ = open_page(chromium, site + relative, viewport=PHONE)
         try:
-            page.wait_for_load_state("networkidle")
+            page.wait_for_load_state("load")
             for info in page.evaluate(FIGURE_TEXT_JS):
                 seen += 1
                 if not info["natural"] or not info["font"]:
