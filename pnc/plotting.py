@@ -97,13 +97,14 @@ FIGURE_SCALE = 2
 
 NARROW_WIDTH = 4.8
 """Width (inches, at the figure's 100 dpi: CSS px / 100) of a figure's narrow rendering, shown on screens up to
-:data:`NARROW_SCREEN` px: at a phone's 358 px column its 10 pt text is about 10 CSS px tall."""
+:data:`NARROW_SCREEN` px: in a phone's 342 px column its 10 pt text is about 10 CSS px tall."""
 
 NARROW_SCREEN = 720
 """Widest screen (CSS px) that gets a figure's narrow rendering."""
 
-PHONE_COLUMN = 358
-"""Width (CSS px) of the text column on a 390 px phone, the narrowest screen a figure is made readable on."""
+PHONE_COLUMN = 342
+"""Width (CSS px) of a chapter's text column on a 390 px phone (measured in Chromium), the narrowest screen a
+figure is made readable on."""
 
 PHONE_TEXT_PX = 9.5
 """Smallest text (CSS px) a figure's narrow rendering aims for on that phone (9 px and a margin)."""

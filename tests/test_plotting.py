@@ -163,8 +163,8 @@ def test_narrow_rendering_stacks_the_panels_and_its_text_fits_a_phone():
         assert left.get_position().y0 >= right.get_position().y1  # stacked, in reading order
         png = plotting.figure_png(fig)
     assert tuple(fig.get_size_inches()) == (10, 4)
-    # on a 390 px phone the column is 358 CSS px; the PNG is shown at most at its width over FIGURE_SCALE
-    shown = min(358, int.from_bytes(png[16:20], "big") / plotting.FIGURE_SCALE)
+    # on a 390 px phone the column is PHONE_COLUMN CSS px; the PNG is shown at most at its width over FIGURE_SCALE
+    shown = min(plotting.PHONE_COLUMN, int.from_bytes(png[16:20], "big") / plotting.FIGURE_SCALE)
     natural = int.from_bytes(png[16:20], "big") / plotting.FIGURE_SCALE
     smallest_pt = min(t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip())
     assert smallest_pt * fig.dpi / 72 * shown / natural >= 9
