@@ -478,6 +478,9 @@ MAX_SERIES_IN_ALT = 2
 """Series named per panel in the alternative text of a figure that does not say what it shows (:func:`describe`);
 the rest are counted (the data table has them all)."""
 
+MAX_PANELS_IN_ALT = 2
+"""Panels whose values the alternative text of such a figure gives; the others' are in the data table."""
+
 MAX_TABLE_ROWS = 40
 """Rows shown per data table on the page; the CSV download holds every row."""
 
@@ -767,12 +770,14 @@ def alt_text(fig: Figure, prefix: str = "") -> str:
         return " ".join(texts)
     written = [plain_text(t.get_text()) for t in fig.texts if t.get_visible() and t.get_text().strip()]
     texts += [f"The figure reads '{t}'." for t in written]
-    for i, panel in enumerate(panels, start=1):
+    for i, panel in enumerate(panels[:MAX_PANELS_IN_ALT], start=1):
         numbers = "; ".join(_panel_numbers(panel))
         if numbers and len(panels) > 1:
             texts.append(f"Panel {i}: {numbers}.")
         elif numbers:
             texts[-1] = f"{texts[-1].rstrip('.')}; {numbers}."
+    if len(panels) > MAX_PANELS_IN_ALT:
+        texts.append(f"The values of the other {len(panels) - MAX_PANELS_IN_ALT} panels are in the data table.")
     return " ".join(texts)
 
 

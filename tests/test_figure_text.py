@@ -49,7 +49,10 @@ def test_alt_text_is_short_where_the_figure_says_what_it_shows() -> None:
     panels = Figure().subplots(2, 4)
     for a in panels.flat:
         a.scatter([1, 2], [3, 4])
-    assert plotting.alt_text(panels.flat[0].figure).startswith("8 panels: 8 scatter plots of values.")
+    text = plotting.alt_text(panels.flat[0].figure)
+    assert text.startswith("8 panels: 8 scatter plots of values. Panel 1: ")
+    assert "Panel 2: " in text and "Panel 3" not in text
+    assert text.endswith("The values of the other 6 panels are in the data table.")
 
 
 def test_describe_opens_the_alt_text_and_alt_replaces_it() -> None:
