@@ -152,3 +152,27 @@ def test_a_curve_whose_printed_ends_agree_stays_and_a_stuck_network_is_named() -
     assert "fit (1 seed): falls from 1 at epoch = 1 to 0.003 at 50" in text
     both = plotting.alt_text(hierarchy.training_curves_figure({"fit": [trained]}))
     assert "The training loss of every seed falls over training" in both
+
+
+def test_the_site_serves_figure_renderings_as_files(tmp_path) -> None:
+    """book_ext/pnc_site.py moves each rendering of a figure out of the page into _images/ (named by content) and
+    leaves explorer frames, which live in the widget state, inline."""
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("pnc_site", Path(__file__).parents[1] / "book_ext" / "pnc_site.py")
+    site = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site)
+    fig = _two_panels()
+    renderings = plotting.figure_renderings(fig)
+    frame = plotting.figure_html(_frame(1.0), plotting.figure_png(_frame(1.0)), css_class="pnc-frame-image")
+    state = '<script type="application/vnd.jupyter.widget-state+json">' + frame.replace('"', '\\\\"') + "</script>"
+    context = {"body": plotting.figure_html(fig, renderings) + state,
+               "pathto": lambda name, resource=0: "../" + name}
+    site._figures_as_files(SimpleNamespace(outdir=str(tmp_path)), "chapters/x", "page.html", context, None)
+    body = context["body"]
+    files = re.findall(r'(?:src|srcset)="\.\./(_images/pnc-[0-9a-f]{24}\.png)"', body)
+    assert len(files) == len(renderings) == 4
+    assert sorted((tmp_path / f).read_bytes() for f in files) == sorted(renderings.values())
+    assert body.count("data:image/png") == 1 and 'src=\\\\"data:image/png' in body  # the frame stays inline
