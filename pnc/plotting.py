@@ -297,23 +297,47 @@ def themed(fig: Figure, theme: str = "dark") -> Iterator[Figure]:
 
 
 @contextmanager
-def narrowed(fig: Figure, width: float = NARROW_WIDTH) -> Iterator[bool]:
-    """``fig`` laid out ``width`` inches wide while the block runs (then restored); yields whether it changed.
+def narrowed(fig: Figure, width: float = NARROW_WIDTH, min_pt: float = 0.0) -> Iterator[bool]:
+    """``fig`` laid out ``width`` inches wide, its text at least ``min_pt`` points, while the block runs (then
+    restored); yields whether anything changed.
 
     Panels on a grid (``fig.subplots``) are stacked: a grid of up to three columns becomes one column, a wider one
-    two, in reading order, each panel keeping its aspect ratio and every font its size. A figure already at most
-    ``width`` wide is left alone; one whose panels are not on a single grid is only made narrower.
+    two, in reading order, each panel keeping its aspect ratio. Text smaller than ``min_pt`` is enlarged to it, and
+    titles and axis labels wrap at the figure's edge. A figure already at most ``width`` wide keeps its layout; one
+    whose panels are not on a single grid is only made narrower.
     """
+    from matplotlib.text import Text
+
     size = fig.get_size_inches().copy()
-    if size[0] <= width + 1e-9:
+    fig.draw_without_rendering()  # tick labels exist once drawn
+    ticks = {ax: [(axis, which, label.get_fontsize()) for axis in (ax.xaxis, ax.yaxis)
+                  for which, labels in (("major", axis.get_majorticklabels()), ("minor", axis.get_minorticklabels()))
+                  for label in labels[:1]] for ax in fig.axes}
+    tick_labels = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+                   for t in axis.get_majorticklabels() + axis.get_minorticklabels()}
+    texts = [t for t in fig.findobj(Text) if id(t) not in tick_labels and t.get_text().strip()]
+    small = [(t, t.get_fontsize()) for t in texts if t.get_fontsize() < min_pt]
+    small_ticks = [(axis, which, pt) for entries in ticks.values() for axis, which, pt in entries if pt < min_pt]
+    wide = size[0] > width + 1e-9
+    if not (wide or small or small_ticks):
         yield False
         return
-    axes = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
+    for t, _pt in small:
+        t.set_fontsize(min_pt)
+    for axis, which, _pt in small_ticks:
+        axis.set_tick_params(which=which, labelsize=min_pt)
+    headings = [t for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label,
+                                                ax.yaxis.label)] + list(fig.texts)
+    headings += [t for t in (getattr(fig, "_suptitle", None), getattr(fig, "_supxlabel", None)) if t is not None]
+    wraps = [(t, t.get_wrap()) for t in headings]
+    for t, _wrap in wraps:
+        t.set_wrap(True)
+    axes = [ax for ax in fig.axes if ax.get_subplotspec() is not None] if wide else []
     specs = {ax: ax.get_subplotspec() for ax in axes}
     grids = {id(s.get_gridspec()) for s in specs.values()}
     cells = all(s.rowspan.stop - s.rowspan.start == 1 and s.colspan.stop - s.colspan.start == 1
                 for s in specs.values())
-    height = size[1] * width / size[0]
+    height = size[1] * min(width, size[0]) / size[0]
     if axes and len(grids) == 1 and cells:
         grid = next(iter(specs.values())).get_gridspec()
         rows, cols = grid.get_geometry()
@@ -325,13 +349,19 @@ def narrowed(fig: Figure, width: float = NARROW_WIDTH) -> Iterator[bool]:
         for ax, spec in specs.items():
             k = spec.rowspan.start * cols + spec.colspan.start
             ax.set_subplotspec(stacked[k // new_cols, k % new_cols])
-    fig.set_size_inches(width, height)
+    fig.set_size_inches(min(width, size[0]), height)
     try:
         yield True
     finally:
         for ax, spec in specs.items():
             ax.set_subplotspec(spec)
         fig.set_size_inches(*size)
+        for t, wrap in wraps:
+            t.set_wrap(wrap)
+        for t, pt in small:
+            t.set_fontsize(pt)
+        for axis, which, pt in small_ticks:
+            axis.set_tick_params(which=which, labelsize=pt)
 
 
 def _drawn_points(ax: Axes) -> np.ndarray:
@@ -376,13 +406,22 @@ def legend_overlaps(fig: Figure) -> list[Axes]:
 
 
 @contextmanager
-def _legends_clear_of_data(fig: Figure) -> Iterator[None]:
-    """While the block runs, a legend that covers data (:func:`legend_overlaps`) hangs below its axes' tick labels
-    and axis label instead (a fixed distance in points below the axes, measured by a draw), then is put back."""
+def _legends_clear_of_data(fig: Figure, beside: bool = False) -> Iterator[None]:
+    """While the block runs, a legend that covers data (:func:`legend_overlaps`), and with ``beside`` one placed
+    beside its axes (no room for it on a narrow figure), hangs below its axes' tick labels and axis label instead
+    (a fixed distance in points below the axes, measured by a draw), then is put back."""
     from matplotlib.transforms import ScaledTranslation
 
-    moved = [(ax.get_legend(), ax.get_legend()._loc, ax.get_legend()._bbox_to_anchor)
-             for ax in legend_overlaps(fig)]
+    chosen = legend_overlaps(fig)  # draws the figure
+    if beside:
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is None or ax in chosen or not legend.get_visible():
+                continue
+            box = legend.get_window_extent()
+            if box.x0 < ax.bbox.x0 - 1 or box.x1 > ax.bbox.x1 + 1:
+                chosen.append(ax)
+    moved = [(ax.get_legend(), ax.get_legend()._loc, ax.get_legend()._bbox_to_anchor) for ax in chosen]
     try:
         for legend, _loc, _anchor in moved:
             ax = legend.axes
@@ -402,13 +441,14 @@ def _legends_clear_of_data(fig: Figure) -> Iterator[None]:
 
 def figure_renderings(fig: Figure) -> dict[tuple[str, str], bytes]:
     """The PNGs of ``fig`` the site shows, keyed ``(theme, "wide" | "narrow")`` for each of :data:`THEMES`; the narrow
-    ones only if the figure is wider than :data:`NARROW_WIDTH`, or than the width at which its smallest text would
-    fall below :data:`PHONE_TEXT_PX` in a :data:`PHONE_COLUMN` column (see :func:`narrowed`)."""
-    width = min(NARROW_WIDTH, smallest_text_pt(fig) / 72 * PHONE_COLUMN / PHONE_TEXT_PX)
+    ones only if the figure is wider than :data:`NARROW_WIDTH` or has text that would fall below
+    :data:`PHONE_TEXT_PX` in a :data:`PHONE_COLUMN` column (see :func:`narrowed`)."""
+    # the PNG is at most NARROW_WIDTH wide plus savefig's padding (0.1 in a side), shown in the phone's column
+    min_pt = PHONE_TEXT_PX * 72 * (NARROW_WIDTH + 2 * mpl.rcParams["savefig.pad_inches"]) / PHONE_COLUMN
     out = {}
     with _legends_clear_of_data(fig):
         out.update({(theme, "wide"): figure_png(fig, theme=theme) for theme in THEMES})
-    with narrowed(fig, width) as changed, _legends_clear_of_data(fig):
+    with narrowed(fig, NARROW_WIDTH, min_pt) as changed, _legends_clear_of_data(fig, beside=True):
         if changed:
             out.update({(theme, "narrow"): figure_png(fig, theme=theme) for theme in THEMES})
     return out

@@ -211,13 +211,20 @@ def test_figure_html_offers_each_theme_and_a_narrow_rendering():
     assert html.count("<details") == 1  # one data block for both
 
 
-def test_small_text_gets_a_narrower_rendering():
+def test_small_text_is_enlarged_and_long_titles_wrap_in_the_narrow_rendering():
     from pnc import plotting
 
     fig = _two_panel_figure()
     for ax in fig.axes:
         ax.tick_params(labelsize=7)
+    fig.axes[1].set_title("a very long title that is wider than a phone's column at any readable size", fontsize=7)
+    fig.axes[1].text(2, 0.5, "7.5", fontsize=7)
     assert plotting.smallest_text_pt(fig) == 7
     png = plotting.figure_renderings(fig)[("light", "narrow")]
     natural = int.from_bytes(png[16:20], "big") / plotting.FIGURE_SCALE
-    assert 7 * fig.dpi / 72 * min(plotting.PHONE_COLUMN, natural) / natural >= 9
+    pad = 2 * matplotlib.rcParams["savefig.pad_inches"]
+    assert natural <= (plotting.NARROW_WIDTH + pad) * fig.dpi + 1  # the title wrapped instead of widening the image
+    with plotting.narrowed(fig, plotting.NARROW_WIDTH, min_pt=10):
+        smallest = plotting.smallest_text_pt(fig)
+    assert smallest * fig.dpi / 72 * min(plotting.PHONE_COLUMN, natural) / natural >= 9
+    assert plotting.smallest_text_pt(fig) == 7  # put back
