@@ -1,5 +1,6 @@
-"""House plotting style, notebook figure display, the figures' alternative text and data, and the two-panel
-layerwise compression/discrimination plot.
+"""House plotting style (a light and a dark theme), notebook figure display with each figure's light, dark, wide and
+narrow renderings, the figures' alternative text and data, and the two-panel layerwise compression/discrimination
+plot.
 
 Library code never calls ``plt.show()``; it returns figures. The fits drawn here live in :mod:`pnc.fits` (no
 matplotlib needed); they are re-exported for convenience.
