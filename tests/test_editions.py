@@ -281,7 +281,10 @@ def test_the_pdf_leak_search_finds_the_solutions_in_the_full_pdf(built_pdf: Path
     text = _pdf_text(built_pdf)
     lines = [line for s in SOLUTIONS for line in s.printed_lines]
     assert len(lines) >= 40
-    missing = [line for line in lines if _printed_prefix(line) not in text]
+    # a line at the top of a page can be extracted with the page's running header ("5.7. Exercises") between its
+    # first word and the rest: such a line counts as found when the rest of it is
+    missing = [line for line in lines
+               if _printed_prefix(line) not in text and _printed_prefix(line.strip().partition(" ")[2]) not in text]
     assert not missing, missing[:10]
 
 
