@@ -146,18 +146,24 @@ def compression_explorer(runs: Mapping[tuple[float, int], RecipeResult], n: int 
     )
 
 
+def law_controls(xi: float, alpha: float, n: int, L: int, K: int, min_depth: int = 1) -> list[Control]:
+    """The controls of the law's parameters ``xi, alpha, n, L, K`` that every "what does the law predict" panel
+    starts with (``min_depth``: the smallest depth its laws allow)."""
+    return [Control("varepsilon", "init scale ξ", 0.01, 1.0, 0.001, xi),
+            Control("alpha", "output scale α", 0.1, 1000, 0.1, alpha, digits=1),
+            Control("n", "samples per class n", 2, 1000, 1, n),
+            Control("L", "depth L", min_depth, 20, 1, L),
+            Control("K", "classes K", 2, 100, 1, K)]
+
+
 def law_panel(max_E: float, xi: float = 0.3, n: int = 10, L: int = 6, alpha: float = 100.0, K: int = 3
               ) -> LiveExplorer:
     """Chapter 4's "what does the law predict" panel: type ``xi, alpha, n, L, K`` and ``max E``, read ``kappa`` and
     ``C_l`` and ``D_l`` per layer, with the formulas typeset."""
     return LiveExplorer(
         title="What does the law predict?",
-        controls=[Control("varepsilon", "init scale ξ", 0.01, 1.0, 0.001, xi),
-                  Control("alpha", "output scale α", 0.1, 1000, 0.1, alpha, digits=1),
-                  Control("n", "samples per class n", 2, 1000, 1, n),
-                  Control("L", "depth L", 1, 20, 1, L),
-                  Control("K", "classes K", 2, 100, 1, K),
-                  Control("max_E", "max E of the data", -0.5, 0.5, 0.0001, round(max_E, 4), digits=4)],
+        controls=law_controls(xi, alpha, n, L, K, min_depth=1)
+        + [Control("max_E", "max E of the data", -0.5, 0.5, 0.0001, round(max_E, 4), digits=4)],
         curves=[Curve(laws.COMPRESSION, "Cₗ", upto="L", offset=-1),
                 Curve(laws.DISCRIMINATION, "Dₗ", upto="L", offset=-1)],
         scalars=[(laws.KAPPA, "κ")],

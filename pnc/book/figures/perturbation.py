@@ -22,6 +22,7 @@ from ..perturbation import (
     agreement_range,
     spread_agreement_limit,
 )
+from .compression import law_controls
 
 __all__ = ["imbalance_figure", "law_panel", "perturbation_figure", "perturbation_grid_figure", "spread_figure"]
 
@@ -285,14 +286,10 @@ def law_panel(runs: Sequence[PerturbationRun], tilt_runs: Sequence[ImbalanceRun]
     tilts = ", ".join(f"{r.tilt:g}" for r in tilt_runs)
     return LiveExplorer(
         title="What do the laws of this chapter predict?",
-        controls=[Control("varepsilon", "init scale ξ", 0.01, 1.0, 0.001, xi),
-                  Control("alpha", "output scale α", 0.1, 1000, 0.1, alpha, digits=1),
-                  Control("n", "samples per class n", 2, 1000, 1, n),
-                  Control("L", "depth L", 2, 20, 1, L),
-                  Control("K", "classes K", 2, 100, 1, K),
-                  Control("tau", "Tr(JE) of the data", -1.0, 1.0, 0.0001, tau0, digits=4),
-                  Control("beta_0", "leak β₀ of the data", 0.0, 2.0, 0.0001, beta0, digits=4),
-                  Control("tilt", "tilt t of the layer scales", -0.95, 0.95, 0.01, 0.0, digits=2)],
+        controls=law_controls(xi, alpha, n, L, K, min_depth=2)  # the imbalance law needs two layers
+        + [Control("tau", "Tr(JE) of the data", -1.0, 1.0, 0.0001, tau0, digits=4),
+           Control("beta_0", "leak β₀ of the data", 0.0, 2.0, 0.0001, beta0, digits=4),
+           Control("tilt", "tilt t of the layer scales", -0.95, 0.95, 0.01, 0.0, digits=2)],
         curves=[Curve(laws.PERTURBATION, "perturbed data", upto="L", offset=-1),
                 Curve(laws.IMBALANCE, "tilted layers", upto="L", offset=-1)],
         scalars=[(laws.KAPPA, "κ")], measured=measured,
