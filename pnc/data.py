@@ -24,6 +24,7 @@ import torch
 
 from ._checks import as_labels
 from ._checks import check_int as _check_int
+from ._checks import check_seed as _check_seed
 
 __all__ = [
     "DATASETS",
@@ -40,10 +41,6 @@ __all__ = [
     "stratified_split",
     "subsample_per_class",
 ]
-
-
-def _check_seed(seed: object) -> int:
-    return _check_int("seed", seed, 0)
 
 
 def _check_dtype(dtype: object) -> torch.dtype:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from pnc._checks import check_int
+from pnc._checks import check_int, check_seed
 from pnc.report import LayerReport, measure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -361,10 +361,7 @@ def _geometric_fit(values: list[float]) -> dict[str, float | None]:
 
 
 def _seed(ctx: Any) -> int:
-    seed = ctx.seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"ctx.seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
+    return check_seed(ctx.seed, "ctx.seed")
 
 
 # ---------------------------------------------------------------------------------------------------------------

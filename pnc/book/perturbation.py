@@ -28,6 +28,7 @@ from pnc import metrics as _metrics
 from pnc import models as _models
 from pnc import theory as _theory
 from pnc._checks import check_int as _check_int
+from pnc._checks import check_seed as _check_seed
 
 from . import assumptions as _assumptions
 from .assumptions import FailureRun
@@ -327,7 +328,7 @@ def spread_factors(rho: float, L: int, m: int, *, coherent: bool, seed: int = 0)
     L, m = _check_int("L", L, 2), _check_int("m", m, 1)
     if not np.isfinite(rho) or not 0 <= rho < 1:
         raise ValueError(f"rho must be a number in [0, 1) (every singular value > 0), got {rho!r}")
-    rng = np.random.default_rng(_check_int("seed", seed, 0))
+    rng = np.random.default_rng(_check_seed(seed))
     points = np.linspace(-1.0, 1.0, m) if m > 1 else np.zeros(1)
     first = rng.permutation(points)
     orders = [first if coherent or layer == 0 else rng.permutation(points) for layer in range(L - 1)]
@@ -356,7 +357,7 @@ def _orthogonal(m: int, generator: torch.Generator) -> np.ndarray:
 
 
 def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(_check_int("seed", seed, 0))
+    return torch.Generator().manual_seed(_check_seed(seed))
 
 
 def aligned_spread_weights(x: np.ndarray, labels: np.ndarray, factors: np.ndarray, xi: float,
