@@ -30,7 +30,8 @@ whose size comes from the memory budget :data:`PAIRWISE_BUDGET_BYTES` (``tile_si
 nothing to $\Sigma_W$ and enters CDNV with $V_k=0$.
 
 Every metric function accepts either a :class:`ClassStats`, a ``(features, labels)`` pair as two arguments,
-or a ``(features, labels)`` tuple; features may be numpy arrays or torch tensors on any device and dtype.
+or a ``(features, labels)`` tuple; features may be numpy arrays or torch tensors on any device and dtype. NC4 judges
+every sample, so with a :class:`ClassStats` it also takes the samples' ``features=`` and ``logits=`` (:func:`nc4`).
 Degenerate inputs raise :class:`ValueError`; no function returns NaN.
 """
 
