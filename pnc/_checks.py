@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_features", "as_labels", "check_classes", "check_int", "check_positive", "is_torch_tensor", "to_numpy"]
+__all__ = ["as_features", "as_labels", "check_classes", "check_int", "check_positive", "check_seed", "is_torch_tensor",
+           "to_numpy"]
 
 
 def is_torch_tensor(x: Any) -> bool:
@@ -117,6 +118,13 @@ def check_int(name: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """A random seed as an ``int`` >= 0 (numpy integers accepted, bools refused), or ``ValueError`` naming ``name``."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {seed!r}")
+    return int(seed)
 
 
 def check_positive(name: str, value: object) -> float:

@@ -184,7 +184,14 @@ def atomic_write_npz(path: str | os.PathLike[str], arrays: Mapping[str, Any]) ->
 def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Load every array of an ``.npz`` into memory, never unpickling (``allow_pickle=False``)."""
     with np.load(Path(path), allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+        out = {}
+        for k in data.files:
+            try:
+                out[k] = data[k]
+            except ValueError as err:  # numpy refuses an object array rather than unpickle it
+                raise ValueError(f"{path}: array {k!r} holds Python objects (dtype object), which are never unpickled; "
+                                 "save plain numeric arrays (atomic_write_npz refuses object arrays)") from err
+        return out
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -101,13 +101,11 @@ def prediction_disagreement(model: nn.Module, data: Any, stats: ClassStats, row:
         raise ValueError("nc4 reads the data twice, but data is a one-shot iterator: pass a list, a DataLoader or "
                          "(X, y)")
     wrong, total = 0, 0
-    classes = stats.classes
     for y, out, rows in forward_features(model, data, **forward_options):
         if len(y) == 0:
             continue
-        logits = to_numpy(out.reshape(out.shape[0], -1), np.float64)
-        ncc = M.nearest_class_mean(stats, to_numpy(rows[row], np.float64), tile_size=tile_size)
-        wrong += int(np.sum(M.predicted_classes(logits, classes) != ncc))
+        share = M.nc4(stats, logits=out.reshape(out.shape[0], -1), features=rows[row], tile_size=tile_size)
+        wrong += round(share * len(y))  # the batch's count of disagreements (exact: share = count / len(y))
         total += len(y)
     if distributed:
         import torch.distributed as dist

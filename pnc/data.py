@@ -24,6 +24,7 @@ import torch
 
 from ._checks import as_labels
 from ._checks import check_int as _check_int
+from ._checks import check_seed as _check_seed
 
 __all__ = [
     "DATASETS",
@@ -42,14 +43,23 @@ __all__ = [
 ]
 
 
-def _check_seed(seed: object) -> int:
-    return _check_int("seed", seed, 0)
-
-
 def _check_dtype(dtype: object) -> torch.dtype:
     if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
         raise ValueError(f"dtype must be a torch floating dtype, got {dtype!r}")
     return dtype  # type: ignore[return-value]
+
+
+def _check_nonnegative(name: str, value: object) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if not np.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {number}")
+    return number
+
+
+def _synthetic_args(n_per_class: int | Sequence[int], n_classes: int, dim: object, seed: object,
+                    dtype: object) -> tuple[list[int], int, int, torch.dtype]:
+    """The checked arguments every synthetic data set takes: per-class counts, dimension, seed and dtype."""
+    return class_counts(n_per_class, n_classes), _check_int("dim", dim, 1), _check_seed(seed), _check_dtype(dtype)
 
 
 def class_counts(n_per_class: int | Sequence[int], n_classes: int) -> list[int]:
@@ -91,13 +101,8 @@ def orthogonal_dataset(
     (see :func:`orthogonality_stats`) of order ``5e-3``. ``perturbation=0`` gives exactly
     orthonormal samples. Requires ``dim >= N``.
     """
-    counts = class_counts(n_per_class, n_classes)
-    dim = _check_int("dim", dim, 1)
-    seed = _check_seed(seed)
-    dtype = _check_dtype(dtype)
-    perturbation = float(perturbation)
-    if not np.isfinite(perturbation) or perturbation < 0:
-        raise ValueError(f"perturbation must be a finite number >= 0, got {perturbation}")
+    counts, dim, seed, dtype = _synthetic_args(n_per_class, n_classes, dim, seed, dtype)
+    perturbation = _check_nonnegative("perturbation", perturbation)
     n_total = sum(counts)
     if dim < n_total:
         raise ValueError(
@@ -124,10 +129,7 @@ def near_orthogonal_gaussian(
     The labels carry no information about the inputs (any labelling of generic points can be
     interpolated when ``d >= N``).
     """
-    counts = class_counts(n_per_class, n_classes)
-    dim = _check_int("dim", dim, 1)
-    seed = _check_seed(seed)
-    dtype = _check_dtype(dtype)
+    counts, dim, seed, dtype = _synthetic_args(n_per_class, n_classes, dim, seed, dtype)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((sum(counts), dim)) / np.sqrt(dim)
     return torch.from_numpy(x).to(dtype), labels_from_counts(counts)
@@ -149,16 +151,9 @@ def gaussian_mixture(
     ``class_separation`` times random unit vectors otherwise. ``n_per_class`` may be a list for
     uneven classes.
     """
-    counts = class_counts(n_per_class, n_classes)
-    dim = _check_int("dim", dim, 1)
-    seed = _check_seed(seed)
-    dtype = _check_dtype(dtype)
-    class_separation = float(class_separation)
-    within_std = float(within_std)
-    if not np.isfinite(class_separation) or class_separation < 0:
-        raise ValueError(f"class_separation must be a finite number >= 0, got {class_separation}")
-    if not np.isfinite(within_std) or within_std < 0:
-        raise ValueError(f"within_std must be a finite number >= 0, got {within_std}")
+    counts, dim, seed, dtype = _synthetic_args(n_per_class, n_classes, dim, seed, dtype)
+    class_separation = _check_nonnegative("class_separation", class_separation)
+    within_std = _check_nonnegative("within_std", within_std)
     rng = np.random.default_rng(seed)
     k = len(counts)
     if dim >= k:

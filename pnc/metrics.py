@@ -30,7 +30,8 @@ whose size comes from the memory budget :data:`PAIRWISE_BUDGET_BYTES` (``tile_si
 nothing to $\Sigma_W$ and enters CDNV with $V_k=0$.
 
 Every metric function accepts either a :class:`ClassStats`, a ``(features, labels)`` pair as two arguments,
-or a ``(features, labels)`` tuple; features may be numpy arrays or torch tensors on any device and dtype.
+or a ``(features, labels)`` tuple; features may be numpy arrays or torch tensors on any device and dtype. NC4 judges
+every sample, so with a :class:`ClassStats` it also takes the samples' ``features=`` and ``logits=`` (:func:`nc4`).
 Degenerate inputs raise :class:`ValueError`; no function returns NaN.
 """
 
@@ -445,17 +446,51 @@ def nearest_class_mean(stats: ClassStats, features: Any, *, tile_size: int | Non
     return stats.classes[out]
 
 
-def nc4(features: Any, labels: Any, logits: Any, *, tile_size: int | None = None) -> float:
+def nc4(
+    stats_or_features: Any,
+    labels: Any = None,
+    logits: Any = None,
+    *,
+    features: Any = None,
+    tile_size: int | None = None,
+) -> float:
     """NC4: fraction of samples whose arg-max logit differs from the nearest-class-centre prediction.
+
+    NC4 compares every sample's prediction with the class whose mean is nearest to its features, so besides the class
+    means it needs per-sample features and logits. The first argument takes the forms of the other metrics:
+
+    - ``nc4(features, labels, logits)`` or ``nc4((features, labels), logits=logits)``: the class means come from
+      these samples;
+    - ``nc4(stats, logits=logits, features=features)``: the class means come from a :class:`ClassStats` (e.g.
+      accumulated over the whole data set) and ``features``/``logits`` are the N samples to judge (any N, no labels
+      needed). A :class:`ClassStats` alone raises :class:`ValueError`: it holds no per-sample data.
 
     Logit columns are read as in :func:`predicted_classes`; ``tile_size`` as in :func:`nearest_class_mean`.
     """
-    x = as_features(features)
-    y = as_labels(labels, x.shape[0])
+    if isinstance(stats_or_features, ClassStats):
+        if labels is not None:
+            raise ValueError("labels must not be given together with a ClassStats (its class means are used)")
+        if features is None or logits is None:
+            raise ValueError("nc4 compares each sample's arg-max logit with its nearest class mean, so it needs "
+                             "per-sample data that a ClassStats does not hold: pass features= and logits= of the "
+                             "samples, nc4(stats, logits=logits, features=features), or nc4(features, labels, "
+                             "logits); pnc.measure(model, data, metrics=('nc4',)) reads them in a second pass")
+        st = _stats(stats_or_features)
+        x = as_features(features)
+    else:
+        if features is not None:
+            raise ValueError("features= is for a ClassStats first argument; with raw features call "
+                             "nc4(features, labels, logits)")
+        if logits is None:
+            raise ValueError("nc4 needs the model's logits: nc4(features, labels, logits)")
+        raw, y = _raw_pair(stats_or_features, labels)
+        x = as_features(raw)
+        st = _stats(x, as_labels(y, x.shape[0]))
     z = as_features(logits, name="logits")
     if z.shape[0] != x.shape[0]:
         raise ValueError(f"length mismatch: {x.shape[0]} features but {z.shape[0]} logits")
-    st = _stats(x, y)
+    if x.shape[1] != st.dim:
+        raise ValueError(f"features have dimension {x.shape[1]} but the class means {st.dim}")
     return float(np.mean(predicted_classes(z, st.classes) != nearest_class_mean(st, x, tile_size=tile_size)))
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int as _check_int
+from ._checks import check_seed as _check_seed
 
 __all__ = [
     "INIT_SCHEMES", "DeepLinearNetwork", "HybridNetwork", "MLP", "ResidualBlock", "SmallResNet", "semi_orthogonal",
@@ -71,7 +72,7 @@ class _LayeredNetwork(nn.Module):
             raise ValueError(f"xi (orthogonal init scale) must be a finite number > 0, got {xi}")
         if std is not None and (not math.isfinite(float(std)) or float(std) <= 0):
             raise ValueError(f"std (gaussian init) must be a finite number > 0 or None, got {std}")
-        _check_int("seed", seed, 0)
+        _check_seed(seed)
         if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
             raise ValueError(f"dtype must be a torch floating dtype, got {dtype!r}")
         self.init = init

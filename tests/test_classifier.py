@@ -10,6 +10,7 @@ from torch import nn
 
 import pnc
 from pnc import metrics as M
+from pnc.book import experiments as E
 from pnc.book.connections import last_layer_collapse, layerwise_connections
 from pnc.classifier import classifier_input_row, classifier_io, find_classifier, prediction_disagreement
 from pnc.features import collect_features, eval_mode, forward_features
@@ -63,6 +64,8 @@ PATHS = {
     "layerwise_connections (book)": lambda net, x, y: layerwise_connections(net, x, y, layers=["body.0"]),
     "Tracker": lambda net, x, y: Tracker(net, (x, y), every=1, metrics=("compression",)).step(0),
     "training record": lambda net, x, y: pnc.train._record(net, x, y, 0, 0.0),
+    "experiments' layer features (book)": lambda net, x, y: E._features(net, x, torch.device("cpu"), batch=40),
+    "experiments' accuracy (book)": lambda net, x, y: E._accuracy(net, x, y, torch.device("cpu"), batch=40),
 }
 
 

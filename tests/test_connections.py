@@ -14,6 +14,7 @@ from pnc.book.connections import (
     normalize_rows,
 )
 from pnc.metrics import separation_fuzziness
+from pnc.probes import probe_accuracy
 
 
 def _fuzziness_by_hand(x: np.ndarray, y: np.ndarray) -> float:
@@ -86,12 +87,52 @@ def test_last_layer_collapse_needs_every_class(trained):
         last_layer_collapse(net, X[keep], y[keep])
 
 
+def _nc1_by_hand(x: np.ndarray, y: np.ndarray) -> float:
+    """NC1 = Tr(Sigma_W Sigma_B^+) / K, Sigma_B unweighted over classes about the sample mean (Papyan et al.)."""
+    classes = np.unique(y)
+    mu = np.stack([x[y == k].mean(0) for k in classes])
+    sw = sum((x[y == k] - mu[i]).T @ (x[y == k] - mu[i]) for i, k in enumerate(classes)) / x.shape[0]
+    mc = mu - x.mean(0)
+    sb = mc.T @ mc / classes.size
+    return float(np.trace(sw @ np.linalg.pinv(sb, rcond=1e-10)) / classes.size)
+
+
+def _rate_by_hand(z: np.ndarray, eps_sq: float) -> float:
+    """R = 1/2 logdet(I + d / (N eps^2) Z Z^T) in nats, Z = z^T (d x N)."""
+    n, d = z.shape
+    return 0.5 * float(np.linalg.slogdet(np.eye(d) + d / (n * eps_sq) * z.T @ z)[1])
+
+
+def _rank_by_hand(x: np.ndarray, share: float = 0.95) -> int:
+    """Smallest r whose r largest singular values hold ``share`` of the nuclear norm."""
+    s = np.linalg.svd(x, compute_uv=False)
+    return int(next(r for r in range(1, s.size + 1) if s[:r].sum() >= share * s.sum() * (1 - 1e-12)))
+
+
 def test_layerwise_connections_table(trained):
     net, X, y, _ = trained
     rep = layerwise_connections(net, X, y)
-    assert len(rep) == 4 and rep.names[0] == "input"
-    np.testing.assert_allclose(rep.column("rate_reduction"), rep.column("rate") - rep.column("class_rate"))
-    np.testing.assert_allclose(rep.column("fuzziness"), 4 * rep.column("nc1"), rtol=1e-8)  # balanced
-    assert np.all((rep.column("probe_test") >= 0) & (rep.column("probe_test") <= 1))
+    # every column from the definitions, on the features of an eval-mode forward pass taken here
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        feats = [f.double().numpy() for f in net.forward_features(X)]
+    net.train(was_training)
+    labels = y.numpy()
+    assert rep.names[0] == "input" and len(rep) == len(feats) == 4
+    assert list(rep.column("dim")) == [f.shape[1] for f in feats]
+    for i, x in enumerate(feats):
+        row = rep[i]
+        z = x / np.linalg.norm(x, axis=1, keepdims=True)
+        rate = _rate_by_hand(z, 0.5)
+        class_rate = sum((labels == k).mean() * _rate_by_hand(z[labels == k], 0.5) for k in np.unique(labels))
+        assert row["fuzziness"] == pytest.approx(_fuzziness_by_hand(x, labels), rel=1e-6), row["name"]
+        assert row["nc1"] == pytest.approx(_nc1_by_hand(x, labels), rel=1e-6), row["name"]
+        assert row["rate"] == pytest.approx(rate, rel=1e-8), row["name"]
+        assert row["class_rate"] == pytest.approx(class_rate, rel=1e-8), row["name"]
+        assert row["rate_reduction"] == pytest.approx(rate - class_rate, rel=1e-8, abs=1e-10), row["name"]
+        assert row["numerical_rank"] == _rank_by_hand(x), row["name"]
+        probe = probe_accuracy(x, labels, test_fraction=0.3, seed=0)  # the probe itself: tests/test_probes.py
+        assert (row["probe_train"], row["probe_test"]) == pytest.approx((probe.train_accuracy, probe.test_accuracy))
     assert rep.column("numerical_rank")[0] <= 10
     assert rep.column("fuzziness")[-1] < rep.column("fuzziness")[0]

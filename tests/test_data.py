@@ -1,5 +1,7 @@
 """Tests for pnc.data: seeded synthetic data sets."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -115,6 +117,19 @@ def test_near_orthogonal_gaussian_has_unit_norms_on_average():
 def test_bad_arguments_raise_clear_value_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("seed", [-1, True, 1.5, "3"])
+def test_the_core_and_the_book_check_a_seed_alike(seed):
+    """One seed check (pnc._checks.check_seed) serves the data generators and the book's runner."""
+    from pnc.book.runner import run_experiment
+
+    message = rf"seed must be an integer >= 0, got {re.escape(repr(seed))}"
+    with pytest.raises(ValueError, match=message):
+        orthogonal_dataset(10, 3, 50, seed=seed)
+    with pytest.raises(ValueError, match=message):
+        run_experiment("hybrid", seed=seed)
+    assert orthogonal_dataset(2, 2, 4, seed=np.int64(3))[0].equal(orthogonal_dataset(2, 2, 4, seed=3)[0])
 
 
 @settings(max_examples=30, deadline=None)

@@ -45,19 +45,19 @@ def test_learning_time_is_the_half_way_point_and_scales_like_one_over_s():
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "message"),
     [
-        lambda: saxe_mode_strength(1.0, -1.0, 0.1),
-        lambda: saxe_mode_strength(1.0, 1.0, 0.0),
-        lambda: saxe_mode_strength(-1.0, 1.0, 0.1),
-        lambda: saxe_mode_strength(1.0, 1.0, 0.1, tau=float("nan")),
-        lambda: saxe_learning_time(1.0, 0.6),
-        lambda: gd_time_constant(0, 0.1),
-        lambda: gd_time_constant(10, -0.1),
+        (lambda: saxe_mode_strength(1.0, -1.0, 0.1), "s must be a finite number > 0, got -1.0"),
+        (lambda: saxe_mode_strength(1.0, 1.0, 0.0), "u0 must be a finite number > 0, got 0.0"),
+        (lambda: saxe_mode_strength(-1.0, 1.0, 0.1), r"t must be finite and >= 0, got \[-1.0\]"),
+        (lambda: saxe_mode_strength(1.0, 1.0, 0.1, tau=float("nan")), "tau must be a finite number > 0, got nan"),
+        (lambda: saxe_learning_time(1.0, 0.6), "u0 must be below s/2 .* got u0=0.6, s=1.0"),
+        (lambda: gd_time_constant(0, 0.1), "n_samples must be a positive integer, got 0"),
+        (lambda: gd_time_constant(10, -0.1), "lr must be a finite number > 0, got -0.1"),
     ],
 )
-def test_bad_arguments_raise_value_error(call):
-    with pytest.raises(ValueError):
+def test_bad_arguments_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
         call()
 
 
@@ -76,7 +76,7 @@ def test_modes_of_orthonormal_data_are_class_sums():
         v = x[y.numpy() == k].sum(axis=0) / np.sqrt(counts[k])
         assert abs(abs(modes.V[:, i] @ v) - 1.0) < 1e-12
         assert abs(abs(modes.U[k, i]) - 1.0) < 1e-12
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_classes=2 but the largest label is 2: pass n_classes > 2 or leave"):
         input_output_modes(X, y, n_classes=2)
 
 
@@ -90,9 +90,9 @@ def test_effective_strength_of_a_balanced_aligned_start_is_the_strength_itself()
     w2 = modes.U @ (r * c).T  # W2^T u_i = c_i r_i
     np.testing.assert_allclose(mode_strengths([w1, w2], modes), c**2, rtol=1e-12)
     np.testing.assert_allclose(effective_initial_strength([w1, w2], modes), c**2, rtol=1e-12)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"needs a two-layer network \[W1, W2\], got 1 layers"):
         effective_initial_strength([w1], modes)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"W_2 \(shape \(2, 6\)\) cannot follow W_1 \(shape \(12, 6\)\)"):
         mode_strengths([w1.T, w2], modes)
 
 
@@ -105,9 +105,9 @@ def test_rounds_of_plain_gd_equal_one_run():
     epochs, values, losses = train_in_rounds(b, X, y, cfg, [0, 7, 30], lambda m: float(m.end_to_end().norm()))
     assert epochs == [0, 7, 30] and len(values) == 3 and len(losses) == 30
     assert torch.allclose(a.end_to_end(), b.end_to_end(), rtol=0, atol=1e-14)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"strictly increasing list of epochs >= 0, got \[5, 5\]"):
         train_in_rounds(b, X, y, cfg, [5, 5], lambda m: 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"checkpoints must be a non-empty .*, got \[\]"):
         train_in_rounds(b, X, y, cfg, [], lambda m: 0)
 
 
@@ -130,10 +130,10 @@ def test_trained_two_layer_network_follows_the_closed_form_and_the_gap_is_the_st
 
 def test_trace_modes_rejects_deeper_networks_and_bad_steps():
     X, y = data.orthogonal_dataset(3, 2, dim=10, perturbation=0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a network with exactly two linear layers, got 3"):
         trace_modes(models.DeepLinearNetwork(10, 8, 2, depth=3), X, y, lr=0.1, steps=10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
         trace_modes(models.DeepLinearNetwork(10, 8, 2, depth=2), X, y, lr=0.1, steps=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"every must be an integer in \[1, steps\], got 20"):
         trace_modes(models.DeepLinearNetwork(10, 8, 2, depth=2), X, y, lr=0.1, steps=10, every=20)
     assert isinstance(input_output_modes(X, y), Modes)

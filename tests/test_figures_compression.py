@@ -57,17 +57,21 @@ def test_explorer_keeps_its_axes_and_fits_its_text(grid) -> None:
     assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height
 
 
-def test_practice_figure_shows_both_networks() -> None:
-    from types import SimpleNamespace
-
+def test_practice_figure_shows_both_networks(grid) -> None:
     import numpy as np
 
-    linear = SimpleNamespace(L=6, kappa=0.06, compression=13.5 * 0.06 ** np.arange(6),
-                             discrimination=np.linspace(0.94, 0.99, 6))
+    from pnc.report import LayerReport
+
+    linear = grid[(0.3, 6)]  # a trained recipe network, L = 6
     columns = {"compression": np.linspace(13, 2, 10), "discrimination": np.linspace(0.9, 0.6, 10)}
-    pair = SimpleNamespace(linear=linear, nonlinear=SimpleNamespace(column=columns.__getitem__))
+    table = LayerReport.from_dict([{"layer": i, "name": f"layer{i}", "compression": columns["compression"][i],
+                                    "discrimination": columns["discrimination"][i]} for i in range(10)])
+    pair = recipes.PracticePair(linear=linear, nonlinear=table, nonlinear_loss=0.0, nonlinear_epochs=0)
     fig = compression.practice_figure(pair)
     ax_c, ax_d = fig.axes
     assert ax_c.get_yscale() == "log" and len(ax_c.lines) == 3 and len(ax_d.lines) == 2
-    assert np.allclose(ax_c.lines[2].get_ydata(), columns["compression"])
+    np.testing.assert_allclose(ax_c.lines[0].get_ydata(), linear.compression)
+    np.testing.assert_allclose(ax_c.lines[1].get_ydata(), linear.compression[0] * linear.kappa ** np.arange(6))
+    np.testing.assert_allclose(ax_c.lines[2].get_ydata(), columns["compression"])
+    np.testing.assert_allclose(ax_d.lines[1].get_ydata(), columns["discrimination"][1:])
     assert widgets.figure_png(fig)[:4] == b"\x89PNG"

@@ -121,8 +121,7 @@ REFERENCES = {
 
 def _inputs(stats: pnc.ClassStats, x: np.ndarray, w: np.ndarray) -> MetricInputs:
     """The table's inputs; NC4's second pass (the model's predictions are the logits x Wᵀ) reads ``stats``."""
-    predicted = M.predicted_classes(x @ w.T, stats.classes)
-    disagreement = float(np.mean(predicted != M.nearest_class_mean(stats, x)))
+    disagreement = M.nc4(stats, logits=x @ w.T, features=x)
     return MetricInputs(classifier_weight=w, prediction_disagreement=disagreement, coding_rate_eps=EPS,
                         rank_threshold=THRESHOLD)
 

@@ -308,6 +308,43 @@ def test_nc4_reference():
         M.nc4(x, y, np.zeros((len(y), 5)))
 
 
+def test_nc4_takes_the_first_argument_forms_of_the_other_metrics():
+    x, y = make_data(6)
+    logits = np.random.default_rng(1).normal(size=(len(y), 3))
+    st = M.ClassStats().update(x, y)
+    close(M.nc4((x, y), logits=logits), M.nc4(x, y, logits))
+    close(M.nc4(st, logits=logits, features=x), M.nc4(x, y, logits))
+    close(M.nc4(st, logits=torch.tensor(logits), features=torch.tensor(x, dtype=torch.float32)), M.nc4(x, y, logits))
+    # the class means from a ClassStats of every sample, judged on 10 samples (no labels needed): by hand
+    mus = ref(x, y)["mus"]
+    some = x[:10]
+    nearest = np.array([CLASSES[np.argmin([np.sum((z - m) ** 2) for m in mus])] for z in some])
+    close(M.nc4(st, logits=logits[:10], features=some), np.mean(CLASSES[np.argmax(logits[:10], axis=1)] != nearest))
+
+
+def test_nc4_says_what_to_pass_when_the_per_sample_data_is_missing():
+    x, y = make_data(6)
+    logits = np.zeros((len(y), 3))
+    st = M.ClassStats().update(x, y)
+    needs = "nc4 compares each sample's arg-max logit with its nearest class mean, so it needs per-sample data that"
+    with pytest.raises(ValueError, match=needs + r" a ClassStats does not hold: pass features= and logits="):
+        M.nc4(st)
+    with pytest.raises(ValueError, match=needs):
+        M.nc4(st, logits=logits)
+    with pytest.raises(ValueError, match=needs):
+        M.nc4(st, features=x)
+    with pytest.raises(ValueError, match="labels must not be given together with a ClassStats"):
+        M.nc4(st, y, logits, features=x)
+    with pytest.raises(ValueError, match=r"features= is for a ClassStats first argument; with raw features call"):
+        M.nc4(x, y, logits, features=x)
+    with pytest.raises(ValueError, match=r"nc4 needs the model's logits: nc4\(features, labels, logits\)"):
+        M.nc4(x, y)
+    with pytest.raises(ValueError, match="features have dimension 5 but the class means 6"):
+        M.nc4(st, logits=logits, features=x[:, :5])
+    with pytest.raises(ValueError, match="length mismatch: 57 features but 56 logits"):
+        M.nc4(st, logits=logits[1:], features=x)
+
+
 def test_cdnv_reference():
     x, y = make_data(7)
     r = ref(x, y)

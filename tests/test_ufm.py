@@ -92,19 +92,26 @@ def test_deep_and_cross_entropy_runs_collapse_and_are_seeded():
     assert other.snapshots[0].compression != deep.snapshots[0].compression
 
 
-@pytest.mark.parametrize("bad", [
-    dict(loss="hinge"), dict(depth=0), dict(dim=3), dict(n_classes=1), dict(lambda_h=-1.0), dict(lr=0.0),
-    dict(steps=0), dict(lambda_w=float("nan")), dict(record_at=(-1,)),
+@pytest.mark.parametrize(("bad", "message"), [
+    (dict(loss="hinge"), r"loss must be one of \('mse', 'ce'\), got 'hinge'"),
+    (dict(depth=0), "depth must be an integer >= 1, got 0"),
+    (dict(dim=3), r"dim must be at least n_classes \(d >= K\), got dim=3, n_classes=4"),
+    (dict(n_classes=1), "n_classes must be an integer >= 2, got 1"),
+    (dict(lambda_h=-1.0), "lambda_h must be >= 0, got -1.0"),
+    (dict(lr=0.0), "lr must be > 0, got 0.0"),
+    (dict(steps=0), "steps must be an integer >= 1, got 0"),
+    (dict(lambda_w=float("nan")), "lambda_w must be a finite number, got nan"),
+    (dict(record_at=(-1,)), "record_at entry must be an integer >= 0, got -1"),
 ])
-def test_bad_input_raises(bad):
-    with pytest.raises(ValueError):
+def test_bad_input_raises(bad, message):
+    with pytest.raises(ValueError, match=message):
         ufm.train_ufm(**bad)
 
 
 def test_bad_closed_form_input_raises():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2, got 1"):
         ufm.mse_optimum(1, 10, 1e-3, 1e-3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lambda_h must be > 0, got 0.0"):
         ufm.mse_optimum(4, 10, 0.0, 1e-3)
 
 
@@ -118,11 +125,11 @@ def test_ufm_figure(mse_run):
     fig = F.ufm_figure({"shallow": mse_run, "deep": deep}, deep, (30, 100))
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     assert len(fig.axes[0].lines) == 2 + 1 and len(fig.axes[2].lines) == 2   # two runs and the floor; two steps
-    with pytest.raises(ValueError):
-        F.ufm_figure({"shallow": mse_run}, mse_run, (100,))       # not deep
-    with pytest.raises(ValueError):
-        F.ufm_figure({"deep": deep}, deep, (7,))                  # step not recorded
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"deep must be a deep UFM run \(depth >= 2\), got depth 1"):
+        F.ufm_figure({"shallow": mse_run}, mse_run, (100,))
+    with pytest.raises(ValueError, match=r"steps \[7\] not recorded in the deep run \(recorded: \[0, 30, 100\]\)"):
+        F.ufm_figure({"deep": deep}, deep, (7,))
+    with pytest.raises(ValueError, match="runs must be a non-empty"):
         F.ufm_figure({}, deep, (30,))
 
 
@@ -131,5 +138,5 @@ def test_ce_etf_objective_is_reached_shallow_and_beaten_deep():
     etf = ufm.ce_etf_objective(4, 10, lambda_h=5e-3, lambda_w=5e-3)
     assert shallow.snapshots[-1].objective == pytest.approx(etf, rel=1e-5)
     assert ufm.ce_etf_objective(4, 10, lambda_h=5e-3, lambda_w=5e-3, depth=4) < etf      # more factors, cheaper
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="depth must be an integer >= 1, got 0"):
         ufm.ce_etf_objective(4, 10, lambda_h=5e-3, lambda_w=5e-3, depth=0)

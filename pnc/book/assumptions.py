@@ -29,6 +29,7 @@ from pnc import theory as _theory
 from pnc import train as _train
 from pnc._checks import check_int as _check_int
 from pnc._checks import check_positive as _check_pos
+from pnc._checks import check_seed as _check_seed
 
 from .recipes import RecipeResult, train_dln
 
@@ -156,7 +157,7 @@ def assumption_check(
 
     depths = [_check_int("depth", L, 2) for L in depths]
     widths = [_check_int("width", w, dim) for w in widths]
-    seeds = [_check_int("seed", s, 0) for s in seeds]
+    seeds = [_check_seed(s) for s in seeds]
     if not depths or not widths or not seeds:
         raise ValueError("depths, widths and seeds must be non-empty")
     cache: dict[tuple[int, int, int], RecipeResult] = {}

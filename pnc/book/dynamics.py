@@ -56,7 +56,7 @@ def saxe_mode_strength(t: Any, s: float, u0: float, tau: float = 1.0) -> np.ndar
     s, u0, tau = _positive("s", s), _positive("u0", u0), _positive("tau", tau)
     t = np.asarray(t, dtype=np.float64)
     if np.any(t < 0) or not np.all(np.isfinite(t)):
-        raise ValueError("t must be finite and >= 0")
+        raise ValueError(f"t must be finite and >= 0, got {t[~(np.isfinite(t) & (t >= 0))].tolist()}")
     decay = np.exp(-2.0 * s * t / tau)  # divide numerator and denominator by e^{2st/tau}
     return s / (1.0 + (s / u0 - 1.0) * decay)
 
@@ -97,7 +97,8 @@ def input_output_modes(X: Any, y: Any, n_classes: int | None = None) -> Modes:
         raise ValueError("labels must be >= 0")
     k = int(labels.max()) + 1 if n_classes is None else int(n_classes)
     if k <= labels.max():
-        raise ValueError(f"n_classes={k} but the largest label is {labels.max()}")
+        raise ValueError(f"n_classes={k} but the largest label is {labels.max()}: pass n_classes > {labels.max()} "
+                         "or leave n_classes=None to read it from the labels")
     onehot = np.zeros((k, x.shape[0]))
     onehot[labels, np.arange(x.shape[0])] = 1.0
     u, s, vt = np.linalg.svd(onehot @ x, full_matrices=False)

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from pnc._checks import check_int
+from pnc._checks import check_int, check_seed
+from pnc.features import eval_mode
 from pnc.report import LayerReport, measure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -169,26 +170,26 @@ def _check_finite(result: Any, config: dict) -> None:
         raise ValueError(f"training diverged (loss {result.final_loss}) with lr={config['lr']}; lower the lr")
 
 
-@torch.no_grad()
 def _features(model: torch.nn.Module, X: torch.Tensor, device: torch.device, batch: int = 2048) -> list[np.ndarray]:
-    """``[z^0, ..., z^{L-1}]`` in eval mode, as float32 numpy arrays on the CPU."""
-    model.eval()
+    """``[z^0, ..., z^{L-1}]`` in eval mode, as float32 numpy arrays on the CPU; every submodule keeps its own mode
+    afterwards (:func:`pnc.features.eval_mode`)."""
     dtype = next(model.parameters()).dtype
     chunks: list[list[np.ndarray]] = []
-    for i in range(0, X.shape[0], batch):
-        feats = model.forward_features(X[i : i + batch].to(device=device, dtype=dtype))
-        chunks.append([f.float().cpu().numpy() for f in feats])
+    with eval_mode(model):
+        for i in range(0, X.shape[0], batch):
+            feats = model.forward_features(X[i : i + batch].to(device=device, dtype=dtype))
+            chunks.append([f.float().cpu().numpy() for f in feats])
     return [np.concatenate([c[j] for c in chunks]) for j in range(len(chunks[0]))]
 
 
-@torch.no_grad()
 def _accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device,
               batch: int = 2048) -> float:
-    """Accuracy of the network's own prediction (eval mode) on ``(X, y)``."""
-    model.eval()
+    """Accuracy of the network's own prediction (eval mode) on ``(X, y)``; every submodule keeps its own mode
+    afterwards (:func:`pnc.features.eval_mode`)."""
     dtype = next(model.parameters()).dtype
-    hits = sum(int((model(X[i : i + batch].to(device=device, dtype=dtype)).argmax(1).cpu() == y[i : i + batch]).sum())
-               for i in range(0, X.shape[0], batch))
+    with eval_mode(model):
+        hits = sum(int((model(X[i : i + batch].to(device=device, dtype=dtype)).argmax(1).cpu()
+                        == y[i : i + batch]).sum()) for i in range(0, X.shape[0], batch))
     return hits / X.shape[0]
 
 
@@ -361,10 +362,7 @@ def _geometric_fit(values: list[float]) -> dict[str, float | None]:
 
 
 def _seed(ctx: Any) -> int:
-    seed = ctx.seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"ctx.seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
+    return check_seed(ctx.seed, "ctx.seed")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,8 +17,10 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +30,7 @@ from pnc import metrics as _metrics
 from pnc import models as _models
 from pnc import theory as _theory
 from pnc._checks import check_int as _check_int
+from pnc._checks import check_seed as _check_seed
 
 from . import assumptions as _assumptions
 from .assumptions import FailureRun
@@ -103,27 +106,49 @@ def series_terms(sym: SymbolicRatio) -> dict[str, object]:
     }
 
 
+class _LawRun(ABC):
+    """What the runs of the three sweeps share: the trained network's ratios ``C_{l+1} / C_l`` against the
+    predictions of its law."""
+
+    trained: RecipeResult
+    default_prediction: ClassVar[str] = "exact"
+    """The prediction :meth:`errors` and :meth:`worst_error` use unless told otherwise."""
+
+    @abstractmethod
+    def predicted_ratios(self) -> dict[str, np.ndarray]:
+        """Every prediction of the layer ratios that applies to this run, by name."""
+
+    def _about(self) -> str:
+        return ""
+
+    def errors(self, prediction: str | None = None) -> np.ndarray:
+        """``trained / predicted - 1`` per layer ratio; ``prediction`` names one of :meth:`predicted_ratios`
+        (default :attr:`default_prediction`)."""
+        predicted = self.predicted_ratios()
+        name = self.default_prediction if prediction is None else prediction
+        if name not in predicted:
+            raise ValueError(f"prediction must be one of {list(predicted)}{self._about()}, got {name!r}")
+        return self.trained.ratios / predicted[name] - 1.0
+
+    def worst_error(self, prediction: str | None = None) -> float:
+        """``max_l |trained / predicted - 1|``."""
+        return float(np.max(np.abs(self.errors(prediction))))
+
+
 @dataclass(frozen=True)
-class PerturbationRun:
+class PerturbationRun(_LawRun):
     """One trained network of the sweep and the law of its data."""
 
     perturbation: float
     """Total Frobenius norm of the noise added to the orthonormal samples (:func:`pnc.data.orthogonal_dataset`)."""
     law: _theory.PerturbationLaw
     trained: RecipeResult
+    default_prediction: ClassVar[str] = "first_order"
 
-    def errors(self, prediction: str = "first_order") -> np.ndarray:
-        """``trained / predicted - 1`` per layer ratio; ``prediction`` is ``"first_order"``, ``"exact"`` (the
-        closed form of the construction) or ``"ideal"`` (``kappa``)."""
-        predicted = {"first_order": self.law.first_order_ratios, "exact": self.law.ratios,
-                     "ideal": np.full(self.law.ratios.shape, self.law.kappa)}
-        if prediction not in predicted:
-            raise ValueError(f"prediction must be one of {list(predicted)}, got {prediction!r}")
-        return self.trained.ratios / predicted[prediction] - 1.0
-
-    def worst_error(self, prediction: str = "first_order") -> float:
-        """``max_l |trained / predicted - 1|``."""
-        return float(np.max(np.abs(self.errors(prediction))))
+    def predicted_ratios(self) -> dict[str, np.ndarray]:
+        """``"first_order"``, ``"exact"`` (the closed form of the construction) and ``"ideal"`` (``kappa``)."""
+        return {"first_order": self.law.first_order_ratios, "exact": self.law.ratios,
+                "ideal": np.full(self.law.ratios.shape, self.law.kappa)}
 
 
 def perturbation_sweep(
@@ -201,7 +226,7 @@ def init_scale_law(xis: Sequence[float], n: int, alpha: float) -> _theory.Imbala
 
 
 @dataclass(frozen=True)
-class ImbalanceRun:
+class ImbalanceRun(_LawRun):
     """One trained network of the imbalance sweep and the law its initial scales predict."""
 
     tilt: float
@@ -210,18 +235,11 @@ class ImbalanceRun:
     law: _theory.ImbalanceLaw
     trained: RecipeResult
 
-    def errors(self, prediction: str = "exact") -> np.ndarray:
-        """``trained / predicted - 1`` per layer ratio; ``prediction`` is ``"exact"`` (:class:`ImbalanceLaw`),
-        ``"first_order"`` (first order in the imbalances) or ``"ideal"`` (the balanced ``kappa``)."""
-        predicted = {"exact": self.law.ratios, "first_order": self.law.first_order_ratios,
-                     "ideal": np.full(self.law.ratios.shape, self.trained.kappa)}
-        if prediction not in predicted:
-            raise ValueError(f"prediction must be one of {list(predicted)}, got {prediction!r}")
-        return self.trained.ratios / predicted[prediction] - 1.0
-
-    def worst_error(self, prediction: str = "exact") -> float:
-        """``max_l |trained / predicted - 1|``."""
-        return float(np.max(np.abs(self.errors(prediction))))
+    def predicted_ratios(self) -> dict[str, np.ndarray]:
+        """``"exact"`` (:class:`ImbalanceLaw`), ``"first_order"`` (first order in the imbalances) and ``"ideal"``
+        (the balanced ``kappa``)."""
+        return {"exact": self.law.ratios, "first_order": self.law.first_order_ratios,
+                "ideal": np.full(self.law.ratios.shape, self.trained.kappa)}
 
     @property
     def initial_imbalance(self) -> float:
@@ -327,7 +345,7 @@ def spread_factors(rho: float, L: int, m: int, *, coherent: bool, seed: int = 0)
     L, m = _check_int("L", L, 2), _check_int("m", m, 1)
     if not np.isfinite(rho) or not 0 <= rho < 1:
         raise ValueError(f"rho must be a number in [0, 1) (every singular value > 0), got {rho!r}")
-    rng = np.random.default_rng(_check_int("seed", seed, 0))
+    rng = np.random.default_rng(_check_seed(seed))
     points = np.linspace(-1.0, 1.0, m) if m > 1 else np.zeros(1)
     first = rng.permutation(points)
     orders = [first if coherent or layer == 0 else rng.permutation(points) for layer in range(L - 1)]
@@ -356,7 +374,7 @@ def _orthogonal(m: int, generator: torch.Generator) -> np.ndarray:
 
 
 def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(_check_int("seed", seed, 0))
+    return torch.Generator().manual_seed(_check_seed(seed))
 
 
 def aligned_spread_weights(x: np.ndarray, labels: np.ndarray, factors: np.ndarray, xi: float,
@@ -399,7 +417,7 @@ def rotated_spread_weights(factors: np.ndarray, d: int, K: int, xi: float, seed:
 
 
 @dataclass(frozen=True)
-class SpreadRun:
+class SpreadRun(_LawRun):
     """One trained network of the spread sweep and the law of its initial singular values."""
 
     rho: float
@@ -419,19 +437,16 @@ class SpreadRun:
             return ("mean_square", "ideal")
         return ("exact", "second_order", "first_order", "mean_square", "ideal")
 
-    def errors(self, prediction: str = "exact") -> np.ndarray:
-        """``trained / predicted - 1`` per layer ratio; ``prediction`` is one of :attr:`predictions`."""
-        if prediction not in self.predictions:
-            raise ValueError(f"prediction must be one of {list(self.predictions)} for mode {self.mode!r}, "
-                             f"got {prediction!r}")
-        predicted = {"exact": self.law.ratios, "second_order": self.law.second_order_ratios,
-                     "first_order": self.law.first_order_ratios, "mean_square": self.law.mean_square_ratios,
-                     "ideal": np.full(self.law.ratios.shape, self.law.kappa)}[prediction]
-        return self.trained.ratios / predicted - 1.0
+    def predicted_ratios(self) -> dict[str, np.ndarray]:
+        """The predictions of :attr:`predictions`: ``"exact"``, ``"second_order"``, ``"first_order"``,
+        ``"mean_square"`` and ``"ideal"`` (``kappa``) for the aligned modes, the last two for ``"rotated"``."""
+        law = self.law
+        every = {"exact": law.ratios, "second_order": law.second_order_ratios, "first_order": law.first_order_ratios,
+                 "mean_square": law.mean_square_ratios, "ideal": np.full(law.ratios.shape, law.kappa)}
+        return {name: every[name] for name in self.predictions}
 
-    def worst_error(self, prediction: str = "exact") -> float:
-        """``max_l |trained / predicted - 1|``."""
-        return float(np.max(np.abs(self.errors(prediction))))
+    def _about(self) -> str:
+        return f" for mode {self.mode!r}"
 
 
 def spread_sweep(

@@ -25,6 +25,7 @@ from pnc import theory as _theory
 from pnc import train as _train
 from pnc._checks import check_int as _check_int
 from pnc._checks import check_positive as _check_pos
+from pnc._checks import check_seed as _check_seed
 from pnc.report import LayerReport, report_from_features
 
 __all__ = ["PracticePair", "RecipeResult", "recipe_grid", "recipe_table", "run_recipe", "theory_and_practice",
@@ -168,7 +169,7 @@ def train_dln(
     xi = _check_pos("xi", xi)
     alpha = _check_pos("alpha", alpha)
     L = _check_int("L", L, 2)
-    seed = _check_int("seed", seed, 0)
+    seed = _check_seed(seed)
     labels = y.detach().cpu().numpy().astype(np.int64)
     counts = np.bincount(labels)
     if counts.shape[0] < 2 or np.any(counts != counts[0]) or counts[0] < 2:
@@ -265,7 +266,7 @@ def run_recipe(
     n = _check_int("n", n, 2)
     K = _check_int("K", K, 2)
     dim = _check_int("dim", dim, 1)
-    seed = _check_int("seed", seed, 0)
+    seed = _check_seed(seed)
     if dim < n * K:
         raise ValueError(f"the recipe needs dim >= N = n K = {n * K} (orthonormal samples), got dim={dim}")
     X, y = _data.orthogonal_dataset(n_per_class=n, n_classes=K, dim=dim, perturbation=perturbation, seed=seed)

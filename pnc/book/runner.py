@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pnc._checks import check_seed as _check_seed
 from pnc.book.context import RunContext
 from pnc.cache import ResultCache, atomic_write_json, atomic_write_npz, config_hash, load_npz, to_jsonable
 
@@ -81,12 +82,6 @@ def _check_scale(scale: object) -> str:
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     return str(scale)
-
-
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
