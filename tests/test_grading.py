@@ -77,6 +77,10 @@ def _nc1_is_c(ns: dict[str, Any]) -> None:   # compression measured twice
     ns["nc1_layers"] = ns["c_layers"]
 
 
+def _same_steps(ns: dict[str, Any]) -> None:   # 60 steps at every rate: the same drifts, over different times
+    ns["steps"] = dict.fromkeys(ns["steps"], 60)
+
+
 def _names(ns: dict[str, Any]) -> None:
     ns["names"] = ["input", "0"]
 
@@ -90,6 +94,7 @@ def _balanced(ns: dict[str, Any]) -> None:   # three classes of 5 samples: the t
 
 
 CHEAP = {  # label: a wrong answer made from the right one
+    "ex-ch3-drift": _same_steps,
     "ex-ch2-cdnv": _scaled("rhs", 1.05),
     "ex-ch4-code": _scaled("fitted_ratio", 1.06),
     "ex-ch4-discrimination-depth": _one_depth,
@@ -120,18 +125,7 @@ def test_the_book_solution_passes_and_a_wrong_answer_fails(label):
 RIDGES = ["1e-08", "1e-06", "0.0001", "0.01", "1"]
 TOLERATED = np.array([[1e-8, 1e-4, 1e-4, 1e-4, 1e-2]] * 3)
 RUNS = [{"heads": [{"transfer_accuracy_by_ridge": dict.fromkeys(RIDGES, 0.9)}]}]   # the grid of recorded ridges
-DRIFTS = {0.1: 1.79e-2, 0.05: 8.50e-3, 0.025: 4.15e-3}
-STEPS = {lr: v * lr / 0.1 for lr, v in DRIFTS.items()}   # the runs over the same number of steps: drift ~ lr^2
-
-
-def _slope(drifts: dict[float, float]) -> float:
-    lrs = sorted(drifts)
-    return float(np.polyfit(np.log(lrs), np.log([drifts[lr] for lr in lrs]), 1)[0])
-
-
 BOOK_VALUES = {
-    "ex-ch3-drift": ({"drifts": DRIFTS, "drift_slope": _slope(DRIFTS)},
-                     {"drifts": STEPS, "drift_slope": _slope(STEPS)}),
     "ex-ch1-code": ({"acc_raw": 0.8838, "acc_wide": 0.8838, "acc_narrow": 0.4645}, {"acc_wide": 0.8837}),
     "ex-ch7-ratio": ({"two_point": [0.287, 0.288, 0.295], "least_squares": [0.272, 0.273, 0.279]},
                      {"two_point": [0.287, 0.288, 0.35]}),
@@ -151,6 +145,33 @@ def test_the_book_values_pass_and_wrong_values_fail(label):
     assert grading.check(label, right).passed
     wrong = grading.check(label, {**right, **changes})
     assert not wrong.passed and wrong.earned < wrong.points
+
+
+def _slope(drifts: dict[float, float]) -> float:
+    lrs = sorted(drifts)
+    return float(np.polyfit(np.log(lrs), np.log([drifts[lr] for lr in lrs]), 1)[0])
+
+
+# Largest drifts of runs that are not the exercise's (printed by the same code with one thing changed): each has a
+# ratio near 2 and a slope near 1, so the ratio and the slope alone (the checker before it reran the recipe) pass it.
+WRONG_DRIFTS = {
+    "10 steps at every rate": ({0.1: 0.017879, 0.05: 0.0084773, 0.025: 0.003492}, 10),
+    "xi = 0.1": ({0.1: 0.0029464, 0.05: 0.0013844, 0.025: 0.00067596}, None),
+    "the classifier pair's drift": ({0.1: 0.0030406, 0.05: 0.0014655, 0.025: 0.00072041}, None),
+    "made up": ({0.1: 2.0, 0.05: 1.0, 0.025: 0.5}, None),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG_DRIFTS))
+def test_the_drift_checker_reruns_the_recipe(case):
+    drifts, steps = WRONG_DRIFTS[case]
+    answer = {"drifts": drifts, "drift_slope": _slope(drifts),
+              "steps": dict.fromkeys(drifts, steps) if steps else {0.1: 60, 0.05: 120, 0.025: 240}}
+    grade = grading.check("ex-ch3-drift", answer)
+    same_time, values, ratio, slope = grade.parts
+    assert ratio.earned == ratio.points and slope.earned == slope.points
+    assert values.earned == 0 and "from the largest drift of the stated run" in values.reason
+    assert not grade.passed and (same_time.earned == 0) == (steps is not None)
 
 
 def test_a_malformed_value_fails_its_criterion_with_the_reason():

@@ -21,6 +21,7 @@ student's submissions, a folder to try the grader on.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -215,26 +216,71 @@ def _check_ch2_cdnv(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("|lhs/rhs - 1| < 0.02 on the stated mixture", 1, test)]
 
 
+_CH3_RATES = (0.1, 0.05, 0.025)
+_CH3_TIME = 6.0   # the training time eta * steps of every run
+
+
+@functools.lru_cache(maxsize=1)
+def _ch3_reference() -> tuple[tuple[float, float], ...]:
+    """(eta, largest drift) of the exercise's runs: its data, network and training, eta * steps = 6, every 10 steps."""
+    from pnc import data, models, train
+    from pnc.book import dln
+
+    X, y = data.orthogonal_dataset(n_per_class=10, n_classes=3, dim=50, seed=1)
+    config = train.TrainConfig(optimizer="gd", alpha=100.0, schedule="constant", loss_tol=None)
+    out = []
+    for lr in _CH3_RATES:
+        net = models.DeepLinearNetwork(50, 50, 3, depth=4, init="orthogonal", xi=0.3, seed=1)
+        run = dln.train_tracked(net, X, y, config.replace(lr=lr, epochs=round(_CH3_TIME / lr)), every=10)
+        out.append((lr, float(run.drift.max())))
+    return tuple(out)
+
+
 def _check_ch3_drift(a: Mapping[str, Any], source: str) -> list[Part]:
+    def by_rate(name: str) -> Mapping[Any, Any]:
+        value = _get(a, name)
+        _require(isinstance(value, Mapping),
+                 f"`{name}` should be a dict from the learning rate, got {type(value).__name__}")
+        _require(set(value) == set(_CH3_RATES),
+                 f"`{name}` should have the keys 0.1, 0.05, 0.025, got {sorted(value, key=str)}")
+        return value
+
+    def same_time() -> str:
+        steps = by_rate("steps")
+        n = {lr: _float(steps, lr) for lr in _CH3_RATES}
+        if len(set(n.values())) == 1:
+            raise _Reject(f"steps = {n[0.1]:g} at every eta: runs over the same number of steps, not the same time "
+                          f"eta * steps = {_CH3_TIME:g}")
+        off = [f"{lr * v:g} at eta = {lr}" for lr, v in n.items() if abs(lr * v - _CH3_TIME) > 1e-9]
+        _require(not off, f"eta * steps is {', '.join(off)}, not {_CH3_TIME:g}")
+        return f"eta * steps = {_CH3_TIME:g} at every eta"
+
+    def values() -> str:
+        drifts = by_rate("drifts")
+        submitted = {lr: _float(drifts, lr) for lr in _CH3_RATES}
+        for lr, ref in _ch3_reference():   # the grader's own runs of the stated recipe (about a second)
+            rel = abs(submitted[lr] / ref - 1)
+            _require(rel < 1e-3, f"drifts[{lr}] = {submitted[lr]:.5g} is {rel:.2%} from the largest drift of the "
+                     f"stated run ({ref:.5g}), not within a relative 1e-3")
+        return "every entry within 1e-3 of the stated runs"
+
     def ratio() -> str:
-        drifts = _get(a, "drifts")
-        _require(isinstance(drifts, Mapping),
-                 f"`drifts` should be a dict from the learning rate, got {type(drifts).__name__}")
-        _require(set(drifts) == {0.1, 0.05, 0.025},
-                 f"`drifts` should have the keys 0.1, 0.05, 0.025, got {sorted(drifts)}")
+        drifts = by_rate("drifts")
         r = _float(drifts, 0.1) / _float(drifts, 0.05)
         _require(1.5 < r < 2.6, f"drifts[0.1] / drifts[0.05] = {r:.3f}, not in (1.5, 2.6)")
         return f"drifts[0.1] / drifts[0.05] = {r:.3f}"
 
     def slope() -> str:
-        drifts, s = _get(a, "drifts"), _float(a, "drift_slope")
+        drifts, s = by_rate("drifts"), _float(a, "drift_slope")
         _require(abs(s - 1) < 0.3, f"drift_slope = {s:.3f}, not within 0.3 of 1")
-        lrs = np.array([0.025, 0.05, 0.1])
-        fitted = float(np.polyfit(np.log(lrs), np.log([float(drifts[lr]) for lr in lrs]), 1)[0])
+        lrs = np.array(sorted(_CH3_RATES))
+        fitted = float(np.polyfit(np.log(lrs), np.log([_float(drifts, lr) for lr in lrs]), 1)[0])
         _require(abs(fitted - s) < 1e-6, f"drift_slope = {s:.4f} is not the log-log slope of `drifts` ({fitted:.4f})")
         return f"slope {s:.3f}"
 
-    return [_part("1.5 < drifts[0.1]/drifts[0.05] < 2.6", 1.5, ratio), _part("|drift_slope - 1| < 0.3", 1.5, slope)]
+    return [_part("steps: eta * steps = 6 at every eta", 1, same_time),
+            _part("drifts: the stated runs' largest drifts, to a relative 1e-3", 1, values),
+            _part("1.5 < drifts[0.1]/drifts[0.05] < 2.6", 0.5, ratio), _part("|drift_slope - 1| < 0.3", 0.5, slope)]
 
 
 def _check_ch4_code(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -467,7 +513,8 @@ def _exercises() -> dict[str, Exercise]:
         Exercise("ex-ch1-code", "01_hierarchical_features", 5, ("acc_raw", "acc_wide", "acc_narrow"),
                  _check_ch1_code, 3),
         Exercise("ex-ch2-cdnv", "02_measuring", 4, ("lhs", "rhs"), _check_ch2_cdnv, 1),
-        Exercise("ex-ch3-drift", "03_deep_linear_networks", 5, ("drifts", "drift_slope"), _check_ch3_drift, 3),
+        Exercise("ex-ch3-drift", "03_deep_linear_networks", 5, ("steps", "drifts", "drift_slope"),
+                 _check_ch3_drift, 3),
         Exercise("ex-ch4-code", "04_progressive_compression", 4, ("fitted_ratio",), _check_ch4_code, 4),
         Exercise("ex-ch4-discrimination-depth", "04_progressive_compression", 5, ("deviation", "slope_ratio"),
                  _check_ch4_discrimination, 3),
