@@ -81,6 +81,10 @@ def _same_steps(ns: dict[str, Any]) -> None:   # 60 steps at every rate: the sam
     ns["steps"] = dict.fromkeys(ns["steps"], 60)
 
 
+def _train_on_test(ns: dict[str, Any]) -> None:   # the "training" value measured on the held-out images
+    ns["c_train"] = ns["c_test"]
+
+
 def _names(ns: dict[str, Any]) -> None:
     ns["names"] = ["input", "0"]
 
@@ -103,6 +107,7 @@ CHEAP = {  # label: a wrong answer made from the right one
     "ex-ch9-nc1-zero": _nc1_is_c,
     "ex-ch9-imbalanced": _balanced,
     "ex-ch9-step": _scaled("ratio", 0.5),   # twice the steps at the same learning rate: no halving
+    "ex-ch10-train-test": _train_on_test,
     "ex-ch10-twice": _names,
     "ex-ch10-mean": _naive,
 }
@@ -131,7 +136,6 @@ BOOK_VALUES = {
                      {"two_point": [0.287, 0.288, 0.35]}),
     "ex-ch7-code": ({"settle": [120, 110, 110], "met": [60, 50, 60]}, {"settle": [40, 110, 110]}),
     "ex-ch8-code": ({"tolerated": TOLERATED, "cut100_runs": RUNS}, {"tolerated": TOLERATED[:, ::-1]}),
-    "ex-ch10-train-test": ({"c_train": 0.2376, "c_test": 0.2469}, {"c_train": 0.2469, "c_test": 0.2376}),
 }
 
 
@@ -172,6 +176,25 @@ def test_the_drift_checker_reruns_the_recipe(case):
     assert ratio.earned == ratio.points and slope.earned == slope.points
     assert values.earned == 0 and "from the largest drift of the stated run" in values.reason
     assert not grade.passed and (same_time.earned == 0) == (steps is not None)
+
+
+# Wrong answers to the train/test exercise, with the reason each criterion gives. The recipe gives c_train = 0.1876
+# and c_test = 0.2017; every pair below but the swapped one has c_train < c_test, the old criterion, and passed it.
+WRONG_SPLITS = {
+    "swapped": ((0.20169, 0.18765), ["the other split", "the other split"]),
+    "the first ReLU block's values (features.1)": ((0.23463, 0.24586), ["25.04% from", "21.90% from"]),
+    "the chapter's convolutional network": ((0.2376, 0.2469), ["from the recipe's value", "from the recipe's value"]),
+    "one value right, one made up": ((0.18765, 0.3), [None, "from the recipe's value (0.20169)"]),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG_SPLITS))
+def test_the_train_test_checker_reruns_the_recipe(case):
+    (c_train, c_test), reasons = WRONG_SPLITS[case]
+    grade = grading.check("ex-ch10-train-test", {"c_train": c_train, "c_test": c_test})
+    assert not grade.passed
+    for part, reason in zip(grade.parts, reasons, strict=True):
+        assert (part.earned == part.points) if reason is None else (part.earned == 0 and reason in part.reason)
 
 
 def test_a_malformed_value_fails_its_criterion_with_the_reason():

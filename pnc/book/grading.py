@@ -8,8 +8,8 @@ points of its statement, and a checker that grades the automatic part of those p
 A submission is a student's ``.py`` file or notebook holding the code of one exercise, in
 ``FOLDER/<student>/<exercise label>.py`` (or ``.ipynb``), e.g. ``submissions/ada/ex-ch2-cdnv.ipynb``.
 :func:`grade_folder` runs each one in a fresh Python process after its chapter's setup (the chapter's first code
-cell, the imports or the loading of the chapter's runs; for an exercise that builds on a chapter's worked example,
-every code cell before its Exercises section), reads the named variables back and checks them. It returns one
+cell, the imports or the loading of the chapter's runs: every coding exercise is self-contained after it), reads the
+named variables back and checks them. It returns one
 :class:`Row` per student and exercise; :func:`write_csv` and :func:`summary` give the grade table. The command line:
 ``python -m pnc.book grade FOLDER --out grades.csv`` (``python -m pnc.book grade --list`` lists the exercises).
 
@@ -25,7 +25,6 @@ import functools
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -110,9 +109,9 @@ Check = Callable[[Mapping[str, Any], str], list[Part]]
 class Exercise:
     """A coding exercise the grader checks.
 
-    ``points`` is the exercise's total in its statement; the checker grades ``auto_points`` of them. ``setup`` is
-    ``"imports"`` (the chapter's first code cell) or ``"chapter"`` (every code cell before its Exercises section);
-    ``context`` names chapter variables the checker reads besides the submitted ``variables``.
+    ``points`` is the exercise's total in its statement; the checker grades ``auto_points`` of them. An answer runs
+    after the chapter's first code cell; ``context`` names chapter variables the checker reads besides the submitted
+    ``variables``.
     """
 
     label: str
@@ -121,7 +120,6 @@ class Exercise:
     variables: tuple[str, ...]
     checker: Check
     auto_points: float
-    setup: str = "imports"
     context: tuple[str, ...] = ()
 
 
@@ -469,14 +467,43 @@ def _check_ch9_imbalanced(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("Fuzz and 3 NC1 differ by more than 10%", 2, test)]
 
 
-def _check_ch10_train_test(a: Mapping[str, Any], source: str) -> list[Part]:
-    def test() -> str:
-        c_train, c_test = _float(a, "c_train"), _float(a, "c_test")
-        _require(c_train > 0 and c_test > 0, "compressions are positive")
-        _require(c_train < c_test, f"c_train = {c_train:.4f} is not below c_test = {c_test:.4f}")
-        return f"c_train = {c_train:.4f} < c_test = {c_test:.4f}"
+@functools.lru_cache(maxsize=1)
+def _ch10_reference() -> tuple[float, float]:
+    """(c_train, c_test): compression of row ``features.2`` of the exercise's network, trained by its recipe, on the
+    training and on the held-out digits (float64, seeded; under a second)."""
+    import torch
 
-    return [_part("c_train < c_test", 2, test)]
+    import pnc
+    from pnc import data, models, train
+
+    X_fit, y_fit = data.load_digits("train", seed=0, dtype=torch.float64)
+    X_held, y_held = data.load_digits("test", seed=0, dtype=torch.float64)
+    net = models.MLP(64, 64, 10, depth=4, init="default", batch_norm=False, seed=0, dtype=torch.float64)
+    train.train(net, X_fit, y_fit, train.TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64,
+                                                     epochs=15, loss="cross_entropy", seed=0))
+    on_train, on_test = (pnc.measure(net, split)["features.2"]["compression"]
+                         for split in ((X_fit, y_fit), (X_held, y_held)))
+    return float(on_train), float(on_test)
+
+
+def _check_ch10_train_test(a: Mapping[str, Any], source: str) -> list[Part]:
+    def split(name: str, which: int) -> Callable[[], str]:
+        def test() -> str:
+            value = _float(a, name)
+            refs = _ch10_reference()
+            rel = abs(value / refs[which] - 1)
+            if rel >= 1e-3:
+                other = ("c_train", "c_test")[1 - which]
+                hint = (f" (that is the recipe's `{other}`: the other split)"
+                        if abs(value / refs[1 - which] - 1) < 1e-3 else "")
+                raise _Reject(f"{name} = {value:.5g} is {rel:.2%} from the recipe's value ({refs[which]:.5g}), not "
+                              f"within a relative 1e-3{hint}")
+            return f"{name} = {value:.4f}"
+
+        return test
+
+    return [_part("c_train: the recipe's value on the training images, to a relative 1e-3", 1, split("c_train", 0)),
+            _part("c_test: the recipe's value on the held-out images, to a relative 1e-3", 1, split("c_test", 1))]
 
 
 def _check_ch10_twice(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -528,8 +555,7 @@ def _exercises() -> dict[str, Exercise]:
         Exercise("ex-ch9-step", "09_connections", 3, ("ratio",), _check_ch9_step, 2),
         Exercise("ex-ch9-imbalanced", "09_connections", 4, ("feats_imb", "labels_imb", "fuzziness", "three_nc1"),
                  _check_ch9_imbalanced, 2),
-        Exercise("ex-ch10-train-test", "10_measure_your_model", 3, ("c_train", "c_test"), _check_ch10_train_test, 2,
-                 setup="chapter"),
+        Exercise("ex-ch10-train-test", "10_measure_your_model", 3, ("c_train", "c_test"), _check_ch10_train_test, 2),
         Exercise("ex-ch10-twice", "10_measure_your_model", 4, ("names", "by_hand", "reported"), _check_ch10_twice, 3),
         Exercise("ex-ch10-mean", "10_measure_your_model", 3, ("offset_features", "labels_one", "naive", "stable"),
                  _check_ch10_mean, 1),
@@ -584,13 +610,7 @@ def exercise_code(label: str, chapters: Path | None = None) -> tuple[str, str]:
     """(setup, solution): the code an answer to ``label`` runs after, and the book's own solution code."""
     spec = _exercise(label)
     cells = _cells(spec.chapter, chapters)
-    code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
-    exercises_at = next(i for i, c in enumerate(cells)
-                        if c["cell_type"] == "markdown" and re.search(r"^## Exercises", _source(c), re.M))
-    if spec.setup == "imports":
-        setup = _source(cells[code[0]])
-    else:
-        setup = "\n\n".join(_source(cells[i]) for i in code if i < exercises_at)
+    setup = next(_source(c) for c in cells if c["cell_type"] == "code")   # the chapter's first code cell
     marker = f"solution-start}} {label}"
     start = next(i for i, c in enumerate(cells) if marker in _source(c))
     after = _source(cells[start]).split(marker, 1)[1]   # one markdown cell may close the previous solution too
