@@ -125,6 +125,54 @@ def test_the_book_solution_passes_and_a_wrong_answer_fails(label):
     assert not wrong.passed and wrong.earned < right.earned and wrong.reason != "all criteria met"
 
 
+def _kappa_itself(ns: dict[str, Any]) -> None:   # the prediction submitted as the fit
+    ns["fitted_ratio"] = ns["theory"].compression_ratio(0.2, 10, 6, 100.0)
+
+
+def _zero_deviations(ns: dict[str, Any]) -> None:   # the law taken as exact, the slope ratio as l/L says
+    ns["deviation"], ns["slope_ratio"] = {4: 0.0, 8: 0.0}, 2.0
+
+
+def _copied(ns: dict[str, Any]) -> None:   # the measurement submitted as the closed form
+    ns["predicted"] = ns["measured"].copy()
+
+
+def _predicted_as_measured(ns: dict[str, Any]) -> None:   # no training: the prediction submitted as the measurement
+    ns["measured"] = ns["predicted"]
+
+
+def _round_ratio(ns: dict[str, Any]) -> None:   # the first-order answer, not the measured ratio (1.98)
+    ns["ratio"] = 2.0
+
+
+def _np_var(ns: dict[str, Any]) -> None:   # np.var instead of pnc.ClassStats
+    ns["stable"] = float(np.var(ns["offset_features"][:500]))
+    ns["__source__"] = "stable = float(np.var(offset_features[:500]))"
+
+
+# Wrong answers that meet every range and order the statement states, so a checker that looks only at those passes
+# them: only a comparison with the grader's own run of the recipe (or, for the closed form and ClassStats, with the
+# submitted code) fails them, with a reason.
+RANGE_ONLY = {
+    "ex-ch4-code": (_kappa_itself, "which the grader reruns"),
+    "ex-ch4-discrimination-depth": (_zero_deviations, "which the grader reruns"),
+    "ex-ch5-code": (_copied, "`predicted` is `measured` itself"),
+    "ex-ch6-weight-decay": (_predicted_as_measured, "which the grader reruns"),
+    "ex-ch9-step": (_round_ratio, "which the grader reruns"),
+    "ex-ch10-mean": (_np_var, "should come from pnc.ClassStats"),
+}
+
+
+@pytest.mark.parametrize("label", list(RANGE_ONLY))
+def test_a_wrong_answer_within_the_stated_ranges_fails(label):
+    ns = dict(_solved(label))
+    _, solution = grading.exercise_code(label)
+    wrong, reason = RANGE_ONLY[label]
+    wrong(ns)
+    grade = grading.check(label, ns, ns.get("__source__", solution))
+    assert not grade.passed and reason in grade.reason, grade.reason
+
+
 # The exercises whose solutions train on real data, build on their chapter's earlier cells or train for seconds: the
 # values the book's solutions print (the executed chapters), and the same values made wrong.
 RIDGES = ["1e-08", "1e-06", "0.0001", "0.01", "1"]

@@ -20,6 +20,7 @@ student's submissions, a folder to try the grader on.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -29,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,27 @@ def _close(value: float, reference: float, rtol: float) -> bool:
     return abs(value - reference) <= rtol * abs(reference)
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run a reference computation on one torch thread (as the chapters do: fastest for these tiny models), then
+    give the caller its setting back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _rerun(name: str, value: float, reference: float, rtol: float = 1e-3) -> None:
+    """``value`` agrees with the grader's own run of the exercise's recipe to a relative ``rtol``."""
+    tolerance = f"{rtol:.0e}".replace("e-0", "e-")   # 1e-3, as the statements write it
+    _require(_close(value, reference, rtol), f"{name} = {value:.6g} is not the value of the stated recipe, which the "
+             f"grader reruns ({reference:.6g}), to a relative {tolerance}")
+
+
 # --- the checkers, one per exercise (each criterion is the statement's "Correct if", with its points) ---------------
 
 
@@ -227,10 +249,11 @@ def _ch3_reference() -> tuple[tuple[float, float], ...]:
     X, y = data.orthogonal_dataset(n_per_class=10, n_classes=3, dim=50, seed=1)
     config = train.TrainConfig(optimizer="gd", alpha=100.0, schedule="constant", loss_tol=None)
     out = []
-    for lr in _CH3_RATES:
-        net = models.DeepLinearNetwork(50, 50, 3, depth=4, init="orthogonal", xi=0.3, seed=1)
-        run = dln.train_tracked(net, X, y, config.replace(lr=lr, epochs=round(_CH3_TIME / lr)), every=10)
-        out.append((lr, float(run.drift.max())))
+    with _one_thread():
+        for lr in _CH3_RATES:
+            net = models.DeepLinearNetwork(50, 50, 3, depth=4, init="orthogonal", xi=0.3, seed=1)
+            run = dln.train_tracked(net, X, y, config.replace(lr=lr, epochs=round(_CH3_TIME / lr)), every=10)
+            out.append((lr, float(run.drift.max())))
     return tuple(out)
 
 
@@ -281,7 +304,27 @@ def _check_ch3_drift(a: Mapping[str, Any], source: str) -> list[Part]:
             _part("1.5 < drifts[0.1]/drifts[0.05] < 2.6", 0.5, ratio), _part("|drift_slope - 1| < 0.3", 0.5, slope)]
 
 
+@functools.lru_cache(maxsize=1)
+def _ch4_fitted_ratio() -> float:
+    """The fitted per-layer ratio of C_l of the exercise's recipe (xi = 0.2; about a second)."""
+    import pnc
+    from pnc import data, models, plotting, train
+
+    X, y = data.orthogonal_dataset(n_per_class=10, n_classes=3, dim=50, seed=1)
+    net = models.DeepLinearNetwork(in_dim=50, width=50, n_classes=3, depth=6, init="orthogonal", xi=0.2, seed=1)
+    config = train.TrainConfig(optimizer="gd", lr=0.1, loss="mse", alpha=100.0, epochs=5000, schedule="cosine",
+                               loss_tol=1e-11, seed=1)
+    with _one_thread():
+        train.train(net, X, y, config)
+        return float(plotting.fit_geometric_rate(pnc.measure(net, (X, y)).column("compression"))[0])
+
+
 def _check_ch4_code(a: Mapping[str, Any], source: str) -> list[Part]:
+    def trained() -> str:
+        fitted = _float(a, "fitted_ratio")
+        _rerun("fitted_ratio", fitted, _ch4_fitted_ratio())
+        return f"fitted_ratio = {fitted:.4f}, the recipe's"
+
     def test() -> str:
         from pnc import theory
 
@@ -290,7 +333,21 @@ def _check_ch4_code(a: Mapping[str, Any], source: str) -> list[Part]:
                  f"kappa = {kappa:.4f}, not within 5%")
         return f"fitted_ratio = {fitted:.4f}, kappa = {kappa:.4f}"
 
-    return [_part("|fitted_ratio/kappa - 1| < 0.05", 4, test)]
+    return [_part("fitted_ratio: the recipe's, to a relative 1e-3", 2, trained),
+            _part("|fitted_ratio/kappa - 1| < 0.05", 2, test)]
+
+
+@functools.lru_cache(maxsize=1)
+def _ch4_discrimination_reference() -> tuple[float, float, float]:
+    """(deviation[4], deviation[8], slope_ratio) of the exercise's two runs of the recipe (about two seconds)."""
+    from pnc import plotting
+    from pnc.book import recipes
+
+    with _one_thread():
+        runs = [recipes.run_recipe(xi=0.3, n=10, L=depth, alpha=100.0, seed=1) for depth in (4, 8)]
+    devs = [float(np.abs(r.discrimination - (1 - (1 - np.arange(r.L) / r.L) * r.max_E)).max()) for r in runs]
+    slopes = [plotting.fit_linear(r.discrimination)[0] for r in runs]
+    return devs[0], devs[1], float(slopes[0] / slopes[1])
 
 
 def _check_ch4_discrimination(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -300,6 +357,7 @@ def _check_ch4_discrimination(a: Mapping[str, Any], source: str) -> list[Part]:
             _require(isinstance(dev, Mapping) and depth in dev, f"`deviation` should be a dict with the key {depth}")
             value = _float(dev, depth)
             _require(0 <= value < 0.01, f"deviation[{depth}] = {value:.4g}, not in [0, 0.01)")
+            _rerun(f"deviation[{depth}]", value, _ch4_discrimination_reference()[0 if depth == 4 else 1])
             return f"deviation[{depth}] = {value:.4g}"
 
         return test
@@ -307,10 +365,12 @@ def _check_ch4_discrimination(a: Mapping[str, Any], source: str) -> list[Part]:
     def slope() -> str:
         r = _float(a, "slope_ratio")
         _require(1.7 < r < 2.3, f"slope_ratio = {r:.3f}, not in (1.7, 2.3)")
+        _rerun("slope_ratio", r, _ch4_discrimination_reference()[2])
         return f"slope_ratio = {r:.3f}"
 
-    return [_part("deviation[4] < 0.01", 1, deviation(4)), _part("deviation[8] < 0.01", 1, deviation(8)),
-            _part("1.7 < slope_ratio < 2.3", 1, slope)]
+    return [_part("deviation[4] < 0.01, the recipe's to a relative 1e-3", 1, deviation(4)),
+            _part("deviation[8] < 0.01, the recipe's to a relative 1e-3", 1, deviation(8)),
+            _part("1.7 < slope_ratio < 2.3, the recipe's to a relative 1e-3", 1, slope)]
 
 
 def _ch4b_reference() -> np.ndarray:
@@ -331,6 +391,8 @@ def _check_ch5_code(a: Mapping[str, Any], source: str) -> list[Part]:
     def predicted() -> str:
         _require("perturbation_law" not in source, "`predicted` must be written out, not theory.perturbation_law")
         m, p = _array(a, "measured", 6), _array(a, "predicted", 6)
+        _require(not np.array_equal(p, m), "`predicted` is `measured` itself (equal in every bit), not the closed "
+                 "form: a closed form written out with numpy differs from the measurement in the last digits")
         worst = float(np.max(np.abs(p / m - 1)))
         _require(worst < 1e-8, f"max |predicted/measured - 1| = {worst:.1e}, not below 1e-8")
         return f"max |predicted/measured - 1| = {worst:.1e}"
@@ -350,12 +412,17 @@ def _check_ch6_weight_decay(a: Mapping[str, Any], source: str) -> list[Part]:
         return f"predicted = {p:.4f}"
 
     def measured() -> str:
+        from pnc.book import assumptions
+
         p, m = _float(a, "predicted"), _float(a, "measured")
         _require(abs(m / p - 1) < 0.05, f"measured = {m:.4f} is {abs(m / p - 1):.1%} from predicted, not within 5%")
+        with _one_thread():
+            run = assumptions.failure_run("weight decay", 0.03)   # one training of 300 steps (about two seconds)
+        _rerun("measured", m, float(run.result.ratios[0]))
         return f"measured = {m:.4f}"
 
     return [_part("predicted from the decayed epsilon", 2, predicted),
-            _part("measured within 5% of predicted", 2, measured)]
+            _part("measured: the run's, within 5% of predicted", 2, measured)]
 
 
 def _check_ch7_ratio(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -438,13 +505,30 @@ def _check_ch9_nc1_zero(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("the values of the stated network", 1, values), _part("NC1 < 1e-12 C_l", 1, nc1)]
 
 
+@functools.lru_cache(maxsize=1)
+def _ch9_step_ratio() -> float:
+    """The exercise's ratio of the largest gaps at tau = 100 and tau = 200 (two runs of the Saxe experiment)."""
+    from pnc import data, models
+    from pnc.book import dynamics
+
+    X, y = data.orthogonal_dataset([4, 16, 36], 3, dim=64, perturbation=0.0, seed=0)
+    gaps = []
+    with _one_thread():
+        for tau, steps, every in ((100.0, 300, 5), (200.0, 600, 20)):
+            net = models.DeepLinearNetwork(64, 32, 3, depth=2, init="orthogonal", xi=0.1, seed=0)
+            gaps.append(dynamics.trace_modes(net, X, y, lr=X.shape[0] / (2 * tau), steps=steps,
+                                             every=every).max_abs_error)
+    return float(gaps[0] / gaps[1])
+
+
 def _check_ch9_step(a: Mapping[str, Any], source: str) -> list[Part]:
     def test() -> str:
         r = _float(a, "ratio")
         _require(1.6 < r < 2.4, f"ratio = {r:.3f}, not in (1.6, 2.4)")
+        _rerun("ratio", r, _ch9_step_ratio())
         return f"ratio = {r:.3f}"
 
-    return [_part("1.6 < ratio < 2.4", 2, test)]
+    return [_part("1.6 < ratio < 2.4, the recipe's to a relative 1e-3", 2, test)]
 
 
 def _check_ch9_imbalanced(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -479,11 +563,12 @@ def _ch10_reference() -> tuple[float, float]:
     X_fit, y_fit = data.load_digits("train", seed=0, dtype=torch.float64)
     X_held, y_held = data.load_digits("test", seed=0, dtype=torch.float64)
     net = models.MLP(64, 64, 10, depth=4, init="default", batch_norm=False, seed=0, dtype=torch.float64)
-    train.train(net, X_fit, y_fit, train.TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64,
-                                                     epochs=15, loss="cross_entropy", seed=0))
-    on_train, on_test = (pnc.measure(net, split)["features.2"]["compression"]
-                         for split in ((X_fit, y_fit), (X_held, y_held)))
-    return float(on_train), float(on_test)
+    with _one_thread():
+        train.train(net, X_fit, y_fit, train.TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64,
+                                                         epochs=15, loss="cross_entropy", seed=0))
+        on_train, on_test = (float(pnc.measure(net, split)["features.2"]["compression"])
+                             for split in ((X_fit, y_fit), (X_held, y_held)))
+    return on_train, on_test
 
 
 def _check_ch10_train_test(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -528,6 +613,7 @@ def _check_ch10_mean(a: Mapping[str, Any], source: str) -> list[Part]:
         _require(float(np.abs(feats).mean()) >= 1e6, "the features should carry a large common offset (>= 1e6)")
         _float(a, "naive")
         stable = _float(a, "stable")
+        _require("ClassStats" in source, "`stable` should come from pnc.ClassStats, which the code does not use")
         true = float(np.var(feats[labels == labels.min()]))
         _require(abs(stable / true - 1) < 1e-8, f"stable = {stable:.10g}, np.var gives {true:.10g}: not within 1e-8")
         return f"stable = {stable:.6f}"
