@@ -177,7 +177,9 @@ def test_a_wrong_answer_within_the_stated_ranges_fails(label):
 # values the book's solutions print (the executed chapters), and the same values made wrong.
 RIDGES = ["1e-08", "1e-06", "0.0001", "0.01", "1"]
 TOLERATED = np.array([[1e-8, 1e-4, 1e-4, 1e-4, 1e-2]] * 3)
-RUNS = [{"heads": [{"transfer_accuracy_by_ridge": dict.fromkeys(RIDGES, 0.9)}]}]   # the grid of recorded ridges
+# recorded accuracies that give TOLERATED: 0.9 up to the tolerated ridge of each head, 0.5 above it
+RUNS = [{"heads": [{"transfer_accuracy_by_ridge": {lam: 0.9 if float(lam) <= t else 0.5 for lam in RIDGES}}
+                   for t in row]} for row in TOLERATED]
 BOOK_VALUES = {
     "ex-ch1-code": ({"acc_raw": 0.8838, "acc_wide": 0.8838, "acc_narrow": 0.4645}, {"acc_wide": 0.8837}),
     "ex-ch7-ratio": ({"two_point": [0.287, 0.288, 0.295], "least_squares": [0.272, 0.273, 0.279]},
@@ -243,6 +245,14 @@ def test_the_train_test_checker_reruns_the_recipe(case):
     assert not grade.passed
     for part, reason in zip(grade.parts, reasons, strict=True):
         assert (part.earned == part.points) if reason is None else (part.earned == 0 and reason in part.reason)
+
+
+def test_the_transfer_checker_reads_the_recorded_accuracies():
+    """A table that meets the three stated criteria but is not what the runs recorded fails on the first."""
+    grade = grading.check("ex-ch8-code", {"tolerated": np.array([[1e-8, 1e-6, 1e-4, 1e-2, 1.0]] * 3),
+                                          "cut100_runs": RUNS})
+    assert [p.earned for p in grade.parts] == [0, 1, 1]
+    assert "not what the recorded accuracies give" in grade.parts[0].reason
 
 
 def test_a_malformed_value_fails_its_criterion_with_the_reason():

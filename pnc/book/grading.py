@@ -452,12 +452,25 @@ def _check_ch7_code(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("settle >= met for every seed", 3, order), _part("settling epochs within 30", 3, spread)]
 
 
+def _ch8_tolerated(runs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Per seed and head: the largest recorded ridge whose accuracy is within one point of the weakest ridge's."""
+    grid = list(runs[0]["heads"][0]["transfer_accuracy_by_ridge"])
+    ridges = np.array([float(lam) for lam in grid])
+    recorded = np.array([[[float(head["transfer_accuracy_by_ridge"][lam]) for head in r["heads"]] for r in runs]
+                         for lam in grid])                                       # (ridges, seeds, h)
+    within = recorded >= recorded[int(np.argmin(ridges))][None] - 0.01
+    return np.array([[ridges[within[:, s, h]].max() for h in range(within.shape[2])] for s in range(within.shape[1])])
+
+
 def _check_ch8_code(a: Mapping[str, Any], source: str) -> list[Part]:
     def rows() -> str:
         t = _array(a, "tolerated", ndim=2)
         _require(t.shape[1] == 5, f"`tolerated` should have 5 columns (h = 1..5), got shape {t.shape}")
         _require(bool(np.all(np.diff(t, axis=1) >= 0)), "a row of `tolerated` decreases with h")
-        return "every row non-decreasing"
+        ref = _ch8_tolerated(_get(a, "cut100_runs"))   # the chapter's runs: their recorded accuracies
+        _require(t.shape == ref.shape and bool(np.allclose(t, ref, rtol=1e-9, atol=0)),
+                 f"`tolerated` is not what the recorded accuracies give: {ref.tolist()}")
+        return "the recorded runs' values, every row non-decreasing"
 
     def factor() -> str:
         t = _array(a, "tolerated", ndim=2)
@@ -473,7 +486,7 @@ def _check_ch8_code(a: Mapping[str, Any], source: str) -> list[Part]:
                  f"not the weakest recorded {weakest_ridge:g}")
         return f"h = 1: {weakest_ridge:g}"
 
-    return [_part("rows non-decreasing", 1, rows), _part("h = 5 >= 100 x h = 1", 1, factor),
+    return [_part("the runs' values, rows non-decreasing", 1, rows), _part("h = 5 >= 100 x h = 1", 1, factor),
             _part("h = 1: only the weakest ridge", 1, weakest)]
 
 
