@@ -9,8 +9,9 @@ A submission is a student's ``.py`` file or notebook holding the code of one exe
 ``FOLDER/<student>/<exercise label>.py`` (or ``.ipynb``), e.g. ``submissions/ada/ex-ch2-cdnv.ipynb``.
 :func:`grade_folder` runs each one in a fresh Python process after its chapter's setup (the chapter's first code
 cell, the imports or the loading of the chapter's runs: every coding exercise is self-contained after it), reads the
-named variables back and checks them. It returns one
-:class:`Row` per student and exercise; :func:`write_csv` and :func:`summary` give the grade table. The command line:
+named variables back and checks them. Where a statement says so, a checker compares a value with its own run of the
+exercise's recipe (once per grading process, seconds each). It returns one :class:`Row` per student and exercise;
+:func:`write_csv` and :func:`summary` give the grade table. The command line:
 ``python -m pnc.book grade FOLDER --out grades.csv`` (``python -m pnc.book grade --list`` lists the exercises).
 
 It runs the students' code with the instructor's rights, offline, as running their notebooks would: grade in a
