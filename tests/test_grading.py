@@ -77,6 +77,14 @@ def _nc1_is_c(ns: dict[str, Any]) -> None:   # compression measured twice
     ns["nc1_layers"] = ns["c_layers"]
 
 
+def _same_steps(ns: dict[str, Any]) -> None:   # 60 steps at every rate: the same drifts, over different times
+    ns["steps"] = dict.fromkeys(ns["steps"], 60)
+
+
+def _train_on_test(ns: dict[str, Any]) -> None:   # the "training" value measured on the held-out images
+    ns["c_train"] = ns["c_test"]
+
+
 def _names(ns: dict[str, Any]) -> None:
     ns["names"] = ["input", "0"]
 
@@ -90,6 +98,7 @@ def _balanced(ns: dict[str, Any]) -> None:   # three classes of 5 samples: the t
 
 
 CHEAP = {  # label: a wrong answer made from the right one
+    "ex-ch3-drift": _same_steps,
     "ex-ch2-cdnv": _scaled("rhs", 1.05),
     "ex-ch4-code": _scaled("fitted_ratio", 1.06),
     "ex-ch4-discrimination-depth": _one_depth,
@@ -98,6 +107,7 @@ CHEAP = {  # label: a wrong answer made from the right one
     "ex-ch9-nc1-zero": _nc1_is_c,
     "ex-ch9-imbalanced": _balanced,
     "ex-ch9-step": _scaled("ratio", 0.5),   # twice the steps at the same learning rate: no halving
+    "ex-ch10-train-test": _train_on_test,
     "ex-ch10-twice": _names,
     "ex-ch10-mean": _naive,
 }
@@ -115,29 +125,67 @@ def test_the_book_solution_passes_and_a_wrong_answer_fails(label):
     assert not wrong.passed and wrong.earned < right.earned and wrong.reason != "all criteria met"
 
 
+def _kappa_itself(ns: dict[str, Any]) -> None:   # the prediction submitted as the fit
+    ns["fitted_ratio"] = ns["theory"].compression_ratio(0.2, 10, 6, 100.0)
+
+
+def _zero_deviations(ns: dict[str, Any]) -> None:   # the law taken as exact, the slope ratio as l/L says
+    ns["deviation"], ns["slope_ratio"] = {4: 0.0, 8: 0.0}, 2.0
+
+
+def _copied(ns: dict[str, Any]) -> None:   # the measurement submitted as the closed form
+    ns["predicted"] = ns["measured"].copy()
+
+
+def _predicted_as_measured(ns: dict[str, Any]) -> None:   # no training: the prediction submitted as the measurement
+    ns["measured"] = ns["predicted"]
+
+
+def _round_ratio(ns: dict[str, Any]) -> None:   # the first-order answer, not the measured ratio (1.98)
+    ns["ratio"] = 2.0
+
+
+def _np_var(ns: dict[str, Any]) -> None:   # np.var instead of pnc.ClassStats
+    ns["stable"] = float(np.var(ns["offset_features"][:500]))
+    ns["__source__"] = "stable = float(np.var(offset_features[:500]))"
+
+
+# Wrong answers that meet every range and order the statement states, so a checker that looks only at those passes
+# them: only a comparison with the grader's own run of the recipe (or, for the closed form and ClassStats, with the
+# submitted code) fails them, with a reason.
+RANGE_ONLY = {
+    "ex-ch4-code": (_kappa_itself, "which the grader reruns"),
+    "ex-ch4-discrimination-depth": (_zero_deviations, "which the grader reruns"),
+    "ex-ch5-code": (_copied, "`predicted` is `measured` itself"),
+    "ex-ch6-weight-decay": (_predicted_as_measured, "which the grader reruns"),
+    "ex-ch9-step": (_round_ratio, "which the grader reruns"),
+    "ex-ch10-mean": (_np_var, "should come from pnc.ClassStats"),
+}
+
+
+@pytest.mark.parametrize("label", list(RANGE_ONLY))
+def test_a_wrong_answer_within_the_stated_ranges_fails(label):
+    ns = dict(_solved(label))
+    _, solution = grading.exercise_code(label)
+    wrong, reason = RANGE_ONLY[label]
+    wrong(ns)
+    grade = grading.check(label, ns, ns.get("__source__", solution))
+    assert not grade.passed and reason in grade.reason, grade.reason
+
+
 # The exercises whose solutions train on real data, build on their chapter's earlier cells or train for seconds: the
 # values the book's solutions print (the executed chapters), and the same values made wrong.
 RIDGES = ["1e-08", "1e-06", "0.0001", "0.01", "1"]
 TOLERATED = np.array([[1e-8, 1e-4, 1e-4, 1e-4, 1e-2]] * 3)
-RUNS = [{"heads": [{"transfer_accuracy_by_ridge": dict.fromkeys(RIDGES, 0.9)}]}]   # the grid of recorded ridges
-DRIFTS = {0.1: 1.79e-2, 0.05: 8.50e-3, 0.025: 4.15e-3}
-STEPS = {lr: v * lr / 0.1 for lr, v in DRIFTS.items()}   # the runs over the same number of steps: drift ~ lr^2
-
-
-def _slope(drifts: dict[float, float]) -> float:
-    lrs = sorted(drifts)
-    return float(np.polyfit(np.log(lrs), np.log([drifts[lr] for lr in lrs]), 1)[0])
-
-
+# recorded accuracies that give TOLERATED: 0.9 up to the tolerated ridge of each head, 0.5 above it
+RUNS = [{"heads": [{"transfer_accuracy_by_ridge": {lam: 0.9 if float(lam) <= t else 0.5 for lam in RIDGES}}
+                   for t in row]} for row in TOLERATED]
 BOOK_VALUES = {
-    "ex-ch3-drift": ({"drifts": DRIFTS, "drift_slope": _slope(DRIFTS)},
-                     {"drifts": STEPS, "drift_slope": _slope(STEPS)}),
     "ex-ch1-code": ({"acc_raw": 0.8838, "acc_wide": 0.8838, "acc_narrow": 0.4645}, {"acc_wide": 0.8837}),
     "ex-ch7-ratio": ({"two_point": [0.287, 0.288, 0.295], "least_squares": [0.272, 0.273, 0.279]},
                      {"two_point": [0.287, 0.288, 0.35]}),
     "ex-ch7-code": ({"settle": [120, 110, 110], "met": [60, 50, 60]}, {"settle": [40, 110, 110]}),
     "ex-ch8-code": ({"tolerated": TOLERATED, "cut100_runs": RUNS}, {"tolerated": TOLERATED[:, ::-1]}),
-    "ex-ch10-train-test": ({"c_train": 0.2376, "c_test": 0.2469}, {"c_train": 0.2469, "c_test": 0.2376}),
 }
 
 
@@ -151,6 +199,60 @@ def test_the_book_values_pass_and_wrong_values_fail(label):
     assert grading.check(label, right).passed
     wrong = grading.check(label, {**right, **changes})
     assert not wrong.passed and wrong.earned < wrong.points
+
+
+def _slope(drifts: dict[float, float]) -> float:
+    lrs = sorted(drifts)
+    return float(np.polyfit(np.log(lrs), np.log([drifts[lr] for lr in lrs]), 1)[0])
+
+
+# Largest drifts of runs that are not the exercise's (printed by the same code with one thing changed): each has a
+# ratio near 2 and a slope near 1, so the ratio and the slope alone (the checker before it reran the recipe) pass it.
+WRONG_DRIFTS = {
+    "10 steps at every rate": ({0.1: 0.017879, 0.05: 0.0084773, 0.025: 0.003492}, 10),
+    "xi = 0.1": ({0.1: 0.0029464, 0.05: 0.0013844, 0.025: 0.00067596}, None),
+    "the classifier pair's drift": ({0.1: 0.0030406, 0.05: 0.0014655, 0.025: 0.00072041}, None),
+    "made up": ({0.1: 2.0, 0.05: 1.0, 0.025: 0.5}, None),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG_DRIFTS))
+def test_the_drift_checker_reruns_the_recipe(case):
+    drifts, steps = WRONG_DRIFTS[case]
+    answer = {"drifts": drifts, "drift_slope": _slope(drifts),
+              "steps": dict.fromkeys(drifts, steps) if steps else {0.1: 60, 0.05: 120, 0.025: 240}}
+    grade = grading.check("ex-ch3-drift", answer)
+    same_time, values, ratio, slope = grade.parts
+    assert ratio.earned == ratio.points and slope.earned == slope.points
+    assert values.earned == 0 and "from the largest drift of the stated run" in values.reason
+    assert not grade.passed and (same_time.earned == 0) == (steps is not None)
+
+
+# Wrong answers to the train/test exercise, with the reason each criterion gives. The recipe gives c_train = 0.1876
+# and c_test = 0.2017; every pair below but the swapped one has c_train < c_test, the old criterion, and passed it.
+WRONG_SPLITS = {
+    "swapped": ((0.20169, 0.18765), ["the other split", "the other split"]),
+    "the first ReLU block's values (features.1)": ((0.23463, 0.24586), ["25.04% from", "21.90% from"]),
+    "the chapter's convolutional network": ((0.2376, 0.2469), ["from the recipe's value", "from the recipe's value"]),
+    "one value right, one made up": ((0.18765, 0.3), [None, "from the recipe's value (0.20169)"]),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG_SPLITS))
+def test_the_train_test_checker_reruns_the_recipe(case):
+    (c_train, c_test), reasons = WRONG_SPLITS[case]
+    grade = grading.check("ex-ch10-train-test", {"c_train": c_train, "c_test": c_test})
+    assert not grade.passed
+    for part, reason in zip(grade.parts, reasons, strict=True):
+        assert (part.earned == part.points) if reason is None else (part.earned == 0 and reason in part.reason)
+
+
+def test_the_transfer_checker_reads_the_recorded_accuracies():
+    """A table that meets the three stated criteria but is not what the runs recorded fails on the first."""
+    grade = grading.check("ex-ch8-code", {"tolerated": np.array([[1e-8, 1e-6, 1e-4, 1e-2, 1.0]] * 3),
+                                          "cut100_runs": RUNS})
+    assert [p.earned for p in grade.parts] == [0, 1, 1]
+    assert "not what the recorded accuracies give" in grade.parts[0].reason
 
 
 def test_a_malformed_value_fails_its_criterion_with_the_reason():

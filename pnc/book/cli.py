@@ -72,10 +72,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     try:
         if args.list:
             for label, spec in grading.EXERCISES.items():
-                setup = ("the chapter's first code cell" if spec.setup == "imports"
-                         else "the chapter up to its exercises")
                 print(f"{label}: {spec.auto_points:g} of {spec.points} points automatic; submit "
-                      f"{', '.join(spec.variables)}; runs after {setup} ({spec.chapter})")
+                      f"{', '.join(spec.variables)}; runs after the first code cell of {spec.chapter}")
             return 0
         if args.write_solutions:
             written = grading.write_solutions(args.write_solutions, args.exercises, chapters=chapters)

@@ -8,9 +8,10 @@ points of its statement, and a checker that grades the automatic part of those p
 A submission is a student's ``.py`` file or notebook holding the code of one exercise, in
 ``FOLDER/<student>/<exercise label>.py`` (or ``.ipynb``), e.g. ``submissions/ada/ex-ch2-cdnv.ipynb``.
 :func:`grade_folder` runs each one in a fresh Python process after its chapter's setup (the chapter's first code
-cell, the imports or the loading of the chapter's runs; for an exercise that builds on a chapter's worked example,
-every code cell before its Exercises section), reads the named variables back and checks them. It returns one
-:class:`Row` per student and exercise; :func:`write_csv` and :func:`summary` give the grade table. The command line:
+cell, the imports or the loading of the chapter's runs: every coding exercise is self-contained after it), reads the
+named variables back and checks them. Where a statement says so, a checker compares a value with its own run of the
+exercise's recipe (once per grading process, seconds each). It returns one :class:`Row` per student and exercise;
+:func:`write_csv` and :func:`summary` give the grade table. The command line:
 ``python -m pnc.book grade FOLDER --out grades.csv`` (``python -m pnc.book grade --list`` lists the exercises).
 
 It runs the students' code with the instructor's rights, offline, as running their notebooks would: grade in a
@@ -20,16 +21,17 @@ student's submissions, a folder to try the grader on.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,9 +111,9 @@ Check = Callable[[Mapping[str, Any], str], list[Part]]
 class Exercise:
     """A coding exercise the grader checks.
 
-    ``points`` is the exercise's total in its statement; the checker grades ``auto_points`` of them. ``setup`` is
-    ``"imports"`` (the chapter's first code cell) or ``"chapter"`` (every code cell before its Exercises section);
-    ``context`` names chapter variables the checker reads besides the submitted ``variables``.
+    ``points`` is the exercise's total in its statement; the checker grades ``auto_points`` of them. An answer runs
+    after the chapter's first code cell; ``context`` names chapter variables the checker reads besides the submitted
+    ``variables``.
     """
 
     label: str
@@ -120,7 +122,6 @@ class Exercise:
     variables: tuple[str, ...]
     checker: Check
     auto_points: float
-    setup: str = "imports"
     context: tuple[str, ...] = ()
 
 
@@ -180,6 +181,27 @@ def _close(value: float, reference: float, rtol: float) -> bool:
     return abs(value - reference) <= rtol * abs(reference)
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run a reference computation on one torch thread (as the chapters do: fastest for these tiny models), then
+    give the caller its setting back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _rerun(name: str, value: float, reference: float, rtol: float = 1e-3) -> None:
+    """``value`` agrees with the grader's own run of the exercise's recipe to a relative ``rtol``."""
+    tolerance = f"{rtol:.0e}".replace("e-0", "e-")   # 1e-3, as the statements write it
+    _require(_close(value, reference, rtol), f"{name} = {value:.6g} is not the value of the stated recipe, which the "
+             f"grader reruns ({reference:.6g}), to a relative {tolerance}")
+
+
 # --- the checkers, one per exercise (each criterion is the statement's "Correct if", with its points) ---------------
 
 
@@ -215,29 +237,95 @@ def _check_ch2_cdnv(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("|lhs/rhs - 1| < 0.02 on the stated mixture", 1, test)]
 
 
+_CH3_RATES = (0.1, 0.05, 0.025)
+_CH3_TIME = 6.0   # the training time eta * steps of every run
+
+
+@functools.lru_cache(maxsize=1)
+def _ch3_reference() -> tuple[tuple[float, float], ...]:
+    """(eta, largest drift) of the exercise's runs: its data, network and training, eta * steps = 6, every 10 steps."""
+    from pnc import data, models, train
+    from pnc.book import dln
+
+    X, y = data.orthogonal_dataset(n_per_class=10, n_classes=3, dim=50, seed=1)
+    config = train.TrainConfig(optimizer="gd", alpha=100.0, schedule="constant", loss_tol=None)
+    out = []
+    with _one_thread():
+        for lr in _CH3_RATES:
+            net = models.DeepLinearNetwork(50, 50, 3, depth=4, init="orthogonal", xi=0.3, seed=1)
+            run = dln.train_tracked(net, X, y, config.replace(lr=lr, epochs=round(_CH3_TIME / lr)), every=10)
+            out.append((lr, float(run.drift.max())))
+    return tuple(out)
+
+
 def _check_ch3_drift(a: Mapping[str, Any], source: str) -> list[Part]:
+    def by_rate(name: str) -> Mapping[Any, Any]:
+        value = _get(a, name)
+        _require(isinstance(value, Mapping),
+                 f"`{name}` should be a dict from the learning rate, got {type(value).__name__}")
+        _require(set(value) == set(_CH3_RATES),
+                 f"`{name}` should have the keys 0.1, 0.05, 0.025, got {sorted(value, key=str)}")
+        return value
+
+    def same_time() -> str:
+        steps = by_rate("steps")
+        n = {lr: _float(steps, lr) for lr in _CH3_RATES}
+        if len(set(n.values())) == 1:
+            raise _Reject(f"steps = {n[0.1]:g} at every eta: runs over the same number of steps, not the same time "
+                          f"eta * steps = {_CH3_TIME:g}")
+        off = [f"{lr * v:g} at eta = {lr}" for lr, v in n.items() if abs(lr * v - _CH3_TIME) > 1e-9]
+        _require(not off, f"eta * steps is {', '.join(off)}, not {_CH3_TIME:g}")
+        return f"eta * steps = {_CH3_TIME:g} at every eta"
+
+    def values() -> str:
+        drifts = by_rate("drifts")
+        submitted = {lr: _float(drifts, lr) for lr in _CH3_RATES}
+        for lr, ref in _ch3_reference():   # the grader's own runs of the stated recipe (about a second)
+            rel = abs(submitted[lr] / ref - 1)
+            _require(rel < 1e-3, f"drifts[{lr}] = {submitted[lr]:.5g} is {rel:.2%} from the largest drift of the "
+                     f"stated run ({ref:.5g}), not within a relative 1e-3")
+        return "every entry within 1e-3 of the stated runs"
+
     def ratio() -> str:
-        drifts = _get(a, "drifts")
-        _require(isinstance(drifts, Mapping),
-                 f"`drifts` should be a dict from the learning rate, got {type(drifts).__name__}")
-        _require(set(drifts) == {0.1, 0.05, 0.025},
-                 f"`drifts` should have the keys 0.1, 0.05, 0.025, got {sorted(drifts)}")
+        drifts = by_rate("drifts")
         r = _float(drifts, 0.1) / _float(drifts, 0.05)
         _require(1.5 < r < 2.6, f"drifts[0.1] / drifts[0.05] = {r:.3f}, not in (1.5, 2.6)")
         return f"drifts[0.1] / drifts[0.05] = {r:.3f}"
 
     def slope() -> str:
-        drifts, s = _get(a, "drifts"), _float(a, "drift_slope")
+        drifts, s = by_rate("drifts"), _float(a, "drift_slope")
         _require(abs(s - 1) < 0.3, f"drift_slope = {s:.3f}, not within 0.3 of 1")
-        lrs = np.array([0.025, 0.05, 0.1])
-        fitted = float(np.polyfit(np.log(lrs), np.log([float(drifts[lr]) for lr in lrs]), 1)[0])
+        lrs = np.array(sorted(_CH3_RATES))
+        fitted = float(np.polyfit(np.log(lrs), np.log([_float(drifts, lr) for lr in lrs]), 1)[0])
         _require(abs(fitted - s) < 1e-6, f"drift_slope = {s:.4f} is not the log-log slope of `drifts` ({fitted:.4f})")
         return f"slope {s:.3f}"
 
-    return [_part("1.5 < drifts[0.1]/drifts[0.05] < 2.6", 1.5, ratio), _part("|drift_slope - 1| < 0.3", 1.5, slope)]
+    return [_part("steps: eta * steps = 6 at every eta", 1, same_time),
+            _part("drifts: the stated runs' largest drifts, to a relative 1e-3", 1, values),
+            _part("1.5 < drifts[0.1]/drifts[0.05] < 2.6", 0.5, ratio), _part("|drift_slope - 1| < 0.3", 0.5, slope)]
+
+
+@functools.lru_cache(maxsize=1)
+def _ch4_fitted_ratio() -> float:
+    """The fitted per-layer ratio of C_l of the exercise's recipe (xi = 0.2; about a second)."""
+    import pnc
+    from pnc import data, models, plotting, train
+
+    X, y = data.orthogonal_dataset(n_per_class=10, n_classes=3, dim=50, seed=1)
+    net = models.DeepLinearNetwork(in_dim=50, width=50, n_classes=3, depth=6, init="orthogonal", xi=0.2, seed=1)
+    config = train.TrainConfig(optimizer="gd", lr=0.1, loss="mse", alpha=100.0, epochs=5000, schedule="cosine",
+                               loss_tol=1e-11, seed=1)
+    with _one_thread():
+        train.train(net, X, y, config)
+        return float(plotting.fit_geometric_rate(pnc.measure(net, (X, y)).column("compression"))[0])
 
 
 def _check_ch4_code(a: Mapping[str, Any], source: str) -> list[Part]:
+    def trained() -> str:
+        fitted = _float(a, "fitted_ratio")
+        _rerun("fitted_ratio", fitted, _ch4_fitted_ratio())
+        return f"fitted_ratio = {fitted:.4f}, the recipe's"
+
     def test() -> str:
         from pnc import theory
 
@@ -246,7 +334,21 @@ def _check_ch4_code(a: Mapping[str, Any], source: str) -> list[Part]:
                  f"kappa = {kappa:.4f}, not within 5%")
         return f"fitted_ratio = {fitted:.4f}, kappa = {kappa:.4f}"
 
-    return [_part("|fitted_ratio/kappa - 1| < 0.05", 4, test)]
+    return [_part("fitted_ratio: the recipe's, to a relative 1e-3", 2, trained),
+            _part("|fitted_ratio/kappa - 1| < 0.05", 2, test)]
+
+
+@functools.lru_cache(maxsize=1)
+def _ch4_discrimination_reference() -> tuple[float, float, float]:
+    """(deviation[4], deviation[8], slope_ratio) of the exercise's two runs of the recipe (about two seconds)."""
+    from pnc import plotting
+    from pnc.book import recipes
+
+    with _one_thread():
+        runs = [recipes.run_recipe(xi=0.3, n=10, L=depth, alpha=100.0, seed=1) for depth in (4, 8)]
+    devs = [float(np.abs(r.discrimination - (1 - (1 - np.arange(r.L) / r.L) * r.max_E)).max()) for r in runs]
+    slopes = [plotting.fit_linear(r.discrimination)[0] for r in runs]
+    return devs[0], devs[1], float(slopes[0] / slopes[1])
 
 
 def _check_ch4_discrimination(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -256,6 +358,7 @@ def _check_ch4_discrimination(a: Mapping[str, Any], source: str) -> list[Part]:
             _require(isinstance(dev, Mapping) and depth in dev, f"`deviation` should be a dict with the key {depth}")
             value = _float(dev, depth)
             _require(0 <= value < 0.01, f"deviation[{depth}] = {value:.4g}, not in [0, 0.01)")
+            _rerun(f"deviation[{depth}]", value, _ch4_discrimination_reference()[0 if depth == 4 else 1])
             return f"deviation[{depth}] = {value:.4g}"
 
         return test
@@ -263,10 +366,12 @@ def _check_ch4_discrimination(a: Mapping[str, Any], source: str) -> list[Part]:
     def slope() -> str:
         r = _float(a, "slope_ratio")
         _require(1.7 < r < 2.3, f"slope_ratio = {r:.3f}, not in (1.7, 2.3)")
+        _rerun("slope_ratio", r, _ch4_discrimination_reference()[2])
         return f"slope_ratio = {r:.3f}"
 
-    return [_part("deviation[4] < 0.01", 1, deviation(4)), _part("deviation[8] < 0.01", 1, deviation(8)),
-            _part("1.7 < slope_ratio < 2.3", 1, slope)]
+    return [_part("deviation[4] < 0.01, the recipe's to a relative 1e-3", 1, deviation(4)),
+            _part("deviation[8] < 0.01, the recipe's to a relative 1e-3", 1, deviation(8)),
+            _part("1.7 < slope_ratio < 2.3, the recipe's to a relative 1e-3", 1, slope)]
 
 
 def _ch4b_reference() -> np.ndarray:
@@ -287,12 +392,23 @@ def _check_ch5_code(a: Mapping[str, Any], source: str) -> list[Part]:
     def predicted() -> str:
         _require("perturbation_law" not in source, "`predicted` must be written out, not theory.perturbation_law")
         m, p = _array(a, "measured", 6), _array(a, "predicted", 6)
+        _require(not np.array_equal(p, m), "`predicted` is `measured` itself (equal in every bit), not the closed "
+                 "form: a closed form written out with numpy differs from the measurement in the last digits")
         worst = float(np.max(np.abs(p / m - 1)))
         _require(worst < 1e-8, f"max |predicted/measured - 1| = {worst:.1e}, not below 1e-8")
         return f"max |predicted/measured - 1| = {worst:.1e}"
 
     return [_part("measured: C_l of the construction", 2, measured),
             _part("max |predicted/measured - 1| < 1e-8", 4, predicted)]
+
+
+@functools.lru_cache(maxsize=1)
+def _ch6_measured() -> float:
+    """C_1/C_0 of the recipe trained 300 steps with weight decay 0.03 (one training, about two seconds)."""
+    from pnc.book import assumptions
+
+    with _one_thread():
+        return float(assumptions.failure_run("weight decay", 0.03).result.ratios[0])
 
 
 def _check_ch6_weight_decay(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -308,10 +424,11 @@ def _check_ch6_weight_decay(a: Mapping[str, Any], source: str) -> list[Part]:
     def measured() -> str:
         p, m = _float(a, "predicted"), _float(a, "measured")
         _require(abs(m / p - 1) < 0.05, f"measured = {m:.4f} is {abs(m / p - 1):.1%} from predicted, not within 5%")
+        _rerun("measured", m, _ch6_measured())
         return f"measured = {m:.4f}"
 
     return [_part("predicted from the decayed epsilon", 2, predicted),
-            _part("measured within 5% of predicted", 2, measured)]
+            _part("measured: the run's, within 5% of predicted", 2, measured)]
 
 
 def _check_ch7_ratio(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -341,12 +458,25 @@ def _check_ch7_code(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("settle >= met for every seed", 3, order), _part("settling epochs within 30", 3, spread)]
 
 
+def _ch8_tolerated(runs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Per seed and head: the largest recorded ridge whose accuracy is within one point of the weakest ridge's."""
+    grid = list(runs[0]["heads"][0]["transfer_accuracy_by_ridge"])
+    ridges = np.array([float(lam) for lam in grid])
+    recorded = np.array([[[float(head["transfer_accuracy_by_ridge"][lam]) for head in r["heads"]] for r in runs]
+                         for lam in grid])                                       # (ridges, seeds, h)
+    within = recorded >= recorded[int(np.argmin(ridges))][None] - 0.01
+    return np.array([[ridges[within[:, s, h]].max() for h in range(within.shape[2])] for s in range(within.shape[1])])
+
+
 def _check_ch8_code(a: Mapping[str, Any], source: str) -> list[Part]:
     def rows() -> str:
         t = _array(a, "tolerated", ndim=2)
         _require(t.shape[1] == 5, f"`tolerated` should have 5 columns (h = 1..5), got shape {t.shape}")
         _require(bool(np.all(np.diff(t, axis=1) >= 0)), "a row of `tolerated` decreases with h")
-        return "every row non-decreasing"
+        ref = _ch8_tolerated(_get(a, "cut100_runs"))   # the chapter's runs: their recorded accuracies
+        _require(t.shape == ref.shape and bool(np.allclose(t, ref, rtol=1e-9, atol=0)),
+                 f"`tolerated` is not what the recorded accuracies give: {ref.tolist()}")
+        return "the recorded runs' values, every row non-decreasing"
 
     def factor() -> str:
         t = _array(a, "tolerated", ndim=2)
@@ -362,7 +492,7 @@ def _check_ch8_code(a: Mapping[str, Any], source: str) -> list[Part]:
                  f"not the weakest recorded {weakest_ridge:g}")
         return f"h = 1: {weakest_ridge:g}"
 
-    return [_part("rows non-decreasing", 1, rows), _part("h = 5 >= 100 x h = 1", 1, factor),
+    return [_part("the runs' values, rows non-decreasing", 1, rows), _part("h = 5 >= 100 x h = 1", 1, factor),
             _part("h = 1: only the weakest ridge", 1, weakest)]
 
 
@@ -394,13 +524,30 @@ def _check_ch9_nc1_zero(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("the values of the stated network", 1, values), _part("NC1 < 1e-12 C_l", 1, nc1)]
 
 
+@functools.lru_cache(maxsize=1)
+def _ch9_step_ratio() -> float:
+    """The exercise's ratio of the largest gaps at tau = 100 and tau = 200 (two runs of the Saxe experiment)."""
+    from pnc import data, models
+    from pnc.book import dynamics
+
+    X, y = data.orthogonal_dataset([4, 16, 36], 3, dim=64, perturbation=0.0, seed=0)
+    gaps = []
+    with _one_thread():
+        for tau, steps, every in ((100.0, 300, 5), (200.0, 600, 20)):
+            net = models.DeepLinearNetwork(64, 32, 3, depth=2, init="orthogonal", xi=0.1, seed=0)
+            gaps.append(dynamics.trace_modes(net, X, y, lr=X.shape[0] / (2 * tau), steps=steps,
+                                             every=every).max_abs_error)
+    return float(gaps[0] / gaps[1])
+
+
 def _check_ch9_step(a: Mapping[str, Any], source: str) -> list[Part]:
     def test() -> str:
         r = _float(a, "ratio")
         _require(1.6 < r < 2.4, f"ratio = {r:.3f}, not in (1.6, 2.4)")
+        _rerun("ratio", r, _ch9_step_ratio())
         return f"ratio = {r:.3f}"
 
-    return [_part("1.6 < ratio < 2.4", 2, test)]
+    return [_part("1.6 < ratio < 2.4, the recipe's to a relative 1e-3", 2, test)]
 
 
 def _check_ch9_imbalanced(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -423,14 +570,44 @@ def _check_ch9_imbalanced(a: Mapping[str, Any], source: str) -> list[Part]:
     return [_part("Fuzz and 3 NC1 differ by more than 10%", 2, test)]
 
 
-def _check_ch10_train_test(a: Mapping[str, Any], source: str) -> list[Part]:
-    def test() -> str:
-        c_train, c_test = _float(a, "c_train"), _float(a, "c_test")
-        _require(c_train > 0 and c_test > 0, "compressions are positive")
-        _require(c_train < c_test, f"c_train = {c_train:.4f} is not below c_test = {c_test:.4f}")
-        return f"c_train = {c_train:.4f} < c_test = {c_test:.4f}"
+@functools.lru_cache(maxsize=1)
+def _ch10_reference() -> tuple[float, float]:
+    """(c_train, c_test): compression of row ``features.2`` of the exercise's network, trained by its recipe, on the
+    training and on the held-out digits (float64, seeded; under a second)."""
+    import torch
 
-    return [_part("c_train < c_test", 2, test)]
+    import pnc
+    from pnc import data, models, train
+
+    X_fit, y_fit = data.load_digits("train", seed=0, dtype=torch.float64)
+    X_held, y_held = data.load_digits("test", seed=0, dtype=torch.float64)
+    net = models.MLP(64, 64, 10, depth=4, init="default", batch_norm=False, seed=0, dtype=torch.float64)
+    with _one_thread():
+        train.train(net, X_fit, y_fit, train.TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64,
+                                                         epochs=15, loss="cross_entropy", seed=0))
+        on_train, on_test = (float(pnc.measure(net, split)["features.2"]["compression"])
+                             for split in ((X_fit, y_fit), (X_held, y_held)))
+    return on_train, on_test
+
+
+def _check_ch10_train_test(a: Mapping[str, Any], source: str) -> list[Part]:
+    def split(name: str, which: int) -> Callable[[], str]:
+        def test() -> str:
+            value = _float(a, name)
+            refs = _ch10_reference()
+            rel = abs(value / refs[which] - 1)
+            if rel >= 1e-3:
+                other = ("c_train", "c_test")[1 - which]
+                hint = (f" (that is the recipe's `{other}`: the other split)"
+                        if abs(value / refs[1 - which] - 1) < 1e-3 else "")
+                raise _Reject(f"{name} = {value:.5g} is {rel:.2%} from the recipe's value ({refs[which]:.5g}), not "
+                              f"within a relative 1e-3{hint}")
+            return f"{name} = {value:.4f}"
+
+        return test
+
+    return [_part("c_train: the recipe's value on the training images, to a relative 1e-3", 1, split("c_train", 0)),
+            _part("c_test: the recipe's value on the held-out images, to a relative 1e-3", 1, split("c_test", 1))]
 
 
 def _check_ch10_twice(a: Mapping[str, Any], source: str) -> list[Part]:
@@ -455,6 +632,7 @@ def _check_ch10_mean(a: Mapping[str, Any], source: str) -> list[Part]:
         _require(float(np.abs(feats).mean()) >= 1e6, "the features should carry a large common offset (>= 1e6)")
         _float(a, "naive")
         stable = _float(a, "stable")
+        _require("ClassStats" in source, "`stable` should come from pnc.ClassStats, which the code does not use")
         true = float(np.var(feats[labels == labels.min()]))
         _require(abs(stable / true - 1) < 1e-8, f"stable = {stable:.10g}, np.var gives {true:.10g}: not within 1e-8")
         return f"stable = {stable:.6f}"
@@ -467,7 +645,8 @@ def _exercises() -> dict[str, Exercise]:
         Exercise("ex-ch1-code", "01_hierarchical_features", 5, ("acc_raw", "acc_wide", "acc_narrow"),
                  _check_ch1_code, 3),
         Exercise("ex-ch2-cdnv", "02_measuring", 4, ("lhs", "rhs"), _check_ch2_cdnv, 1),
-        Exercise("ex-ch3-drift", "03_deep_linear_networks", 5, ("drifts", "drift_slope"), _check_ch3_drift, 3),
+        Exercise("ex-ch3-drift", "03_deep_linear_networks", 5, ("steps", "drifts", "drift_slope"),
+                 _check_ch3_drift, 3),
         Exercise("ex-ch4-code", "04_progressive_compression", 4, ("fitted_ratio",), _check_ch4_code, 4),
         Exercise("ex-ch4-discrimination-depth", "04_progressive_compression", 5, ("deviation", "slope_ratio"),
                  _check_ch4_discrimination, 3),
@@ -481,8 +660,7 @@ def _exercises() -> dict[str, Exercise]:
         Exercise("ex-ch9-step", "09_connections", 3, ("ratio",), _check_ch9_step, 2),
         Exercise("ex-ch9-imbalanced", "09_connections", 4, ("feats_imb", "labels_imb", "fuzziness", "three_nc1"),
                  _check_ch9_imbalanced, 2),
-        Exercise("ex-ch10-train-test", "10_measure_your_model", 3, ("c_train", "c_test"), _check_ch10_train_test, 2,
-                 setup="chapter"),
+        Exercise("ex-ch10-train-test", "10_measure_your_model", 3, ("c_train", "c_test"), _check_ch10_train_test, 2),
         Exercise("ex-ch10-twice", "10_measure_your_model", 4, ("names", "by_hand", "reported"), _check_ch10_twice, 3),
         Exercise("ex-ch10-mean", "10_measure_your_model", 3, ("offset_features", "labels_one", "naive", "stable"),
                  _check_ch10_mean, 1),
@@ -537,13 +715,7 @@ def exercise_code(label: str, chapters: Path | None = None) -> tuple[str, str]:
     """(setup, solution): the code an answer to ``label`` runs after, and the book's own solution code."""
     spec = _exercise(label)
     cells = _cells(spec.chapter, chapters)
-    code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
-    exercises_at = next(i for i, c in enumerate(cells)
-                        if c["cell_type"] == "markdown" and re.search(r"^## Exercises", _source(c), re.M))
-    if spec.setup == "imports":
-        setup = _source(cells[code[0]])
-    else:
-        setup = "\n\n".join(_source(cells[i]) for i in code if i < exercises_at)
+    setup = next(_source(c) for c in cells if c["cell_type"] == "code")   # the chapter's first code cell
     marker = f"solution-start}} {label}"
     start = next(i for i, c in enumerate(cells) if marker in _source(c))
     after = _source(cells[start]).split(marker, 1)[1]   # one markdown cell may close the previous solution too
