@@ -327,9 +327,10 @@ def narrowed(fig: Figure, width: float = NARROW_WIDTH, min_pt: float = 0.0) -> I
         t.set_fontsize(min_pt)
     for axis, which, _pt in small_ticks:
         axis.set_tick_params(which=which, labelsize=min_pt)
-    headings = [t for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label,
-                                                ax.yaxis.label)] + list(fig.texts)
-    headings += [t for t in (getattr(fig, "_suptitle", None), getattr(fig, "_supxlabel", None)) if t is not None]
+    # the Text children of an axes besides its texts are its three titles; of the figure, its sup-title and labels
+    headings = [t for ax in fig.axes for t in ax.get_children() if isinstance(t, Text) and t not in ax.texts]
+    headings += [t for ax in fig.axes for t in (ax.xaxis.label, ax.yaxis.label)] + list(fig.texts)
+    headings += [t for t in fig.get_children() if isinstance(t, Text) and t not in fig.texts]
     wraps = [(t, t.get_wrap()) for t in headings]
     for t, _wrap in wraps:
         t.set_wrap(True)
