@@ -448,11 +448,15 @@ def figure_renderings(fig: Figure) -> dict[tuple[str, str], bytes]:
     # the PNG is at most NARROW_WIDTH wide plus savefig's padding (0.1 in a side), shown in the phone's column
     min_pt = PHONE_TEXT_PX * 72 * (NARROW_WIDTH + 2 * mpl.rcParams["savefig.pad_inches"]) / PHONE_COLUMN
     out = {}
+    font_px = {}  # the smallest text of each rendering, in CSS px at its natural size (figure_html records it)
     with _legends_clear_of_data(fig):
         out.update({(theme, "wide"): figure_png(fig, theme=theme) for theme in THEMES})
+        font_px["wide"] = smallest_text_pt(fig, drawn=True) * fig.dpi / 72
     with narrowed(fig, NARROW_WIDTH, min_pt) as changed, _legends_clear_of_data(fig, beside=True):
         if changed:
             out.update({(theme, "narrow"): figure_png(fig, theme=theme) for theme in THEMES})
+            font_px["narrow"] = smallest_text_pt(fig, drawn=True) * fig.dpi / 72
+    fig._pnc_font_px = font_px
     return out
 
 
@@ -903,11 +907,13 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big") // FIGURE_SCALE, int.from_bytes(data[20:24], "big") // FIGURE_SCALE
 
 
-def smallest_text_pt(fig: Figure) -> float:
-    """Size in points of the smallest text drawn in ``fig`` (tick labels, labels, titles, legends, notes)."""
+def smallest_text_pt(fig: Figure, *, drawn: bool = False) -> float:
+    """Size in points of the smallest text drawn in ``fig`` (tick labels, labels, titles, legends, notes); ``drawn``
+    says the figure was drawn in its current state (a saved PNG), so its tick labels exist and no draw is needed."""
     from matplotlib.text import Text
 
-    fig.draw_without_rendering()  # tick labels exist once drawn
+    if not drawn:
+        fig.draw_without_rendering()  # tick labels exist once drawn
     sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
     return float(min(sizes)) if sizes else float(mpl.rcParams["font.size"])
 
@@ -925,10 +931,11 @@ def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None
     :func:`figure_renderings` (rendered here when None): then one ``<picture>`` per theme, marked ``pnc-theme-light``
     / ``pnc-theme-dark`` (pnc-site.css shows the one of the page's colour mode), each offering its narrow rendering
     to screens up to :data:`NARROW_SCREEN` px (phones get a narrow rendering with the panels stacked, not the wide
-    one shrunk); ``data-pnc-font-px`` is :func:`smallest_text_pt` in CSS px at the images' natural size
-    (:data:`FIGURE_SCALE` PNG px per CSS px). The images load lazily, so the hidden theme's is never fetched once
-    the site serves them as files (book_ext/pnc_site.py moves them out of the page); ``dark-light`` keeps the theme
-    from dimming them. An image is shown at its PNG's width over :data:`FIGURE_SCALE` CSS px (at most the column's).
+    one shrunk); ``data-pnc-font-px`` (and ``data-pnc-narrow-font-px``) is :func:`smallest_text_pt` of the wide
+    (narrow) rendering in CSS px at the image's natural size (:data:`FIGURE_SCALE` PNG px per CSS px). The images
+    load lazily, so the hidden theme's is never fetched once the site serves them as files (book_ext/pnc_site.py
+    moves them out of the page); ``dark-light`` keeps the theme from dimming them. An image is shown at its PNG's
+    width over :data:`FIGURE_SCALE` CSS px (at most the column's).
     """
     alt = escape(alt_text(fig, prefix))
     if isinstance(png, bytes):
@@ -939,9 +946,11 @@ def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None
         return (f'<div class="pnc-figure"><img class="{css_class}" src="{_data_url(png)}" alt="{alt}" {size}>'
                 f'{data_html(fig)}</div>')
     renderings = png if png is not None else figure_renderings(fig)
-    # the smallest text in CSS px at the image's natural size (a browser test scales it by the displayed width)
-    font_px = smallest_text_pt(fig) * fig.dpi / 72
-    parts = [f'<div class="pnc-figure" data-pnc-font-px="{font_px:.2f}" data-pnc-scale="{FIGURE_SCALE}">']
+    # the smallest text of each rendering in CSS px at its natural size (a browser test scales it by the width shown)
+    font_px = getattr(fig, "_pnc_font_px", None) or {"wide": smallest_text_pt(fig) * fig.dpi / 72}
+    narrow_px = f' data-pnc-narrow-font-px="{font_px["narrow"]:.2f}"' if "narrow" in font_px else ""
+    parts = [f'<div class="pnc-figure" data-pnc-font-px="{font_px["wide"]:.2f}"{narrow_px} '
+             f'data-pnc-scale="{FIGURE_SCALE}">']
     for theme in THEMES:
         wide = renderings[(theme, "wide")]
         parts.append(f'<picture class="pnc-theme-{theme}">')

@@ -269,8 +269,13 @@ async () => {
   const out = [];
   for (const holder of document.querySelectorAll('.pnc-figure:has(> picture)')) {
     const img = await shown(holder);
-    const font = parseFloat(holder.dataset.pncFontPx), scale = parseFloat(holder.dataset.pncScale);
-    out.push({where: holder.closest('figure, section').id, font: font, natural: img ? img.naturalWidth : 0,
+    // the narrow rendering is the <source> of the image's <picture>; its text has its own size
+    const source = img ? img.parentElement.querySelector('source') : null;
+    const narrow = !!source && img.currentSrc === new URL(source.getAttribute('srcset'), document.baseURI).href;
+    const font = parseFloat(narrow ? holder.dataset.pncNarrowFontPx : holder.dataset.pncFontPx);
+    const scale = parseFloat(holder.dataset.pncScale);
+    out.push({where: holder.closest('figure, section').id, font: font, narrow: narrow, has_narrow: !!source,
+              natural: img ? img.naturalWidth : 0,
               shown: img ? img.getBoundingClientRect().width : 0,
               px: img ? font * img.getBoundingClientRect().width / (img.naturalWidth / scale) : 0,
               src: img ? img.currentSrc.split('/').pop() : null});
@@ -320,7 +325,9 @@ def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromi
                     if (dark and info["luminance"] >= 0.35) or (not dark and info["luminance"] <= 0.65):
                         problems.append(f"{where}: mean luminance {info['luminance']:.3f}")
                 if mode == "dark" and re.search(r"/04_", relative):
-                    page.locator(".pnc-figure picture.pnc-theme-dark img").first.scroll_into_view_if_needed()
+                    image = page.locator(".pnc-figure picture.pnc-theme-dark img").first
+                    image.scroll_into_view_if_needed()
+                    page.wait_for_function("(i) => i.complete && i.naturalWidth > 0", arg=image.element_handle())
                     page.screenshot(path=str(ARTIFACTS / "dark-mode-figure.png"))
             assert page.evaluate("() => window.pncNoReload === true"), f"{relative}: the page reloaded"
             problems += [f"{relative}: {p}" for p in log.problems()]
@@ -341,11 +348,15 @@ def test_figure_text_is_readable_on_a_phone(built_book: Path, site: str, chromiu
                 seen += 1
                 if not info["natural"] or not info["font"]:
                     problems.append(f"{relative}#{info['where']}: no image shown or no font size recorded")
+                elif info["has_narrow"] and not info["narrow"]:
+                    problems.append(f"{relative}#{info['where']}: the wide rendering is shown on a phone")
                 elif info["px"] < 9:
                     problems.append(f"{relative}#{info['where']}: smallest text {info['px']:.1f} CSS px "
                                     f"({info['src']}, {info['natural']} px shown at {info['shown']:.0f} px)")
             if re.search(r"/04_", relative):
-                page.locator(".pnc-figure").first.scroll_into_view_if_needed()
+                image = page.locator(".pnc-figure").first.locator("img >> visible=true").first
+                image.scroll_into_view_if_needed()  # a lazy image: loads now
+                page.wait_for_function("(i) => i.complete && i.naturalWidth > 0", arg=image.element_handle())
                 page.screenshot(path=str(ARTIFACTS / "phone-figure.png"))
         finally:
             page.context.close()

@@ -228,3 +228,21 @@ def test_small_text_is_enlarged_and_long_titles_wrap_in_the_narrow_rendering():
         smallest = plotting.smallest_text_pt(fig)
     assert smallest * fig.dpi / 72 * min(plotting.PHONE_COLUMN, natural) / natural >= 9
     assert plotting.smallest_text_pt(fig) == 7  # put back
+
+
+def test_figure_html_records_the_smallest_text_of_each_rendering():
+    """The browser test scales the recorded size by the width the shown image has, so each rendering needs its own:
+    the narrow one enlarges 7 pt text, the wide one keeps it."""
+    import re
+
+    from pnc import plotting
+
+    fig = _two_panel_figure()
+    for ax in fig.axes:
+        ax.tick_params(labelsize=7)
+    html = plotting.figure_html(fig)
+    wide = float(re.search(r'data-pnc-font-px="([0-9.]+)"', html).group(1))
+    narrow = float(re.search(r'data-pnc-narrow-font-px="([0-9.]+)"', html).group(1))
+    assert wide == pytest.approx(7 * fig.dpi / 72, abs=0.01)
+    shown = plotting.PHONE_COLUMN / int(re.search(r'<source [^>]*width="(\d+)"', html).group(1))
+    assert narrow * shown >= 9 > wide * shown
