@@ -902,9 +902,10 @@ def data_html(fig: Figure, filename: str = "figure-data.csv") -> str:
     return "".join(parts)
 
 
-def _png_size(data: bytes) -> tuple[int, int]:
-    """Width and height of a PNG in CSS px at :data:`FIGURE_SCALE` (IHDR: width in bytes 16-19, height 20-23)."""
-    return int.from_bytes(data[16:20], "big") // FIGURE_SCALE, int.from_bytes(data[20:24], "big") // FIGURE_SCALE
+def _png_size(data: bytes, scale: float = FIGURE_SCALE) -> tuple[int, int]:
+    """Width and height of a PNG in CSS px at ``scale`` PNG px per CSS px (IHDR: width in bytes 16-19, height
+    20-23)."""
+    return (int(int.from_bytes(data[16:20], "big") // scale), int(int.from_bytes(data[20:24], "big") // scale))
 
 
 def smallest_text_pt(fig: Figure, *, drawn: bool = False) -> float:
@@ -923,7 +924,8 @@ def _data_url(data: bytes) -> str:
 
 
 def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None = None, *, prefix: str = "",
-                css_class: str = "pnc-figure-image", fill: bool = False) -> str:
+                css_class: str = "pnc-figure-image", fill: bool = False, drawn: bool = False,
+                scale: float = FIGURE_SCALE) -> str:
     """The HTML a page shows for ``fig``: its image(s) with :func:`alt_text` (opened by ``prefix``) as ``alt``,
     followed by :func:`data_html`.
 
@@ -935,7 +937,9 @@ def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None
     (narrow) rendering in CSS px at the image's natural size (:data:`FIGURE_SCALE` PNG px per CSS px). The images
     load lazily, so the hidden theme's is never fetched once the site serves them as files (book_ext/pnc_site.py
     moves them out of the page); ``dark-light`` keeps the theme from dimming them. An image is shown at its PNG's
-    width over :data:`FIGURE_SCALE` CSS px (at most the column's).
+    width over ``scale`` CSS px (at most the column's), or across its container with ``fill`` (explorer frames, whose
+    light and dark renderings :mod:`pnc.book.widgets` passes with ``scale`` their dpi over the figure's and ``drawn``:
+    the figure was just drawn, so its text sizes are read without another draw).
     """
     alt = escape(alt_text(fig, prefix))
     if isinstance(png, bytes):
@@ -947,20 +951,21 @@ def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None
                 f'{data_html(fig)}</div>')
     renderings = png if png is not None else figure_renderings(fig)
     # the smallest text of each rendering in CSS px at its natural size (a browser test scales it by the width shown)
-    font_px = getattr(fig, "_pnc_font_px", None) or {"wide": smallest_text_pt(fig) * fig.dpi / 72}
+    font_px = getattr(fig, "_pnc_font_px", None) or {"wide": smallest_text_pt(fig, drawn=drawn) * fig.dpi / 72}
     narrow_px = f' data-pnc-narrow-font-px="{font_px["narrow"]:.2f}"' if "narrow" in font_px else ""
     parts = [f'<div class="pnc-figure" data-pnc-font-px="{font_px["wide"]:.2f}"{narrow_px} '
-             f'data-pnc-scale="{FIGURE_SCALE}">']
+             f'data-pnc-scale="{scale:g}">']
+    across = ' style="width: 100%; height: auto"' if fill else ""
     for theme in THEMES:
         wide = renderings[(theme, "wide")]
         parts.append(f'<picture class="pnc-theme-{theme}">')
         narrow = renderings.get((theme, "narrow"))
         if narrow is not None:
-            w, h = _png_size(narrow)
+            w, h = _png_size(narrow, scale)
             parts.append(f'<source media="(max-width: {NARROW_SCREEN}px)" srcset="{_data_url(narrow)}" '
                          f'width="{w}" height="{h}">')
-        w, h = _png_size(wide)
+        w, h = _png_size(wide, scale)
         parts.append(f'<img class="{css_class} dark-light" src="{_data_url(wide)}" alt="{alt}" width="{w}" '
-                     f'height="{h}" loading="lazy" decoding="async"></picture>')
+                     f'height="{h}"{across} loading="lazy" decoding="async"></picture>')
     parts.append(data_html(fig) + "</div>")
     return "".join(parts)

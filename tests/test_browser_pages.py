@@ -96,6 +96,15 @@ EXPLORER_TEXT_JS = """
 """
 
 
+# Scroll to each explorer's frame in turn and wait until it has loaded (a lazy image loads when scrolled to).
+LOAD_FRAMES_JS = """
+async () => {
+  const shown = """ + SHOWN_IMAGE_JS + """;
+  for (const box of document.querySelectorAll('.pnc-explorer')) { await shown(box); }
+}
+"""
+
+
 def _chapters(built_book: Path) -> list[str]:
     return [p.relative_to(built_book).as_posix() for p in site_pages(built_book) if p.parent.name == "chapters"]
 
@@ -217,11 +226,10 @@ def test_explorer_text_is_at_least_body_size(built_book: Path, site: str, chromi
         relative = path.relative_to(built_book).as_posix()
         page, _ = open_page(chromium, site + relative, viewport=DESKTOP)
         try:
-            page.wait_for_function(
-                "() => document.querySelectorAll('.pnc-explorer img.pnc-frame-image').length > 0 && "
-                "Array.from(document.querySelectorAll('.pnc-explorer img.pnc-frame-image')).every(i => i.complete)",
-                timeout=RENDER_TIMEOUT_MS)
-            page.evaluate(MARK_VIEWS_JS)
+            rendered = f"({MARK_VIEWS_JS})().every(v => v[1])"
+            page.wait_for_function(f"() => document.querySelectorAll('.pnc-explorer').length > 0 && {rendered}",
+                                   timeout=RENDER_TIMEOUT_MS)
+            page.evaluate(LOAD_FRAMES_JS)  # frames load lazily, when scrolled to
             body = page.evaluate(BODY_FONT_JS)
             for number, info in enumerate(page.evaluate(EXPLORER_TEXT_JS)):
                 checked += 1
@@ -244,9 +252,12 @@ LUMINANCE_JS = """
 async () => {
   const shown = """ + SHOWN_IMAGE_JS + """;
   const out = [];
+  // every figure, and the frame each explorer shows (its other frames are not displayed)
   for (const holder of document.querySelectorAll('.pnc-figure:has(> picture)')) {
+    const frame = !!holder.closest('.pnc-frame');
+    if (frame && !holder.checkVisibility()) { continue; }
     const img = await shown(holder);
-    const where = holder.closest('figure, section').id;
+    const where = (frame ? 'explorer frame in ' : '') + holder.closest('figure, section').id;
     if (!img || img.naturalWidth === 0) { out.push({where: where, img: false}); continue; }
     const canvas = document.createElement('canvas');
     canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
@@ -255,7 +266,7 @@ async () => {
     const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
     let sum = 0;
     for (let i = 0; i < data.length; i += 4) { sum += 0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2]; }
-    out.push({where: where, img: true, luminance: sum / (data.length / 4) / 255,
+    out.push({where: where, img: true, frame: frame, luminance: sum / (data.length / 4) / 255,
               theme: img.closest('picture').className, filter: getComputedStyle(img).filter});
   }
   return out;
@@ -267,7 +278,9 @@ FIGURE_TEXT_JS = """
 async () => {
   const shown = """ + SHOWN_IMAGE_JS + """;
   const out = [];
+  // figures; explorer frames (.pnc-frame) have no narrow rendering yet
   for (const holder of document.querySelectorAll('.pnc-figure:has(> picture)')) {
+    if (holder.closest('.pnc-frame')) { continue; }
     const img = await shown(holder);
     // the narrow rendering is the <source> of the image's <picture>; its text has its own size
     const source = img ? img.parentElement.querySelector('source') : null;
@@ -303,16 +316,19 @@ def _toggle_theme_to(page: Any, mode: str) -> None:
 def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromium: Any) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
-    seen = 0
+    seen = frames = 0
     for relative in _chapters(built_book):
         page, log = open_page(chromium, site + relative, viewport=DESKTOP)
         try:
             page.wait_for_load_state("load")
+            # the explorers' frames are checked too: wait until every widget is rendered
+            page.wait_for_function(f"() => ({MARK_VIEWS_JS})().every(([id, rendered]) => rendered)", timeout=60_000)
             page.evaluate("() => { window.pncNoReload = true; }")  # gone if the page reloads
             for mode in ("light", "dark", "light"):
                 _toggle_theme_to(page, mode)
                 for info in page.evaluate(LUMINANCE_JS):
                     seen += 1
+                    frames += bool(info.get("frame"))
                     where = f"{relative}#{info['where']} ({mode})"
                     if not info["img"]:
                         problems.append(f"{where}: no image shown")
@@ -334,6 +350,7 @@ def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromi
         finally:
             page.context.close()
     assert seen >= 3 * 20, f"only {seen // 3} figures found in the chapters"
+    assert frames >= 3 * 8, f"only {frames // 3} explorer frames checked"
     assert not problems, "\n".join(problems)
 
 

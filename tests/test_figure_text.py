@@ -135,7 +135,7 @@ def test_every_explorer_frame_has_its_own_alt_text_and_data() -> None:
         alt = re.search(r'alt="([^"]*)"', html).group(1)
         assert alt == f"View at scale s = {value:g}. Line chart of values. A line that ends at {3 * value:g}."
         assert len(alt) >= 40
-        assert 'class="pnc-frame-image"' in html and "<details" in html
+        assert html.count('class="pnc-frame-image dark-light"') == 2 and "<details" in html  # light and dark
         assert f"<td>{3 * value:g}</td>" in html
 
 
@@ -155,24 +155,46 @@ def test_a_curve_whose_printed_ends_agree_stays_and_a_stuck_network_is_named() -
 
 
 def test_the_site_serves_figure_renderings_as_files(tmp_path) -> None:
-    """book_ext/pnc_site.py moves each rendering of a figure out of the page into _images/ (named by content) and
-    leaves explorer frames, which live in the widget state, inline."""
+    """book_ext/pnc_site.py moves each rendering of a figure out of the page's body into _images/ (named by content),
+    and the light and dark images of each explorer frame out of the page's widget state (a JSON string in a script
+    of the page), which stays valid JSON."""
     import importlib.util
+    import json
     from pathlib import Path
     from types import SimpleNamespace
+
+    from sphinx.builders.html._assets import _JavaScript
 
     spec = importlib.util.spec_from_file_location("pnc_site", Path(__file__).parents[1] / "book_ext" / "pnc_site.py")
     site = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(site)
     fig = _two_panels()
     renderings = plotting.figure_renderings(fig)
-    frame = plotting.figure_html(_frame(1.0), plotting.figure_png(_frame(1.0)), css_class="pnc-frame-image")
-    state = '<script type="application/vnd.jupyter.widget-state+json">' + frame.replace('"', '\\\\"') + "</script>"
-    context = {"body": plotting.figure_html(fig, renderings) + state,
+    ex = explorer(_frame, [Param("scale", [1.0, 5.0], label="scale $s$")], dpi=30)
+    state = json.dumps({"state": {"m": {"model_name": "HTMLModel", "state": {"value": ex.pages[(0,)]}}}})
+    assert state.count("data:image/png") == 2  # the frame's light and dark images
+    other = _JavaScript("other.js", priority=200)
+    scripts = [other, _JavaScript(None, priority=500, type=site.WIDGET_STATE, body=state)]
+    context = {"body": plotting.figure_html(fig, renderings), "script_files": scripts,
                "pathto": lambda name, resource=0: "../" + name}
     site._figures_as_files(SimpleNamespace(outdir=str(tmp_path)), "chapters/x", "page.html", context, None)
     body = context["body"]
     files = re.findall(r'(?:src|srcset)="\.\./(_images/pnc-[0-9a-f]{24}\.png)"', body)
-    assert len(files) == len(renderings) == 4
+    assert len(files) == len(renderings) == 4 and "data:image/png" not in body
     assert sorted((tmp_path / f).read_bytes() for f in files) == sorted(renderings.values())
-    assert body.count("data:image/png") == 1 and 'src=\\\\"data:image/png' in body  # the frame stays inline
+    assert context["script_files"][0] is other
+    moved = context["script_files"][1].attributes["body"]
+    value = json.loads(moved)["state"]["m"]["state"]["value"]  # still JSON
+    frame_files = re.findall(r'src="\.\./(_images/pnc-[0-9a-f]{24}\.png)"', value)
+    assert len(frame_files) == 2 and "data:image/png" not in moved
+    assert (tmp_path / frame_files[0]).read_bytes() == ex.frames[(0,)]  # the light one first
+    assert _luminance_of((tmp_path / frame_files[1]).read_bytes()) < 0.35 < _luminance_of(ex.frames[(0,)])
+
+
+def _luminance_of(png: bytes) -> float:
+    import io
+
+    from matplotlib.image import imread
+
+    rgb = imread(io.BytesIO(png))[..., :3]
+    return float((rgb @ np.array([0.2126, 0.7152, 0.0722])).mean())
