@@ -140,11 +140,11 @@ def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[st
     context["script_files"] = unique
 
 
-FIGURE_PICTURE = re.compile(r'<picture class="pnc-theme-[a-z]+">.*?</picture>', re.S)
+FIGURE_PICTURE = re.compile(r'<picture class="pnc-theme-[a-z]+"[^>]*>.*?</picture>', re.S)
 """A figure's rendering for one theme (pnc.plotting.figure_html) in the page's body."""
 _INLINE_PNG = re.compile(r'\b(src|srcset)="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-FRAME_PICTURE = re.compile(r'<picture class=\\"pnc-theme-[a-z]+\\">.*?</picture>', re.S)
+FRAME_PICTURE = re.compile(r'<picture class=\\"pnc-theme-[a-z]+\\"[^>]*>.*?</picture>', re.S)
 """The same in an explorer frame: HTML in the widget state, a JSON string (quotes escaped)."""
 _FRAME_PNG = re.compile(r'\b(src|srcset)=\\"data:image/png;base64,([A-Za-z0-9+/=]+)\\"')
 

@@ -929,17 +929,18 @@ def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None
     """The HTML a page shows for ``fig``: its image(s) with :func:`alt_text` (opened by ``prefix``) as ``alt``,
     followed by :func:`data_html`.
 
-    ``png`` is one PNG (an explorer frame: one image, across its container with ``fill``), or the renderings of
-    :func:`figure_renderings` (rendered here when None): then one ``<picture>`` per theme, marked ``pnc-theme-light``
-    / ``pnc-theme-dark`` (pnc-site.css shows the one of the page's colour mode), each offering its narrow rendering
-    to screens up to :data:`NARROW_SCREEN` px (phones get a narrow rendering with the panels stacked, not the wide
-    one shrunk); ``data-pnc-font-px`` (and ``data-pnc-narrow-font-px``) is :func:`smallest_text_pt` of the wide
-    (narrow) rendering in CSS px at the image's natural size (:data:`FIGURE_SCALE` PNG px per CSS px). The images
-    load lazily, so the hidden theme's is never fetched once the site serves them as files (book_ext/pnc_site.py
-    moves them out of the page); ``dark-light`` keeps the theme from dimming them. An image is shown at its PNG's
-    width over ``scale`` CSS px (at most the column's), or across its container with ``fill`` (explorer frames, whose
-    light and dark renderings :mod:`pnc.book.widgets` passes with ``scale`` their dpi over the figure's and ``drawn``:
-    the figure was just drawn, so its text sizes are read without another draw).
+    ``png`` is one PNG (one image, across its container with ``fill``), or renderings keyed like those of
+    :func:`figure_renderings` (rendered here when None): then one ``<picture>`` per theme, marked
+    ``pnc-theme-light`` / ``pnc-theme-dark`` (pnc-site.css shows the one of the page's colour mode; the dark one is
+    hidden by an inline style that the site's stylesheet overrides, so a notebook viewer shows the light one only),
+    each offering its narrow rendering to screens up to :data:`NARROW_SCREEN` px (phones get a narrow rendering with
+    the panels stacked, not the wide one shrunk); ``data-pnc-font-px`` (and ``data-pnc-narrow-font-px``) is
+    :func:`smallest_text_pt` of the wide (narrow) rendering in CSS px at the image's natural size (``scale`` PNG px
+    per CSS px). The images load lazily, so the hidden theme's is never fetched once the site serves them as files
+    (book_ext/pnc_site.py moves them out of the page); ``dark-light`` keeps the theme from dimming them. An image is
+    shown at its PNG's width over ``scale`` CSS px (at most the column's), or across its container with ``fill``
+    (explorer frames, whose light and dark renderings :mod:`pnc.book.widgets` passes with ``scale`` their dpi over
+    the figure's and ``drawn``: the figure was just drawn, so its text sizes are read without another draw).
     """
     alt = escape(alt_text(fig, prefix))
     if isinstance(png, bytes):
@@ -958,7 +959,9 @@ def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None
     across = ' style="width: 100%; height: auto"' if fill else ""
     for theme in THEMES:
         wide = renderings[(theme, "wide")]
-        parts.append(f'<picture class="pnc-theme-{theme}">')
+        # a notebook without the site's stylesheet (Jupyter, Colab) shows the light one only
+        hidden = ' style="display: none"' if theme != "light" else ""
+        parts.append(f'<picture class="pnc-theme-{theme}"{hidden}>')
         narrow = renderings.get((theme, "narrow"))
         if narrow is not None:
             w, h = _png_size(narrow, scale)

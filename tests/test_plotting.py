@@ -199,8 +199,11 @@ def test_figure_html_offers_each_theme_and_a_narrow_rendering():
 
     fig = _two_panel_figure()
     html = plotting.figure_html(fig)
-    pictures = re.findall(r'<picture class="pnc-theme-(\w+)">(.*?)</picture>', html)
-    assert [theme for theme, _ in pictures] == list(plotting.THEMES)
+    pictures = re.findall(r'<picture class="pnc-theme-(\w+)"([^>]*)>(.*?)</picture>', html)
+    assert [theme for theme, _, _ in pictures] == list(plotting.THEMES)
+    # without the site's stylesheet (a notebook viewer) only the light one shows
+    assert [style for _, style, _ in pictures] == ["", ' style="display: none"']
+    pictures = [(theme, body) for theme, _, body in pictures]
     for theme, body in pictures:
         narrow = re.search(r'<source media="\(max-width: (\d+)px\)" srcset="data:image/png;base64,([^"]+)"', body)
         assert int(narrow.group(1)) == plotting.NARROW_SCREEN
