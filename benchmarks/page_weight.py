@@ -199,7 +199,7 @@ def run(html_dir: Path, repeats: int = 3, only: str = "") -> list[PageResult]:
             text = path.read_text(errors="replace")
             result = PageResult(page=relative, html_bytes=len(text.encode()))
             if "application/vnd.jupyter.widget-state+json" in text:
-                state = WidgetState.from_html(text)
+                state = WidgetState.from_html(text, base=path.parent)  # frames are files on the site
                 result.widgets, result.frames = len(state.views), state.n_frames()
                 result.frame_bytes = state.frame_bytes()
                 measure_latency(browser, site + relative, state, result, repeats)

@@ -6,6 +6,12 @@ Two repairs of the theme stack pinned in requirements/lock.txt, both checked by 
   ``.primary-toggle`` / ``.secondary-toggle`` in the page, a hidden header copy, so sphinx-book-theme's visible buttons
   do nothing at any width (pydata/pydata-sphinx-theme#2451). ``pnc-site.js`` forwards a click on every other copy to
   the bound one.
+- **Figures as files.** A figure's HTML (:func:`pnc.plotting.figure_html`) carries its light and dark, wide and
+  narrow renderings inline (the notebook needs no files); the page serves them as ``_images/pnc-<hash>.png`` files
+  instead, so a page weighs its text, and a reader's browser fetches only the rendering it shows (the images load
+  lazily; the hidden theme's ``<picture>`` is never fetched until the reader switches). The light and dark images
+  of every explorer frame (HTML in the page's widget state) move the same way, so a frame is fetched when a control
+  shows it.
 - **Duplicate scripts.** sphinx-thebe's configuration snippet (``const THEBE_JS_URL = ...``) reaches every page twice
   (its ``env-before-read-docs`` handler adds it with each read), which logs ``Identifier 'THEBE_JS_URL' has already
   been declared``. Script entries with the same file or body and attributes are dropped per page here.
@@ -34,7 +40,9 @@ And the site's metadata, checked by tests/test_site_meta.py:
 from __future__ import annotations
 
 import ast
+import base64
 import datetime as dt
+import hashlib
 import os
 import re
 from collections import Counter
@@ -130,6 +138,49 @@ def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[st
         seen.add(key)
         unique.append(script)
     context["script_files"] = unique
+
+
+FIGURE_PICTURE = re.compile(r'<picture class="pnc-theme-[a-z]+"[^>]*>.*?</picture>', re.S)
+"""A figure's rendering for one theme (pnc.plotting.figure_html) in the page's body."""
+_INLINE_PNG = re.compile(r'\b(src|srcset)="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+FRAME_PICTURE = re.compile(r'<picture class=\\"pnc-theme-[a-z]+\\"[^>]*>.*?</picture>', re.S)
+"""The same in an explorer frame: HTML in the widget state, a JSON string (quotes escaped)."""
+_FRAME_PNG = re.compile(r'\b(src|srcset)=\\"data:image/png;base64,([A-Za-z0-9+/=]+)\\"')
+
+
+def figure_file(outdir: Path, data: bytes) -> str:
+    """Write ``data`` (a PNG) to ``outdir/_images/pnc-<hash>.png`` (named by its content) and return that path
+    relative to ``outdir``."""
+    name = f"_images/pnc-{hashlib.sha256(data).hexdigest()[:24]}.png"
+    path = Path(outdir) / name
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.part")  # parallel writers: each its own file, then a rename
+        partial.write_bytes(data)
+        partial.replace(path)
+    return name
+
+
+def _figures_as_files(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """Move the inline PNGs of every figure ``<picture>`` in the page's body, and of every explorer frame's in the
+    page's widget state, to files (``html-page-context``)."""
+
+    def to_file(match: re.Match, quote: str = '"') -> str:
+        name = figure_file(Path(app.outdir), base64.b64decode(match.group(2)))
+        return f'{match.group(1)}={quote}{context["pathto"](name, 1)}{quote}'
+
+    body = context.get("body")
+    if body and "pnc-theme-" in body:
+        context["body"] = FIGURE_PICTURE.sub(lambda block: _INLINE_PNG.sub(to_file, block.group(0)), body)
+    scripts = context.get("script_files") or []
+    for i, script in enumerate(scripts):
+        attributes = getattr(script, "attributes", None) or {}
+        state = attributes.get("body")
+        if attributes.get("type") != WIDGET_STATE or not state or "pnc-theme-" not in state:
+            continue
+        state = FRAME_PICTURE.sub(lambda block: _FRAME_PNG.sub(lambda m: to_file(m, '\\"'), block.group(0)), state)
+        scripts[i] = type(script)(script.filename, priority=script.priority, **{**attributes, "body": state})
 
 
 LIVE_MARK = 'class="pnc-live '
@@ -290,6 +341,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("html-page-context", _fill_footer)
     app.connect("html-page-context", _live_assets, priority=400)
+    app.connect("html-page-context", _figures_as_files, priority=600)  # after myst-nb adds the widget state
     app.add_config_value("pnc_launch_branch", "notebooks", "html", [str])
     app.add_config_value("pnc_pdf_in_site", False, "html", [bool])
     app.connect("html-page-context", _launch_from_notebooks_branch, priority=510)

@@ -1,5 +1,6 @@
-"""House plotting style, notebook figure display, the figures' alternative text and data, and the two-panel
-layerwise compression/discrimination plot.
+"""House plotting style (a light and a dark theme), notebook figure display with each figure's light, dark, wide and
+narrow renderings, the figures' alternative text and data, and the two-panel layerwise compression/discrimination
+plot.
 
 Library code never calls ``plt.show()``; it returns figures. The fits drawn here live in :mod:`pnc.fits` (no
 matplotlib needed); they are re-exported for convenience.
@@ -11,7 +12,8 @@ import base64
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape
 
@@ -24,6 +26,9 @@ from .fits import fit_geometric_rate, fit_linear, layer_points
 
 __all__ = [
     "COLORS",
+    "COLORS_DARK",
+    "STYLES",
+    "THEMES",
     "alt_text",
     "data_csv",
     "data_html",
@@ -32,48 +37,110 @@ __all__ = [
     "enable_notebook_figures",
     "figure_html",
     "figure_png",
+    "figure_renderings",
     "figure_series",
     "fit_geometric_rate",
     "fit_linear",
     "layerwise_plot",
+    "legend_overlaps",
+    "narrowed",
     "plain_text",
+    "smallest_text_pt",
+    "themed",
     "use_style",
 ]
 
 COLORS = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d5a97", "#30343f", "#e36414"]
 """Colour cycle (colour-blind friendly enough to tell neighbouring lines apart)."""
 
+COLORS_DARK = ["#6cb0e6", "#f08593", "#f2c46d", "#3fbcd0", "#8fcfaa", "#c79ad2", "#c8ccd6", "#f59a5c"]
+"""The same cycle for a dark background: each colour lighter, the near-black one a light grey."""
+
+THEMES = ("light", "dark")
+"""The two renderings of every figure on the site; the page shows the one matching its colour mode."""
+
+_BASE_STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "figure.figsize": (6.4, 4.0),
+    "figure.constrained_layout.use": True,
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.labelsize": 12,
+    "legend.fontsize": 10,
+    "legend.frameon": False,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "lines.linewidth": 2,
+    "lines.markersize": 6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+
+STYLES: dict[str, dict[str, object]] = {
+    "light": {"figure.facecolor": "#ffffff", "axes.facecolor": "#ffffff", "savefig.facecolor": "#ffffff",
+              "text.color": "#000000", "axes.labelcolor": "#000000", "axes.edgecolor": "#000000",
+              "xtick.color": "#000000", "ytick.color": "#000000", "grid.color": "#b0b0b0",
+              "axes.prop_cycle": mpl.cycler(color=COLORS)},
+    # the page background of the site's dark mode (pydata-sphinx-theme), so a figure sits on the page as in light mode
+    "dark": {"figure.facecolor": "#14181e", "axes.facecolor": "#14181e", "savefig.facecolor": "#14181e",
+             "text.color": "#e6e6e6", "axes.labelcolor": "#e6e6e6", "axes.edgecolor": "#d0d0d0",
+             "xtick.color": "#d0d0d0", "ytick.color": "#d0d0d0", "grid.color": "#8a8a8a",
+             "axes.prop_cycle": mpl.cycler(color=COLORS_DARK)},
+}
+"""The house matplotlib style's colours, one set per theme (:data:`THEMES`); the rest of the style is shared."""
+
 
 FIGURE_SCALE = 2
 """Pixels per CSS pixel of the PNG a notebook figure is shown as (2 = sharp on high-density screens)."""
 
+NARROW_WIDTH = 4.8
+"""Width (inches, at the figure's 100 dpi: CSS px / 100) of a figure's narrow rendering, shown on screens up to
+:data:`NARROW_SCREEN` px: in a phone's 342 px column its 10 pt text is about 10 CSS px tall."""
 
-def figure_png(fig: Figure, dpi: float | None = None, *, tight: bool = True) -> bytes:
-    """PNG bytes of ``fig`` on an opaque white background (legible in dark mode too).
+NARROW_SCREEN = 720
+"""Widest screen (CSS px) that gets a figure's narrow rendering."""
+
+PHONE_COLUMN = 342
+"""Width (CSS px) of a chapter's text column on a 390 px phone (measured in Chromium), the narrowest screen a
+figure is made readable on."""
+
+PHONE_TEXT_PX = 9.5
+"""Smallest text (CSS px) a figure's narrow rendering aims for on that phone (9 px and a margin)."""
+
+
+def figure_png(fig: Figure, dpi: float | None = None, *, tight: bool = True, theme: str = "light") -> bytes:
+    """PNG bytes of ``fig`` on an opaque background, in the colours of ``theme`` (:data:`STYLES`; a figure is drawn
+    in the light style and re-coloured for the dark one, see :func:`themed`).
 
     ``dpi`` defaults to ``FIGURE_SCALE`` times the figure's own dpi; ``tight`` crops to the drawn content (explorer
     frames keep the full canvas so that every frame has the same size).
     """
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi or FIGURE_SCALE * fig.dpi, bbox_inches="tight" if tight else None,
-                facecolor="white")
+    with themed(fig, theme):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi or FIGURE_SCALE * fig.dpi, bbox_inches="tight" if tight else None,
+                    facecolor=STYLES[theme]["figure.facecolor"])
     return buffer.getvalue()
 
 
 def _png_with_width(fig: Figure) -> tuple[str, dict[str, int | str]]:
     """IPython ``image/png`` formatter: a 2x PNG (base64) whose displayed width is the figure's size in CSS pixels,
-    with the figure's alternative text in the metadata (for exporters; the site uses :func:`_figure_html`)."""
+    with the figure's alternative text in the metadata (for exporters and the PDF: the light, wide rendering; the
+    site uses :func:`_figure_html`)."""
     data = fig.__dict__.pop("_pnc_png", None) or figure_png(fig)
     width = int.from_bytes(data[16:20], "big")  # PNG IHDR: width is bytes 16-19
     return base64.b64encode(data).decode("ascii"), {"width": width // FIGURE_SCALE, "alt": alt_text(fig)}
 
 
 def _figure_html(fig: Figure) -> str:
-    """IPython ``text/html`` formatter: :func:`figure_html` (the image with its alt text and its data). The PNG is
-    kept for the ``image/png`` formatter that runs next (the PDF and plain notebook viewers use that one)."""
-    data = figure_png(fig)
-    fig._pnc_png = data
-    return figure_html(fig, data)
+    """IPython ``text/html`` formatter: :func:`figure_html` (every rendering of :func:`figure_renderings` with the alt
+    text and the data). The light, wide PNG is kept for the ``image/png`` formatter that runs next (the PDF and plain
+    notebook viewers use that one)."""
+    renderings = figure_renderings(fig)
+    fig._pnc_png = renderings[("light", "wide")]
+    return figure_html(fig, renderings)
 
 
 def enable_notebook_figures() -> bool:
@@ -99,34 +166,298 @@ def enable_notebook_figures() -> bool:
     return True
 
 
-def use_style() -> None:
-    """Apply the house matplotlib style (line width 2, readable fonts, no top/right spines).
+def use_style(theme: str = "light") -> None:
+    """Apply the house matplotlib style (line width 2, readable fonts, no top/right spines) in the colours of
+    ``theme`` (:data:`STYLES`). Figures of the book are built in the light style; :func:`themed` re-colours one.
 
     In a notebook it also makes figures display (and glue) as high-density PNGs: see :func:`enable_notebook_figures`.
     """
+    if theme not in STYLES:
+        raise ValueError(f"theme must be one of {THEMES}, got {theme!r}")
     enable_notebook_figures()
-    mpl.rcParams.update(
-        {
-            "figure.dpi": 100,
-            "savefig.dpi": 150,
-            "figure.figsize": (6.4, 4.0),
-            "figure.constrained_layout.use": True,
-            "font.size": 12,
-            "axes.titlesize": 13,
-            "axes.labelsize": 12,
-            "legend.fontsize": 10,
-            "legend.frameon": False,
-            "xtick.labelsize": 11,
-            "ytick.labelsize": 11,
-            "lines.linewidth": 2,
-            "lines.markersize": 6,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "axes.grid": True,
-            "grid.alpha": 0.3,
-            "axes.prop_cycle": mpl.cycler(color=COLORS),
-        }
-    )
+    mpl.rcParams.update({**_BASE_STYLE, **STYLES[theme]})
+
+
+# ---------------------------------------------------------------------------------------------------- renderings
+# Every figure on the site is shown in four renderings: light and dark (the page shows the one matching its colour
+# mode, switching live: pnc-site.css), each wide (the figure as built) and narrow (:data:`NARROW_WIDTH`, for screens
+# up to :data:`NARROW_SCREEN` px, served by a ``<picture>`` media query). The narrow rendering stacks the panels of a
+# multi-panel figure (one column, two for four or more columns) at the same font sizes, so that its text stays at
+# least 9 CSS px tall on a 390 px phone. The PDF and plain notebook viewers get the light, wide one.
+
+def _rgba(color) -> tuple[float, float, float, float]:
+    return tuple(float(v) for v in mpl.colors.to_rgba(color))  # type: ignore[return-value]
+
+
+def _key(rgba: Sequence[float]) -> tuple[int, int, int]:
+    return tuple(int(round(255 * float(v))) for v in rgba[:3])  # type: ignore[return-value]
+
+
+def _colour_map(theme: str):
+    """The function mapping a colour of the light style to ``theme``: the style's own colours and the palette map to
+    their counterparts; any other colour keeps its hue and saturation and has its lightness turned around between
+    the theme's background and text lightness (white -> background, black -> text, a light grey band -> dark)."""
+    import colorsys
+
+    light, target = STYLES["light"], STYLES[theme]
+    pairs = {_key(_rgba(a)): _rgba(b) for a, b in zip(COLORS, COLORS_DARK if theme == "dark" else COLORS,
+                                                        strict=True)}
+    for name, value in light.items():
+        if isinstance(value, str):
+            pairs.setdefault(_key(_rgba(value)), _rgba(target[name]))
+    low = colorsys.rgb_to_hls(*_rgba(target["figure.facecolor"])[:3])[1]
+    high = colorsys.rgb_to_hls(*_rgba(target["text.color"])[:3])[1]
+
+    def convert(rgba: Sequence[float]) -> tuple[float, float, float, float]:
+        rgba = tuple(float(v) for v in rgba)
+        if rgba[3] == 0:
+            return rgba  # type: ignore[return-value]
+        mapped = pairs.get(_key(rgba))
+        if mapped is not None:
+            return (*mapped[:3], rgba[3])
+        h, lightness, s = colorsys.rgb_to_hls(*rgba[:3])
+        return (*colorsys.hls_to_rgb(h, low + (1 - lightness) * (high - low), s), rgba[3])
+
+    return convert
+
+
+@contextmanager
+def themed(fig: Figure, theme: str = "dark") -> Iterator[Figure]:
+    """``fig`` re-coloured for ``theme`` (:data:`STYLES`) while the block runs, then restored.
+
+    Every text, line, marker, patch (backgrounds, spines, bars, legend frames) and uncoloured collection gets
+    :func:`_colour_map`'s colour; colour-mapped data (heat maps, scatters coloured by a value) and the text and
+    outlines drawn over a heat map keep theirs, since they were chosen against the map's colours.
+    """
+    if theme not in STYLES:
+        raise ValueError(f"theme must be one of {THEMES}, got {theme!r}")
+    if theme == "light":
+        yield fig
+        return
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.text import Annotation, Text
+
+    convert = _colour_map(theme)
+    undo: list[tuple] = []
+    over_maps = {id(ax) for ax in fig.axes if ax.get_images()}
+    seen: set[int] = set()
+    done: set[int] = set()  # patches re-coloured (a text's box may also be found on its own)
+
+    def swap(get, set_, many: bool = False) -> None:
+        old = get() if callable(get) else get
+        if many:
+            old = np.array(old, dtype=float, copy=True)
+            if old.size == 0:
+                return
+            set_(np.array([convert(c) for c in old.reshape(-1, 4)]))
+        else:
+            if isinstance(old, str) and old.lower() in ("none", "auto", "face"):
+                return
+            set_(convert(_rgba(old)))
+        undo.append((set_, old))
+
+    def patch(p: Patch) -> None:
+        if id(p) in done:
+            return
+        done.add(id(p))
+        swap(p.get_facecolor, p.set_facecolor)
+        swap(p.get_edgecolor, p.set_edgecolor)
+
+    for artist in fig.findobj(include_self=False):
+        if id(artist) in seen:
+            continue
+        seen.add(id(artist))
+        ax = getattr(artist, "axes", None)
+        on_map = ax is not None and id(ax) in over_maps and (artist in ax.texts or artist in ax.patches)
+        if on_map:
+            continue
+        if isinstance(artist, Patch):
+            patch(artist)
+        elif isinstance(artist, Text):
+            swap(artist.get_color, artist.set_color)
+            if artist.get_bbox_patch() is not None:
+                patch(artist.get_bbox_patch())
+            if isinstance(artist, Annotation) and artist.arrow_patch is not None:
+                patch(artist.arrow_patch)
+        elif isinstance(artist, Line2D):  # marker colours read before the line's, which they may follow
+            face, edge = artist.get_markerfacecolor(), artist.get_markeredgecolor()
+            swap(artist.get_color, artist.set_color)
+            swap(face, artist.set_markerfacecolor)
+            swap(edge, artist.set_markeredgecolor)
+        elif isinstance(artist, Collection) and artist.get_array() is None:
+            swap(artist.get_facecolor, artist.set_facecolor, many=True)
+            swap(artist.get_edgecolor, artist.set_edgecolor, many=True)
+    patch(fig.patch)
+    try:
+        yield fig
+    finally:
+        for set_, old in reversed(undo):
+            set_(old)
+
+
+@contextmanager
+def narrowed(fig: Figure, width: float = NARROW_WIDTH, min_pt: float = 0.0) -> Iterator[bool]:
+    """``fig`` laid out ``width`` inches wide, its text at least ``min_pt`` points, while the block runs (then
+    restored); yields whether anything changed.
+
+    Panels on a grid (``fig.subplots``) are stacked: a grid of up to three columns becomes one column, a wider one
+    two, in reading order, each panel keeping its aspect ratio. Text smaller than ``min_pt`` is enlarged to it, and
+    titles and axis labels wrap at the figure's edge. A figure already at most ``width`` wide keeps its layout; one
+    whose panels are not on a single grid is only made narrower.
+    """
+    from matplotlib.text import Text
+
+    size = fig.get_size_inches().copy()
+    fig.draw_without_rendering()  # tick labels exist once drawn
+    ticks = {ax: [(axis, which, label.get_fontsize()) for axis in (ax.xaxis, ax.yaxis)
+                  for which, labels in (("major", axis.get_majorticklabels()), ("minor", axis.get_minorticklabels()))
+                  for label in labels[:1]] for ax in fig.axes}
+    tick_labels = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+                   for t in axis.get_majorticklabels() + axis.get_minorticklabels()}
+    texts = [t for t in fig.findobj(Text) if id(t) not in tick_labels and t.get_text().strip()]
+    small = [(t, t.get_fontsize()) for t in texts if t.get_fontsize() < min_pt]
+    small_ticks = [(axis, which, pt) for entries in ticks.values() for axis, which, pt in entries if pt < min_pt]
+    wide = size[0] > width + 1e-9
+    if not (wide or small or small_ticks):
+        yield False
+        return
+    for t, _pt in small:
+        t.set_fontsize(min_pt)
+    for axis, which, _pt in small_ticks:
+        axis.set_tick_params(which=which, labelsize=min_pt)
+    # the Text children of an axes besides its texts are its three titles; of the figure, its sup-title and labels
+    headings = [t for ax in fig.axes for t in ax.get_children() if isinstance(t, Text) and t not in ax.texts]
+    headings += [t for ax in fig.axes for t in (ax.xaxis.label, ax.yaxis.label)] + list(fig.texts)
+    headings += [t for t in fig.get_children() if isinstance(t, Text) and t not in fig.texts]
+    wraps = [(t, t.get_wrap()) for t in headings]
+    for t, _wrap in wraps:
+        t.set_wrap(True)
+    axes = [ax for ax in fig.axes if ax.get_subplotspec() is not None] if wide else []
+    specs = {ax: ax.get_subplotspec() for ax in axes}
+    grids = {id(s.get_gridspec()) for s in specs.values()}
+    cells = all(s.rowspan.stop - s.rowspan.start == 1 and s.colspan.stop - s.colspan.start == 1
+                for s in specs.values())
+    height = size[1] * min(width, size[0]) / size[0]
+    if axes and len(grids) == 1 and cells:
+        grid = next(iter(specs.values())).get_gridspec()
+        rows, cols = grid.get_geometry()
+        new_cols = 1 if cols <= 3 else 2
+        new_rows = -(-rows * cols // new_cols)
+        panel_height = (size[1] / rows) * (width / new_cols) / (size[0] / cols)
+        height = panel_height * new_rows
+        stacked = fig.add_gridspec(new_rows, new_cols)
+        for ax, spec in specs.items():
+            k = spec.rowspan.start * cols + spec.colspan.start
+            ax.set_subplotspec(stacked[k // new_cols, k % new_cols])
+    fig.set_size_inches(min(width, size[0]), height)
+    try:
+        yield True
+    finally:
+        for ax, spec in specs.items():
+            ax.set_subplotspec(spec)
+        fig.set_size_inches(*size)
+        for t, wrap in wraps:
+            t.set_wrap(wrap)
+        for t, pt in small:
+            t.set_fontsize(pt)
+        for axis, which, pt in small_ticks:
+            axis.set_tick_params(which=which, labelsize=pt)
+
+
+def _drawn_points(ax: Axes) -> np.ndarray:
+    """Display coordinates of the data drawn in ``ax``: line vertices and 16 points along each segment, scatter
+    points, bar corners and centres."""
+    from matplotlib.collections import PathCollection
+
+    points = []
+    for line in ax.get_lines():
+        if not line.get_visible():
+            continue
+        xy = line.get_transform().transform(np.ma.filled(np.ma.asarray(line.get_xydata(), dtype=float), np.nan))
+        xy = xy[np.all(np.isfinite(xy), axis=1)]
+        if len(xy) > 1 and line.get_linestyle() not in ("None", "", " ", "none"):
+            t = np.linspace(0, 1, 16)[:, None, None]
+            xy = np.concatenate([xy, (xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2)])
+        points.append(xy)
+    for collection in ax.collections:
+        if isinstance(collection, PathCollection) and collection.get_visible():
+            points.append(collection.get_offset_transform().transform(collection.get_offsets()))
+    for container in ax.containers:
+        for bar in getattr(container, "patches", []):
+            box = bar.get_window_extent()
+            points.append(np.array([[box.x0, box.y1], [box.x1, box.y1], [(box.x0 + box.x1) / 2, box.y1]]))
+    return np.concatenate(points) if points else np.empty((0, 2))
+
+
+def legend_overlaps(fig: Figure) -> list[Axes]:
+    """The axes of ``fig`` whose legend covers some of their data (:func:`_drawn_points`), after a draw."""
+    fig.draw_without_rendering()
+    covered = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None or not legend.get_visible():
+            continue
+        box = legend.get_window_extent()
+        xy = _drawn_points(ax)
+        inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
+        if inside.any():
+            covered.append(ax)
+    return covered
+
+
+@contextmanager
+def _legends_clear_of_data(fig: Figure, beside: bool = False) -> Iterator[None]:
+    """While the block runs, a legend that covers data (:func:`legend_overlaps`), and with ``beside`` one placed
+    beside its axes (no room for it on a narrow figure), hangs below its axes' tick labels and axis label instead
+    (a fixed distance in points below the axes, measured by a draw), then is put back."""
+    from matplotlib.transforms import ScaledTranslation
+
+    chosen = legend_overlaps(fig)  # draws the figure
+    if beside:
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is None or ax in chosen or not legend.get_visible():
+                continue
+            box = legend.get_window_extent()
+            if box.x0 < ax.bbox.x0 - 1 or box.x1 > ax.bbox.x1 + 1:
+                chosen.append(ax)
+    moved = [(ax.get_legend(), ax.get_legend()._loc, ax.get_legend()._bbox_to_anchor) for ax in chosen]
+    try:
+        for legend, _loc, _anchor in moved:
+            ax = legend.axes
+            legend.set_visible(False)
+            fig.draw_without_rendering()
+            drop = (ax.bbox.y0 - ax.get_tightbbox().y0) / fig.dpi + 4 / 72  # inches, plus 4 pt
+            legend.set_visible(True)
+            legend._loc = 9  # upper center
+            legend.set_bbox_to_anchor((0.5, 0.0), transform=ax.transAxes + ScaledTranslation(0, -drop,
+                                                                                              fig.dpi_scale_trans))
+        yield
+    finally:
+        for legend, loc, anchor in moved:
+            legend._loc = loc
+            legend._bbox_to_anchor = anchor  # as it was (set_bbox_to_anchor would transform it again)
+
+
+def figure_renderings(fig: Figure) -> dict[tuple[str, str], bytes]:
+    """The PNGs of ``fig`` the site shows, keyed ``(theme, "wide" | "narrow")`` for each of :data:`THEMES`; the narrow
+    ones only if the figure is wider than :data:`NARROW_WIDTH` or has text that would fall below
+    :data:`PHONE_TEXT_PX` in a :data:`PHONE_COLUMN` column (see :func:`narrowed`)."""
+    # the PNG is at most NARROW_WIDTH wide plus savefig's padding (0.1 in a side), shown in the phone's column
+    min_pt = PHONE_TEXT_PX * 72 * (NARROW_WIDTH + 2 * mpl.rcParams["savefig.pad_inches"]) / PHONE_COLUMN
+    out = {}
+    font_px = {}  # the smallest text of each rendering, in CSS px at its natural size (figure_html records it)
+    with _legends_clear_of_data(fig):
+        out.update({(theme, "wide"): figure_png(fig, theme=theme) for theme in THEMES})
+        font_px["wide"] = smallest_text_pt(fig, drawn=True) * fig.dpi / 72
+    with narrowed(fig, NARROW_WIDTH, min_pt) as changed, _legends_clear_of_data(fig, beside=True):
+        if changed:
+            out.update({(theme, "narrow"): figure_png(fig, theme=theme) for theme in THEMES})
+            font_px["narrow"] = smallest_text_pt(fig, drawn=True) * fig.dpi / 72
+    fig._pnc_font_px = font_px
+    return out
 
 
 def layerwise_plot(
@@ -189,8 +520,12 @@ def layerwise_plot(
 # :func:`figure_html` is the HTML a page shows (the image with its alt text and a folded "Data" table with a CSV
 # download), used by the notebook display formatter and by :mod:`pnc.book.widgets` for every explorer frame.
 
-MAX_SERIES_IN_ALT = 4
-"""Series named per panel in the alternative text; the rest are counted (the data table has them all)."""
+MAX_SERIES_IN_ALT = 2
+"""Series named per panel in the alternative text of a figure that does not say what it shows (:func:`describe`);
+the rest are counted (the data table has them all)."""
+
+MAX_PANELS_IN_ALT = 2
+"""Panels whose values the alternative text of such a figure gives; the others' are in the data table."""
 
 MAX_TABLE_ROWS = 40
 """Rows shown per data table on the page; the CSV download holds every row."""
@@ -419,60 +754,76 @@ def _panel_kind(panel: Panel) -> str:
     return "Line chart"
 
 
-def _panel_alt(panel: Panel, list_groups: bool = True) -> str:
-    kind = _panel_kind(panel)
+_PLURAL = {"chart": "charts", "plot": "plots", "map": "maps"}
+
+
+def _panel_head(panel: Panel) -> str:
+    """The kind of plot and its axes: ``"line chart of compression C_l (log scale) against layer l"``."""
     y = f"{panel.ylabel}{' (log scale)' if panel.ylog else ''}" if panel.ylabel else "values"
     x = f"{panel.xlabel}{' (log scale)' if panel.xlog else ''}" if panel.xlabel else ""
-    head = f"{kind} of {y}" + (f" against {x}" if x else "")
-    if panel.title:
-        head = f"{head}, titled '{panel.title}'"
-    parts = [head]
+    return f"{_panel_kind(panel).lower()} of {y}" + (f" against {x}" if x else "")
+
+
+def _panel_numbers(panel: Panel) -> list[str]:
+    """The key numbers of a panel when no sentence says what the figure shows: its title, a heat map's range, how
+    tight groups of points are, or the first :data:`MAX_SERIES_IN_ALT` series' first and last values."""
+    parts = [f"titled '{panel.title}'"] if panel.title else []
     if panel.images:
         image = panel.images[0]
         parts.append(f"a {image.shape[0]} by {image.shape[1] if image.ndim > 1 else 1} grid of values from "
                      f"{_num(float(np.nanmin(image)))} to {_num(float(np.nanmax(image)))}")
     scatters = [s for s in panel.series if s.kind == "scatter"]
     if len(scatters) > 1 and len(scatters) == len(panel.series):
-        n = sum(s.y.size for s in scatters)
-        groups = f"{n} points in {len(scatters)} groups"
-        parts.append(groups + (f" ({', '.join(s.label for s in scatters)})" if list_groups else ""))
-        parts.append(_spread(scatters))
-    else:
-        named = [s for s in panel.series if not s.label.startswith("series ")] or panel.series
-        shown = named[:MAX_SERIES_IN_ALT]
-        parts.extend(_trend(s, panel) for s in shown)
-        rest = len(panel.series) - len(shown)
-        if rest > 0:
-            parts.append(f"{rest} more series in the data table")
-    if panel.bands:
-        parts.append("shaded regions mark ranges")
-    if not panel.images:  # a heat map's cell labels are its values: they are in the data table
-        parts.extend(f"the panel reads '{note}'" for note in panel.notes[:3])
-    return "; ".join(parts)
+        parts.append(f"{sum(s.y.size for s in scatters)} points in {len(scatters)} groups; {_spread(scatters)}")
+        return parts
+    named = [s for s in panel.series if not s.label.startswith("series ")] or panel.series
+    shown = named[:MAX_SERIES_IN_ALT]
+    parts.extend(_trend(s, panel) for s in shown)
+    if len(panel.series) > len(shown):
+        parts.append(f"{len(panel.series) - len(shown)} more series in the data table")
+    return parts
 
 
 def alt_text(fig: Figure, prefix: str = "") -> str:
-    """Alternative text of ``fig``: ``prefix``, the sentence given to :func:`describe`, then per panel the kind of plot,
-    its axes and scales, and each series' first and last values (read from the plotted data)."""
+    """Alternative text of ``fig``: ``prefix``, the kind of plot and its axes (per panel, read from the artists),
+    then the one thing it shows, the sentence given to :func:`describe` with its key numbers. A figure without that
+    sentence is described by its panels' titles and first and last values instead. Every value plotted is in the
+    data table (:func:`data_html`), not here."""
     if getattr(fig, "_pnc_alt", None):
         return " ".join(t for t in (prefix, fig._pnc_alt) if t)
     panels = figure_series(fig)
     summary = getattr(fig, "_pnc_summary", "")
-    texts = [t.rstrip(".") + "." for t in (prefix, summary) if t]
+    texts = [prefix.rstrip(".") + "."] if prefix else []
+    heads: dict[str, int] = {}
+    for panel in panels:
+        head = _panel_head(panel)
+        heads[head] = heads.get(head, 0) + 1
+    described = []
+    for head, count in heads.items():
+        if count > 1:
+            kind, rest = head.split(" of ", 1)
+            first, last = kind.rsplit(" ", 1)
+            head = f"{count} {first} {_PLURAL.get(last, last)} of {rest}"
+        described.append(head)
+    if not panels:
+        texts.append("A figure without plotted data.")
+    elif len(panels) == 1:
+        texts.append(described[0][0].upper() + described[0][1:] + ".")
+    else:
+        texts.append(f"{len(panels)} panels: " + "; ".join(described) + ".")
+    if summary:
+        texts.append(summary.rstrip(".") + ".")
+        return " ".join(texts)
     written = [plain_text(t.get_text()) for t in fig.texts if t.get_visible() and t.get_text().strip()]
     texts += [f"The figure reads '{t}'." for t in written]
-    if len(panels) > 1:
-        texts.append(f"{len(panels)} panels.")
-        # groups of points (classes) are named in the first panel that has them only
-        named_groups: set[tuple[str, ...]] = set()
-        for i, p in enumerate(panels, start=1):
-            groups = tuple(s.label for s in p.series if s.kind == "scatter")
-            texts.append(f"Panel {i}: {_panel_alt(p, list_groups=groups not in named_groups)}.")
-            named_groups.add(groups)
-    elif panels:
-        texts.append(_panel_alt(panels[0]) + ".")
-    else:
-        texts.append("A figure without plotted data.")
+    for i, panel in enumerate(panels[:MAX_PANELS_IN_ALT], start=1):
+        numbers = "; ".join(_panel_numbers(panel))
+        if numbers and len(panels) > 1:
+            texts.append(f"Panel {i}: {numbers}.")
+        elif numbers:
+            texts[-1] = f"{texts[-1].rstrip('.')}; {numbers}."
+    if len(panels) > MAX_PANELS_IN_ALT:
+        texts.append(f"The values of the other {len(panels) - MAX_PANELS_IN_ALT} panels are in the data table.")
     return " ".join(texts)
 
 
@@ -551,16 +902,73 @@ def data_html(fig: Figure, filename: str = "figure-data.csv") -> str:
     return "".join(parts)
 
 
-def figure_html(fig: Figure, png: bytes | None = None, *, prefix: str = "", css_class: str = "pnc-figure-image",
-                fill: bool = False) -> str:
-    """The HTML a page shows for ``fig``: the PNG (``png``, or rendered by :func:`figure_png`) with :func:`alt_text`
-    (opened by ``prefix``) as its ``alt``, followed by :func:`data_html`. The image is shown at the PNG's width over
-    :data:`FIGURE_SCALE` CSS px, or across its container with ``fill`` (explorer frames)."""
-    data = png if png is not None else figure_png(fig)
-    if fill:
-        size = 'style="width: 100%; height: auto"'
-    else:
-        size = f'width="{int.from_bytes(data[16:20], "big") // FIGURE_SCALE}"'  # PNG IHDR: width is bytes 16-19
-    src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    return (f'<div class="pnc-figure"><img class="{css_class}" src="{src}" alt="{escape(alt_text(fig, prefix))}" '
-            f'{size}>{data_html(fig)}</div>')
+def _png_size(data: bytes, scale: float = FIGURE_SCALE) -> tuple[int, int]:
+    """Width and height of a PNG in CSS px at ``scale`` PNG px per CSS px (IHDR: width in bytes 16-19, height
+    20-23)."""
+    return (int(int.from_bytes(data[16:20], "big") // scale), int(int.from_bytes(data[20:24], "big") // scale))
+
+
+def smallest_text_pt(fig: Figure, *, drawn: bool = False) -> float:
+    """Size in points of the smallest text drawn in ``fig`` (tick labels, labels, titles, legends, notes); ``drawn``
+    says the figure was drawn in its current state (a saved PNG), so its tick labels exist and no draw is needed."""
+    from matplotlib.text import Text
+
+    if not drawn:
+        fig.draw_without_rendering()  # tick labels exist once drawn
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return float(min(sizes)) if sizes else float(mpl.rcParams["font.size"])
+
+
+def _data_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def figure_html(fig: Figure, png: bytes | Mapping[tuple[str, str], bytes] | None = None, *, prefix: str = "",
+                css_class: str = "pnc-figure-image", fill: bool = False, drawn: bool = False,
+                scale: float = FIGURE_SCALE) -> str:
+    """The HTML a page shows for ``fig``: its image(s) with :func:`alt_text` (opened by ``prefix``) as ``alt``,
+    followed by :func:`data_html`.
+
+    ``png`` is one PNG (one image, across its container with ``fill``), or renderings keyed like those of
+    :func:`figure_renderings` (rendered here when None): then one ``<picture>`` per theme, marked
+    ``pnc-theme-light`` / ``pnc-theme-dark`` (pnc-site.css shows the one of the page's colour mode; the dark one is
+    hidden by an inline style that the site's stylesheet overrides, so a notebook viewer shows the light one only),
+    each offering its narrow rendering to screens up to :data:`NARROW_SCREEN` px (phones get a narrow rendering with
+    the panels stacked, not the wide one shrunk); ``data-pnc-font-px`` (and ``data-pnc-narrow-font-px``) is
+    :func:`smallest_text_pt` of the wide (narrow) rendering in CSS px at the image's natural size (``scale`` PNG px
+    per CSS px). The images load lazily, so the hidden theme's is never fetched once the site serves them as files
+    (book_ext/pnc_site.py moves them out of the page); ``dark-light`` keeps the theme from dimming them. An image is
+    shown at its PNG's width over ``scale`` CSS px (at most the column's), or across its container with ``fill``
+    (explorer frames, whose light and dark renderings :mod:`pnc.book.widgets` passes with ``scale`` their dpi over
+    the figure's and ``drawn``: the figure was just drawn, so its text sizes are read without another draw).
+    """
+    alt = escape(alt_text(fig, prefix))
+    if isinstance(png, bytes):
+        if fill:
+            size = 'style="width: 100%; height: auto"'
+        else:
+            size = f'width="{_png_size(png)[0]}"'
+        return (f'<div class="pnc-figure"><img class="{css_class}" src="{_data_url(png)}" alt="{alt}" {size}>'
+                f'{data_html(fig)}</div>')
+    renderings = png if png is not None else figure_renderings(fig)
+    # the smallest text of each rendering in CSS px at its natural size (a browser test scales it by the width shown)
+    font_px = getattr(fig, "_pnc_font_px", None) or {"wide": smallest_text_pt(fig, drawn=drawn) * fig.dpi / 72}
+    narrow_px = f' data-pnc-narrow-font-px="{font_px["narrow"]:.2f}"' if "narrow" in font_px else ""
+    parts = [f'<div class="pnc-figure" data-pnc-font-px="{font_px["wide"]:.2f}"{narrow_px} '
+             f'data-pnc-scale="{scale:g}">']
+    across = ' style="width: 100%; height: auto"' if fill else ""
+    for theme in THEMES:
+        wide = renderings[(theme, "wide")]
+        # a notebook without the site's stylesheet (Jupyter, Colab) shows the light one only
+        hidden = ' style="display: none"' if theme != "light" else ""
+        parts.append(f'<picture class="pnc-theme-{theme}"{hidden}>')
+        narrow = renderings.get((theme, "narrow"))
+        if narrow is not None:
+            w, h = _png_size(narrow, scale)
+            parts.append(f'<source media="(max-width: {NARROW_SCREEN}px)" srcset="{_data_url(narrow)}" '
+                         f'width="{w}" height="{h}">')
+        w, h = _png_size(wide, scale)
+        parts.append(f'<img class="{css_class} dark-light" src="{_data_url(wide)}" alt="{alt}" width="{w}" '
+                     f'height="{h}"{across} loading="lazy" decoding="async"></picture>')
+    parts.append(data_html(fig) + "</div>")
+    return "".join(parts)

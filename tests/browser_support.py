@@ -76,9 +76,11 @@ class WidgetState:
     """Model ids of the displayed widgets, in page order."""
     links: list[tuple[tuple[str, str], tuple[str, str], bool]] = field(default_factory=list)
     """``((source id, attr), (target id, attr), bidirectional)`` for every jslink / jsdlink."""
+    base: Path | None = None
+    """Folder of the page, against which a frame's image file (the site serves frames as files) is read."""
 
     @classmethod
-    def from_html(cls, text: str) -> WidgetState:
+    def from_html(cls, text: str, base: Path | None = None) -> WidgetState:
         blocks = _STATE_RE.findall(text)
         if len(blocks) != 1:
             raise ValueError(f"expected one {STATE_MIME} script, found {len(blocks)}")
@@ -101,7 +103,7 @@ class WidgetState:
             if model["name"] in ("LinkModel", "DirectionalLinkModel"):
                 source, target = model["state"]["source"], model["state"]["target"]
                 links.append(((_ref(source[0]), source[1]), (_ref(target[0]), target[1]), model["name"] == "LinkModel"))
-        return cls(models=models, views=views, links=links)
+        return cls(models=models, views=views, links=links, base=base)
 
     def name(self, model_id: str) -> str:
         return self.models[model_id]["name"]
@@ -179,7 +181,7 @@ class WidgetState:
     def frame_png(self, model_id: str) -> bytes:
         """The PNG bytes a frame shows."""
         value = self.state(model_id)["value"]
-        return value if self.name(model_id) == "ImageModel" else frame_png(value)
+        return value if self.name(model_id) == "ImageModel" else frame_png(value, self.base)
 
     def frames(self) -> list[str]:
         """Model ids of every frame on the page."""
@@ -201,15 +203,20 @@ class WidgetState:
         return len(self.frames())
 
 
-_FRAME_SRC_RE = re.compile(r'<img[^>]*\bsrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+_FRAME_SRC_RE = re.compile(r'<img[^>]*\bsrc="(?:data:image/png;base64,([A-Za-z0-9+/=]+)|([^"]+\.png))"')
 
 
-def frame_png(html: str) -> bytes:
-    """The PNG of an explorer frame from its HTML (``pnc.plotting.figure_html``: an ``<img>`` with a data URL)."""
+def frame_png(html: str, base: Path | None = None) -> bytes:
+    """The PNG of an explorer frame from its HTML (``pnc.plotting.figure_html``): its first ``<img>``, the light
+    rendering, with a data URL (the notebook) or a file's path relative to the page's folder ``base`` (the site)."""
     match = _FRAME_SRC_RE.search(html)
     if not match:
-        raise ValueError("no <img> with a PNG data URL in the frame's HTML")
-    return base64.b64decode(match.group(1))
+        raise ValueError("no <img> with a PNG in the frame's HTML")
+    if match.group(1):
+        return base64.b64decode(match.group(1))
+    if base is None:
+        raise ValueError(f"the frame's image is the file {match.group(2)}: pass the page's folder as base")
+    return (base / match.group(2)).read_bytes()
 
 
 def _ref(value: str) -> str:
@@ -352,8 +359,10 @@ MARK_VIEWS_JS = """
 FRAME_HASHES_JS = """
 async (root) => {
   const out = [];
+  // the frame of the reader's colour mode: the other one's <picture> is not displayed
   for (const img of root.querySelectorAll('img.widget-image, img.pnc-frame-image')) {
-    const data = await (await fetch(img.src)).arrayBuffer();
+    if (!img.checkVisibility()) { continue; }
+    const data = await (await fetch(img.currentSrc || img.src)).arrayBuffer();
     const digest = await crypto.subtle.digest('SHA-256', data);
     out.push(Array.from(new Uint8Array(digest)).map(b => b.toString(16).padStart(2, '0')).join(''));
   }

@@ -167,7 +167,7 @@ def test_widget_pages_offline_interactive_and_typeset(built_book: Path, site: st
     screenshot_pages = 0
     for path in pages:
         relative = path.relative_to(built_book).as_posix()
-        state = WidgetState.from_html(path.read_text())
+        state = WidgetState.from_html(path.read_text(), base=path.parent)
         page, log = open_page(chromium, site + relative)
         try:
             try:

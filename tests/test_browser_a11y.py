@@ -133,7 +133,7 @@ def test_every_precomputed_frame_has_alt_text(built_book: Path) -> None:
     problems: list[str] = []
     n = 0
     for path in widget_pages(built_book):
-        state = WidgetState.from_html(path.read_text(errors="replace"))
+        state = WidgetState.from_html(path.read_text(errors="replace"), base=path.parent)
         for model in state.frames():
             n += 1
             value = state.state(model).get("value", "")

@@ -79,7 +79,9 @@ def test_nothing_is_wider_than_the_column(built_book: Path, site: str, chromium:
         relative = path.relative_to(built_book).as_posix()
         page, _ = open_page(chromium, site + relative, viewport=WIDTHS[width])
         try:
-            page.wait_for_load_state("networkidle")
+            # the load event, not network idle: lazily loading figure images (pnc.plotting.figure_html) fetch as they
+            # are scrolled to, and each carries its width and height, so the layout does not wait for them
+            page.wait_for_load_state("load")
             # pnc-site.js marks wide inline formulas once MathJax has typeset the page
             page.wait_for_function("document.documentElement.getAttribute('data-pnc-math') === 'marked'")
             found = page.evaluate(OVERFLOW_JS)

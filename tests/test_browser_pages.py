@@ -1,9 +1,14 @@
 """What a reader sees on the built site, in Debian chromium: figures, navigation on a phone, console, dark mode.
 
-- Every ``figure`` of every chapter holds an image that loaded, at least 300 px wide in its natural size, high
-  density (natural width at least 1.9x the displayed width, or SVG), on an opaque background (legible in dark mode),
-  and no page contains matplotlib's text repr ``<Figure size ...>``. One screenshot per figure is written to
-  test-artifacts/figures/.
+- Every ``figure`` of every chapter holds an image that loaded (the one shown: a figure has a light and a dark
+  rendering, pnc.plotting.figure_html), at least 300 px wide in its natural size, high density (natural width at
+  least 1.9x the displayed width, or SVG), on an opaque background, and no page contains matplotlib's text repr
+  ``<Figure size ...>``. One screenshot per figure is written to test-artifacts/figures/.
+- Figures follow the colour mode: after the reader toggles the theme with the page's theme button (no reload), the
+  mean luminance of every figure image shown is below 0.35 in dark mode and above 0.65 in light mode, measured in
+  the browser from the displayed image drawn into a canvas; no filter dims them.
+- On a 390 px phone the smallest text of every figure is at least 9 CSS px tall: the figure's smallest font size in
+  CSS px at the image's natural size (``data-pnc-font-px``) times the displayed width over the natural width.
 - No page logs a console error or an uncaught exception.
 - At 390 px the ☰ button opens the navigation drawer, a chapter link in it can be clicked and loads that chapter; the
   "contents" button opens the page's table of contents; the header shows one search button.
@@ -29,15 +34,31 @@ PHONE = (390, 844)
 DESKTOP = (1400, 1000)
 RENDER_TIMEOUT_MS = 30_000
 
+# The image a figure shows (of its light and dark renderings, the one not hidden), scrolled into view so that a lazy
+# image loads, once loaded.
+SHOWN_IMAGE_JS = """
+async (holder) => {
+  const img = Array.from(holder.querySelectorAll('img')).find(i => i.checkVisibility()) || null;
+  if (!img) { return null; }
+  img.scrollIntoView({block: 'center'});
+  if (!img.complete || img.naturalWidth === 0) {
+    await new Promise(r => { img.addEventListener('load', r, {once: true}); img.addEventListener('error', r,
+                                                                                                {once: true});
+                             setTimeout(r, 5000); });
+  }
+  return img;
+}
+"""
+
 # For each figure element: its id, the image's load state, natural and displayed size, and whether its corners are
 # opaque (drawn into a canvas; same-origin, so the pixels can be read).
 FIGURES_JS = """
 async () => {
+  const shown = """ + SHOWN_IMAGE_JS + """;
   const out = [];
   for (const fig of document.querySelectorAll('figure')) {
-    const img = fig.querySelector('img');
+    const img = await shown(fig);
     if (!img) { out.push({id: fig.id, img: false, text: fig.innerText.slice(0, 80)}); continue; }
-    if (!img.complete) { await new Promise(r => { img.onload = r; img.onerror = r; setTimeout(r, 5000); }); }
     let opaque = null;
     if (img.naturalWidth > 0 && !img.src.endsWith('.svg')) {
       const canvas = document.createElement('canvas');
@@ -72,6 +93,15 @@ EXPLORER_TEXT_JS = """
     natural: img ? img.naturalWidth : null,
   };
 })
+"""
+
+
+# Scroll to each explorer's frame in turn and wait until it has loaded (a lazy image loads when scrolled to).
+LOAD_FRAMES_JS = """
+async () => {
+  const shown = """ + SHOWN_IMAGE_JS + """;
+  for (const box of document.querySelectorAll('.pnc-explorer')) { await shown(box); }
+}
 """
 
 
@@ -196,11 +226,10 @@ def test_explorer_text_is_at_least_body_size(built_book: Path, site: str, chromi
         relative = path.relative_to(built_book).as_posix()
         page, _ = open_page(chromium, site + relative, viewport=DESKTOP)
         try:
-            page.wait_for_function(
-                "() => document.querySelectorAll('.pnc-explorer img.pnc-frame-image').length > 0 && "
-                "Array.from(document.querySelectorAll('.pnc-explorer img.pnc-frame-image')).every(i => i.complete)",
-                timeout=RENDER_TIMEOUT_MS)
-            page.evaluate(MARK_VIEWS_JS)
+            rendered = f"({MARK_VIEWS_JS})().every(v => v[1])"
+            page.wait_for_function(f"() => document.querySelectorAll('.pnc-explorer').length > 0 && {rendered}",
+                                   timeout=RENDER_TIMEOUT_MS)
+            page.evaluate(LOAD_FRAMES_JS)  # frames load lazily, when scrolled to
             body = page.evaluate(BODY_FONT_JS)
             for number, info in enumerate(page.evaluate(EXPLORER_TEXT_JS)):
                 checked += 1
@@ -217,21 +246,136 @@ def test_explorer_text_is_at_least_body_size(built_book: Path, site: str, chromi
     assert not problems, "\n".join(problems)
 
 
-def test_dark_mode_figures_stay_legible(built_book: Path, site: str, chromium: Any) -> None:
-    """In dark mode the figures keep their white background (checked per image in the test above); a screenshot."""
-    relative = next(c for c in _chapters(built_book) if re.search(r"/04_", c))
-    page, log = open_page(chromium, site + relative, viewport=DESKTOP)
-    try:
-        page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; "
-                      "document.documentElement.dataset.mode = 'dark'; }")
-        page.wait_for_load_state("networkidle")
-        figure = page.locator("figure img").first
-        figure.scroll_into_view_if_needed()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "dark-mode-figure.png"))
-        background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
-        channels = [int(v) for v in re.findall(r"\d+", background)[:3]]
-        assert sum(channels) < 3 * 100, f"dark mode not applied (body background {background})"
-        assert page.evaluate(FIGURES_JS)[0]["opaque"] is True
-    finally:
-        page.context.close()
+# Per figure (a .pnc-figure with its theme renderings): the mean luminance of the image shown (drawn into a canvas at
+# its natural size; sRGB values weighted 0.2126/0.7152/0.0722), its CSS filter, and which rendering it is.
+LUMINANCE_JS = """
+async () => {
+  const shown = """ + SHOWN_IMAGE_JS + """;
+  const out = [];
+  // every figure, and the frame each explorer shows (its other frames are not displayed)
+  for (const holder of document.querySelectorAll('.pnc-figure:has(> picture)')) {
+    const frame = !!holder.closest('.pnc-frame');
+    if (frame && !holder.checkVisibility()) { continue; }
+    const img = await shown(holder);
+    const where = (frame ? 'explorer frame in ' : '') + holder.closest('figure, section').id;
+    if (!img || img.naturalWidth === 0) { out.push({where: where, img: false}); continue; }
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let sum = 0;
+    for (let i = 0; i < data.length; i += 4) { sum += 0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2]; }
+    out.push({where: where, img: true, frame: frame, luminance: sum / (data.length / 4) / 255,
+              theme: img.closest('picture').className, filter: getComputedStyle(img).filter});
+  }
+  return out;
+}
+"""
+
+# Per figure: the smallest text in CSS px as displayed (font size at natural size x displayed / natural width).
+FIGURE_TEXT_JS = """
+async () => {
+  const shown = """ + SHOWN_IMAGE_JS + """;
+  const out = [];
+  // figures; explorer frames (.pnc-frame) have no narrow rendering yet
+  for (const holder of document.querySelectorAll('.pnc-figure:has(> picture)')) {
+    if (holder.closest('.pnc-frame')) { continue; }
+    const img = await shown(holder);
+    // the narrow rendering is the <source> of the image's <picture>; its text has its own size
+    const source = img ? img.parentElement.querySelector('source') : null;
+    const narrow = !!source && img.currentSrc === new URL(source.getAttribute('srcset'), document.baseURI).href;
+    const font = parseFloat(narrow ? holder.dataset.pncNarrowFontPx : holder.dataset.pncFontPx);
+    const scale = parseFloat(holder.dataset.pncScale);
+    out.push({where: holder.closest('figure, section').id, font: font, narrow: narrow, has_narrow: !!source,
+              natural: img ? img.naturalWidth : 0,
+              shown: img ? img.getBoundingClientRect().width : 0,
+              px: img ? font * img.getBoundingClientRect().width / (img.naturalWidth / scale) : 0,
+              src: img ? img.currentSrc.split('/').pop() : null});
+  }
+  return out;
+}
+"""
+
+
+def _theme(page: Any) -> str:
+    return page.evaluate("() => document.documentElement.dataset.theme")
+
+
+def _toggle_theme_to(page: Any, mode: str) -> None:
+    """Click the page's theme button (it cycles light, dark, auto) until the page is in ``mode``."""
+    button = page.locator(".theme-switch-button >> visible=true").first
+    for _ in range(3):
+        if _theme(page) == mode:
+            return
+        button.click()
+        page.wait_for_timeout(100)
+    assert _theme(page) == mode, f"the theme button never switched to {mode}"
+
+
+def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromium: Any) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    seen = frames = 0
+    for relative in _chapters(built_book):
+        page, log = open_page(chromium, site + relative, viewport=DESKTOP)
+        try:
+            page.wait_for_load_state("load")
+            # the explorers' frames are checked too: wait until every widget is rendered
+            page.wait_for_function(f"() => ({MARK_VIEWS_JS})().every(([id, rendered]) => rendered)", timeout=60_000)
+            page.evaluate("() => { window.pncNoReload = true; }")  # gone if the page reloads
+            for mode in ("light", "dark", "light"):
+                _toggle_theme_to(page, mode)
+                for info in page.evaluate(LUMINANCE_JS):
+                    seen += 1
+                    frames += bool(info.get("frame"))
+                    where = f"{relative}#{info['where']} ({mode})"
+                    if not info["img"]:
+                        problems.append(f"{where}: no image shown")
+                        continue
+                    if info["theme"] != f"pnc-theme-{mode}":
+                        problems.append(f"{where}: shows {info['theme']}")
+                    if info["filter"] != "none":
+                        problems.append(f"{where}: dimmed by a filter ({info['filter']})")
+                    dark = mode == "dark"
+                    if (dark and info["luminance"] >= 0.35) or (not dark and info["luminance"] <= 0.65):
+                        problems.append(f"{where}: mean luminance {info['luminance']:.3f}")
+                if mode == "dark" and re.search(r"/04_", relative):
+                    image = page.locator(".pnc-figure picture.pnc-theme-dark img").first
+                    image.scroll_into_view_if_needed()
+                    page.wait_for_function("(i) => i.complete && i.naturalWidth > 0", arg=image.element_handle())
+                    page.screenshot(path=str(ARTIFACTS / "dark-mode-figure.png"))
+            assert page.evaluate("() => window.pncNoReload === true"), f"{relative}: the page reloaded"
+            problems += [f"{relative}: {p}" for p in log.problems()]
+        finally:
+            page.context.close()
+    assert seen >= 3 * 20, f"only {seen // 3} figures found in the chapters"
+    assert frames >= 3 * 8, f"only {frames // 3} explorer frames checked"
+    assert not problems, "\n".join(problems)
+
+
+def test_figure_text_is_readable_on_a_phone(built_book: Path, site: str, chromium: Any) -> None:
+    problems: list[str] = []
+    seen = 0
+    for relative in _chapters(built_book):
+        page, _ = open_page(chromium, site + relative, viewport=PHONE)
+        try:
+            page.wait_for_load_state("load")
+            for info in page.evaluate(FIGURE_TEXT_JS):
+                seen += 1
+                if not info["natural"] or not info["font"]:
+                    problems.append(f"{relative}#{info['where']}: no image shown or no font size recorded")
+                elif info["has_narrow"] and not info["narrow"]:
+                    problems.append(f"{relative}#{info['where']}: the wide rendering is shown on a phone")
+                elif info["px"] < 9:
+                    problems.append(f"{relative}#{info['where']}: smallest text {info['px']:.1f} CSS px "
+                                    f"({info['src']}, {info['natural']} px shown at {info['shown']:.0f} px)")
+            if re.search(r"/04_", relative):
+                image = page.locator(".pnc-figure").first.locator("img >> visible=true").first
+                image.scroll_into_view_if_needed()  # a lazy image: loads now
+                page.wait_for_function("(i) => i.complete && i.naturalWidth > 0", arg=image.element_handle())
+                page.screenshot(path=str(ARTIFACTS / "phone-figure.png"))
+        finally:
+            page.context.close()
+    assert seen >= 20, f"only {seen} figures found in the chapters"
+    assert not problems, "\n".join(problems)

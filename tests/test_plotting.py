@@ -79,3 +79,173 @@ def test_layerwise_plot_on_given_axes():
 def test_bad_arguments_raise_clear_value_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------------------------------------ themes and narrow screens
+
+def _luminance(png: bytes) -> float:
+    """Mean relative luminance (0 black .. 1 white, sRGB values weighted 0.2126/0.7152/0.0722) of a PNG."""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float) / 255
+    return float((rgb @ np.array([0.2126, 0.7152, 0.0722])).mean())
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _two_panel_figure() -> Figure:
+    from pnc import plotting
+
+    with matplotlib.rc_context():
+        plotting.use_style()
+        c = np.geomspace(1.5, 4e-4, 8)
+        return layerwise_plot(c, np.linspace(0.03, 0.99, 8), theory_compression=c * 1.2)
+
+
+def test_use_style_has_a_light_and_a_dark_theme():
+    from pnc import plotting
+
+    with matplotlib.rc_context():
+        use_style("dark")
+        assert matplotlib.rcParams["axes.facecolor"] == plotting.STYLES["dark"]["axes.facecolor"]
+        assert matplotlib.rcParams["lines.linewidth"] == 2  # the shared part of the style
+        use_style()
+        assert matplotlib.rcParams["axes.facecolor"] == plotting.STYLES["light"]["axes.facecolor"]
+        with pytest.raises(ValueError, match="theme must be one of"):
+            use_style("sepia")
+
+
+def test_dark_rendering_is_dark_and_the_figure_is_restored():
+    from pnc import plotting
+
+    fig = _two_panel_figure()
+    line = fig.axes[0].get_lines()[0]
+    for _ in range(3):  # constrained layout settles over the first draws
+        light = plotting.figure_png(fig)
+    with plotting.themed(fig, "dark"):
+        assert matplotlib.colors.to_hex(line.get_color()) == plotting.COLORS_DARK[0]  # the palette maps to its twin
+        assert matplotlib.colors.to_hex(fig.axes[0].xaxis.label.get_color()) == plotting.STYLES["dark"]["text.color"]
+    dark = plotting.figure_png(fig, theme="dark")
+    assert _luminance(light) > 0.65 and _luminance(dark) < 0.35
+    assert matplotlib.colors.to_hex(line.get_color()) == plotting.COLORS[0]
+    assert np.array_equal(_pixels(plotting.figure_png(fig)), _pixels(light))  # back as it was
+    with pytest.raises(ValueError, match="theme must be one of"):
+        plotting.figure_png(fig, theme="sepia")
+
+
+def test_heat_map_keeps_its_colours_and_labels_in_dark_mode():
+    from pnc import plotting
+
+    fig = Figure()
+    ax = fig.subplots()
+    ax.imshow(np.arange(12.0).reshape(3, 4), cmap="viridis")
+    label = ax.text(0, 0, "0", color="white")
+    with plotting.themed(fig, "dark"):
+        assert label.get_color() == "white"
+        assert matplotlib.colors.to_hex(fig.patch.get_facecolor()) == plotting.STYLES["dark"]["figure.facecolor"]
+
+
+def test_narrow_rendering_stacks_the_panels_and_its_text_fits_a_phone():
+    from pnc import plotting
+
+    fig = _two_panel_figure()
+    left, right = fig.axes
+    fig.draw_without_rendering()
+    assert left.get_position().x1 <= right.get_position().x0  # side by side
+    with plotting.narrowed(fig) as changed:
+        assert changed
+        fig.draw_without_rendering()
+        assert tuple(fig.get_size_inches())[0] == plotting.NARROW_WIDTH
+        assert left.get_position().y0 >= right.get_position().y1  # stacked, in reading order
+        png = plotting.figure_png(fig)
+    assert tuple(fig.get_size_inches()) == (10, 4)
+    # on a 390 px phone the column is PHONE_COLUMN CSS px; the PNG is shown at most at its width over FIGURE_SCALE
+    shown = min(plotting.PHONE_COLUMN, int.from_bytes(png[16:20], "big") / plotting.FIGURE_SCALE)
+    natural = int.from_bytes(png[16:20], "big") / plotting.FIGURE_SCALE
+    smallest_pt = min(t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip())
+    assert smallest_pt * fig.dpi / 72 * shown / natural >= 9
+    with plotting.narrowed(Figure(figsize=(4, 3))) as changed:
+        assert not changed  # already narrow
+
+
+def test_a_legend_covering_data_is_moved_off_it_in_every_rendering():
+    from pnc import plotting
+
+    fig = Figure(figsize=(10, 4))
+    ax, other = fig.subplots(1, 2)
+    x = np.linspace(0, 1, 30)
+    for k in range(5):
+        ax.plot(x, 1 - x + 0.02 * k, label=f"series {k}")
+    ax.legend(loc="upper left")
+    other.plot(x, x)
+    assert plotting.legend_overlaps(fig) == [ax]
+    with plotting._legends_clear_of_data(fig):
+        assert plotting.legend_overlaps(fig) == []
+        with plotting.narrowed(fig):
+            assert plotting.legend_overlaps(fig) == []
+    assert plotting.legend_overlaps(fig) == [ax]  # put back
+    assert set(plotting.figure_renderings(fig)) == {(t, w) for t in plotting.THEMES for w in ("wide", "narrow")}
+
+
+def test_figure_html_offers_each_theme_and_a_narrow_rendering():
+    import base64
+    import re
+
+    from pnc import plotting
+
+    fig = _two_panel_figure()
+    html = plotting.figure_html(fig)
+    pictures = re.findall(r'<picture class="pnc-theme-(\w+)"([^>]*)>(.*?)</picture>', html)
+    assert [theme for theme, _, _ in pictures] == list(plotting.THEMES)
+    # without the site's stylesheet (a notebook viewer) only the light one shows
+    assert [style for _, style, _ in pictures] == ["", ' style="display: none"']
+    pictures = [(theme, body) for theme, _, body in pictures]
+    for theme, body in pictures:
+        narrow = re.search(r'<source media="\(max-width: (\d+)px\)" srcset="data:image/png;base64,([^"]+)"', body)
+        assert int(narrow.group(1)) == plotting.NARROW_SCREEN
+        wide = re.search(r'<img class="pnc-figure-image dark-light" src="data:image/png;base64,([^"]+)"', body)
+        luminance = _luminance(base64.b64decode(wide.group(1)))
+        assert luminance < 0.35 if theme == "dark" else luminance > 0.65
+        assert 'loading="lazy"' in body and f'alt="{plotting.escape(plotting.alt_text(fig))}"' in body
+    assert html.count("<details") == 1  # one data block for both
+
+
+def test_small_text_is_enlarged_and_long_titles_wrap_in_the_narrow_rendering():
+    from pnc import plotting
+
+    fig = _two_panel_figure()
+    for ax in fig.axes:
+        ax.tick_params(labelsize=7)
+    fig.axes[1].set_title("a very long title that is wider than a phone's column at any readable size", fontsize=7)
+    fig.axes[1].text(2, 0.5, "7.5", fontsize=7)
+    assert plotting.smallest_text_pt(fig) == 7
+    png = plotting.figure_renderings(fig)[("light", "narrow")]
+    natural = int.from_bytes(png[16:20], "big") / plotting.FIGURE_SCALE
+    pad = 2 * matplotlib.rcParams["savefig.pad_inches"]
+    assert natural <= (plotting.NARROW_WIDTH + pad) * fig.dpi + 1  # the title wrapped instead of widening the image
+    with plotting.narrowed(fig, plotting.NARROW_WIDTH, min_pt=10):
+        smallest = plotting.smallest_text_pt(fig)
+    assert smallest * fig.dpi / 72 * min(plotting.PHONE_COLUMN, natural) / natural >= 9
+    assert plotting.smallest_text_pt(fig) == 7  # put back
+
+
+def test_figure_html_records_the_smallest_text_of_each_rendering():
+    """The browser test scales the recorded size by the width the shown image has, so each rendering needs its own:
+    the narrow one enlarges 7 pt text, the wide one keeps it."""
+    import re
+
+    from pnc import plotting
+
+    fig = _two_panel_figure()
+    for ax in fig.axes:
+        ax.tick_params(labelsize=7)
+    html = plotting.figure_html(fig)
+    wide = float(re.search(r'data-pnc-font-px="([0-9.]+)"', html).group(1))
+    narrow = float(re.search(r'data-pnc-narrow-font-px="([0-9.]+)"', html).group(1))
+    assert wide == pytest.approx(7 * fig.dpi / 72, abs=0.01)
+    shown = plotting.PHONE_COLUMN / int(re.search(r'<source [^>]*width="(\d+)"', html).group(1))
+    assert narrow * shown >= 9 > wide * shown

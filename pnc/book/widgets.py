@@ -132,7 +132,7 @@ class Explorer:
     widget: widgets.VBox
     params: tuple[Param, ...]
     frames: dict[tuple[int, ...], bytes]
-    """PNG bytes per tuple of slider indices."""
+    """PNG bytes per tuple of slider indices (the light frame; :attr:`pages` also carry the dark one)."""
     sliders: tuple[widgets.SelectionSlider | widgets.ToggleButtons, ...]
     """One control per parameter: a slider, or toggle buttons for a two-way choice."""
     pages: dict[tuple[int, ...], str] = field(default_factory=dict)
@@ -160,7 +160,8 @@ class Explorer:
 
     @property
     def page_bytes(self) -> int:
-        """Total size of the PNG frames (what the explorer adds to a page, before base64)."""
+        """Total size of the light PNG frames (before base64; the notebook's HTML carries each frame's dark one too,
+        the site serves both as files and a reader's browser fetches the frames shown)."""
         return sum(len(frame) for frame in self.frames.values())
 
 
@@ -222,9 +223,12 @@ def explorer(
             if not isinstance(fig, Figure):
                 raise ValueError(f"render must return a matplotlib Figure, got {type(fig).__name__} for {values}")
             try:
+                # the light frame, and the same frame in the dark style for the site's dark mode (pnc-site.css)
                 frames[index] = plotting.figure_png(fig, dpi=dpi, tight=False)
-                pages[index] = plotting.figure_html(fig, frames[index], prefix=_settings(params, index),
-                                                    css_class="pnc-frame-image", fill=True)
+                dark = plotting.figure_png(fig, dpi=dpi, tight=False, theme="dark")
+                pages[index] = plotting.figure_html(
+                    fig, {("light", "wide"): frames[index], ("dark", "wide"): dark}, prefix=_settings(params, index),
+                    css_class="pnc-frame-image", fill=True, drawn=True, scale=dpi / fig.dpi)
                 sizes = _visible_font_sizes(fig)
                 limits = _axis_limits(fig)
                 width_in = float(fig.get_figwidth())
