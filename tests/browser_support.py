@@ -425,3 +425,61 @@ async () => {
   return ok ? 'ok' : 'Hub.Queue did not typeset';
 }
 """
+
+
+def colour_mode(page: Any) -> str:
+    """The page's colour mode as the theme applies it (``<html data-theme>``)."""
+    return page.evaluate("() => document.documentElement.dataset.theme")
+
+
+def set_colour_mode(page: Any, mode: str) -> None:
+    """Click the page's theme button (it cycles light, dark, auto) until the page is in ``mode``: the reader's live
+    switch, no reload."""
+    button = page.locator(".theme-switch-button >> visible=true").first
+    for _ in range(3):
+        if colour_mode(page) == mode:
+            return
+        button.click()
+        page.wait_for_timeout(100)
+    assert colour_mode(page) == mode, f"the theme button never switched to {mode}"
+
+
+# The image a figure shows (of its light and dark renderings, the one not hidden), scrolled into view so that a lazy
+# image loads, once loaded.
+SHOWN_IMAGE_JS = """
+async (holder) => {
+  const img = Array.from(holder.querySelectorAll('img')).find(i => i.checkVisibility()) || null;
+  if (!img) { return null; }
+  img.scrollIntoView({block: 'center'});
+  if (!img.complete || img.naturalWidth === 0) {
+    await new Promise(r => { img.addEventListener('load', r, {once: true}); img.addEventListener('error', r,
+                                                                                                {once: true});
+                             setTimeout(r, 5000); });
+  }
+  return img;
+}
+"""
+
+# Per figure: the smallest text in CSS px as displayed (font size at natural size x displayed / natural width).
+FIGURE_TEXT_JS = """
+async () => {
+  const shown = """ + SHOWN_IMAGE_JS + """;
+  const out = [];
+  // figures; explorer frames (.pnc-frame) have no narrow rendering yet
+  for (const holder of document.querySelectorAll('.pnc-figure:has(> picture)')) {
+    if (holder.closest('.pnc-frame')) { continue; }
+    const img = await shown(holder);
+    // the narrow rendering is the <source> of the image's <picture>; its text has its own size
+    const source = img ? img.parentElement.querySelector('source') : null;
+    const narrow = !!source && img.currentSrc === new URL(source.getAttribute('srcset'), document.baseURI).href;
+    const font = parseFloat(narrow ? holder.dataset.pncNarrowFontPx : holder.dataset.pncFontPx);
+    const scale = parseFloat(holder.dataset.pncScale);
+    out.push({where: holder.closest('figure, section').id, font: font, narrow: narrow, has_narrow: !!source,
+              natural: img ? img.naturalWidth : 0,
+              shown: img ? img.getBoundingClientRect().width : 0,
+              px: img ? font * img.getBoundingClientRect().width / (img.naturalWidth / scale) : 0,
+              src: img ? img.currentSrc.split('/').pop() : null});
+  }
+  return out;
+}
+"""

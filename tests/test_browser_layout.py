@@ -14,6 +14,12 @@ bar. For each page and width the test collects
   ``clientWidth``) that are not allowed scrollers.
 
 On failure a screenshot of each offending page goes to ``test-artifacts/layout/``.
+
+At 390 px the same page load also checks that every figure's text is readable on a phone: its smallest text is at
+least :data:`PHONE_MIN_TEXT_PX` CSS px tall, the smallest font size of the rendering shown in CSS px at the image's
+natural size (``data-pnc-font-px``, or ``data-pnc-narrow-font-px`` for the narrow rendering a phone must be served)
+times the displayed width over the natural width (pnc.plotting.figure_html). Explorer frames have no narrow
+rendering yet and are not measured here.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import open_page, site_pages
+from browser_support import FIGURE_TEXT_JS, open_page, site_pages
 from conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
 
 SHOTS = ARTIFACTS / "layout"
 WIDTHS = {"1400px": (1400, 1000), "390px": (390, 844)}
+PHONE_MIN_TEXT_PX = 9
 
 OVERFLOW_JS = """
 () => {
@@ -73,6 +80,7 @@ OVERFLOW_JS = """
 def test_nothing_is_wider_than_the_column(built_book: Path, site: str, chromium: Any, width: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
+    figures = 0
     pages = site_pages(built_book)
     assert len(pages) >= 10, f"only {len(pages)} pages in the build"
     for path in pages:
@@ -93,6 +101,30 @@ def test_nothing_is_wider_than_the_column(built_book: Path, site: str, chromium:
                             f"class={item['cls']!r}> {kind}: x {item['left']}..{item['right']}, content "
                             f"{item['scroll']} px in {item['client']} px: {item['text']!r}")
                 page.screenshot(path=str(SHOTS / f"{relative.replace('/', '_')}-{width}.png"), full_page=False)
+            if width == "390px" and path.parent.name == "chapters":
+                figures += _phone_text_problems(page, relative, problems)
         finally:
             page.context.close()
-    assert not problems, f"{len(problems)} overflowing elements:\n" + "\n".join(problems)
+    assert width != "390px" or figures >= 20, f"only {figures} figures found in the chapters"
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+def _phone_text_problems(page: Any, relative: str, problems: list[str]) -> int:
+    """Append to ``problems`` every figure of the page whose smallest text is below :data:`PHONE_MIN_TEXT_PX` as
+    shown (each image scrolled into view and loaded); return the number of figures measured."""
+    infos = page.evaluate(FIGURE_TEXT_JS)
+    for info in infos:
+        where = f"{relative}#{info['where']} at 390px"
+        if not info["natural"] or not info["font"]:
+            problems.append(f"{where}: no image shown or no font size recorded")
+        elif info["has_narrow"] and not info["narrow"]:
+            problems.append(f"{where}: the wide rendering is shown on a phone")
+        elif info["px"] < PHONE_MIN_TEXT_PX:
+            problems.append(f"{where}: figure text {info['px']:.1f} CSS px ({info['src']}, {info['natural']} px "
+                            f"shown at {info['shown']:.0f} px)")
+    if "/04_" in relative and infos:
+        image = page.locator(".pnc-figure").first.locator("img >> visible=true").first
+        image.scroll_into_view_if_needed()  # a lazy image: loads now
+        page.wait_for_function("(i) => i.complete && i.naturalWidth > 0", arg=image.element_handle())
+        page.screenshot(path=str(ARTIFACTS / "phone-figure.png"))
+    return len(infos)

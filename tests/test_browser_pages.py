@@ -7,8 +7,6 @@
 - Figures follow the colour mode: after the reader toggles the theme with the page's theme button (no reload), the
   mean luminance of every figure image shown is below 0.35 in dark mode and above 0.65 in light mode, measured in
   the browser from the displayed image drawn into a canvas; no filter dims them.
-- On a 390 px phone the smallest text of every figure is at least 9 CSS px tall: the figure's smallest font size in
-  CSS px at the image's natural size (``data-pnc-font-px``) times the displayed width over the natural width.
 - No page logs a console error or an uncaught exception.
 - At 390 px the ☰ button opens the navigation drawer, a chapter link in it can be clicked and loads that chapter; the
   "contents" button opens the page's table of contents; the header shows one search button.
@@ -24,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import MARK_VIEWS_JS, open_page, site_pages, widget_pages
+from browser_support import (
+    MARK_VIEWS_JS,
+    SHOWN_IMAGE_JS,
+    open_page,
+    set_colour_mode,
+    site_pages,
+    widget_pages,
+)
 from conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
@@ -34,21 +39,6 @@ PHONE = (390, 844)
 DESKTOP = (1400, 1000)
 RENDER_TIMEOUT_MS = 30_000
 
-# The image a figure shows (of its light and dark renderings, the one not hidden), scrolled into view so that a lazy
-# image loads, once loaded.
-SHOWN_IMAGE_JS = """
-async (holder) => {
-  const img = Array.from(holder.querySelectorAll('img')).find(i => i.checkVisibility()) || null;
-  if (!img) { return null; }
-  img.scrollIntoView({block: 'center'});
-  if (!img.complete || img.naturalWidth === 0) {
-    await new Promise(r => { img.addEventListener('load', r, {once: true}); img.addEventListener('error', r,
-                                                                                                {once: true});
-                             setTimeout(r, 5000); });
-  }
-  return img;
-}
-"""
 
 # For each figure element: its id, the image's load state, natural and displayed size, and whether its corners are
 # opaque (drawn into a canvas; same-origin, so the pixels can be read).
@@ -273,44 +263,6 @@ async () => {
 }
 """
 
-# Per figure: the smallest text in CSS px as displayed (font size at natural size x displayed / natural width).
-FIGURE_TEXT_JS = """
-async () => {
-  const shown = """ + SHOWN_IMAGE_JS + """;
-  const out = [];
-  // figures; explorer frames (.pnc-frame) have no narrow rendering yet
-  for (const holder of document.querySelectorAll('.pnc-figure:has(> picture)')) {
-    if (holder.closest('.pnc-frame')) { continue; }
-    const img = await shown(holder);
-    // the narrow rendering is the <source> of the image's <picture>; its text has its own size
-    const source = img ? img.parentElement.querySelector('source') : null;
-    const narrow = !!source && img.currentSrc === new URL(source.getAttribute('srcset'), document.baseURI).href;
-    const font = parseFloat(narrow ? holder.dataset.pncNarrowFontPx : holder.dataset.pncFontPx);
-    const scale = parseFloat(holder.dataset.pncScale);
-    out.push({where: holder.closest('figure, section').id, font: font, narrow: narrow, has_narrow: !!source,
-              natural: img ? img.naturalWidth : 0,
-              shown: img ? img.getBoundingClientRect().width : 0,
-              px: img ? font * img.getBoundingClientRect().width / (img.naturalWidth / scale) : 0,
-              src: img ? img.currentSrc.split('/').pop() : null});
-  }
-  return out;
-}
-"""
-
-
-def _theme(page: Any) -> str:
-    return page.evaluate("() => document.documentElement.dataset.theme")
-
-
-def _toggle_theme_to(page: Any, mode: str) -> None:
-    """Click the page's theme button (it cycles light, dark, auto) until the page is in ``mode``."""
-    button = page.locator(".theme-switch-button >> visible=true").first
-    for _ in range(3):
-        if _theme(page) == mode:
-            return
-        button.click()
-        page.wait_for_timeout(100)
-    assert _theme(page) == mode, f"the theme button never switched to {mode}"
 
 
 def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromium: Any) -> None:
@@ -325,7 +277,7 @@ def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromi
             page.wait_for_function(f"() => ({MARK_VIEWS_JS})().every(([id, rendered]) => rendered)", timeout=60_000)
             page.evaluate("() => { window.pncNoReload = true; }")  # gone if the page reloads
             for mode in ("light", "dark", "light"):
-                _toggle_theme_to(page, mode)
+                set_colour_mode(page, mode)
                 for info in page.evaluate(LUMINANCE_JS):
                     seen += 1
                     frames += bool(info.get("frame"))
@@ -351,31 +303,4 @@ def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromi
             page.context.close()
     assert seen >= 3 * 20, f"only {seen // 3} figures found in the chapters"
     assert frames >= 3 * 8, f"only {frames // 3} explorer frames checked"
-    assert not problems, "\n".join(problems)
-
-
-def test_figure_text_is_readable_on_a_phone(built_book: Path, site: str, chromium: Any) -> None:
-    problems: list[str] = []
-    seen = 0
-    for relative in _chapters(built_book):
-        page, _ = open_page(chromium, site + relative, viewport=PHONE)
-        try:
-            page.wait_for_load_state("load")
-            for info in page.evaluate(FIGURE_TEXT_JS):
-                seen += 1
-                if not info["natural"] or not info["font"]:
-                    problems.append(f"{relative}#{info['where']}: no image shown or no font size recorded")
-                elif info["has_narrow"] and not info["narrow"]:
-                    problems.append(f"{relative}#{info['where']}: the wide rendering is shown on a phone")
-                elif info["px"] < 9:
-                    problems.append(f"{relative}#{info['where']}: smallest text {info['px']:.1f} CSS px "
-                                    f"({info['src']}, {info['natural']} px shown at {info['shown']:.0f} px)")
-            if re.search(r"/04_", relative):
-                image = page.locator(".pnc-figure").first.locator("img >> visible=true").first
-                image.scroll_into_view_if_needed()  # a lazy image: loads now
-                page.wait_for_function("(i) => i.complete && i.naturalWidth > 0", arg=image.element_handle())
-                page.screenshot(path=str(ARTIFACTS / "phone-figure.png"))
-        finally:
-            page.context.close()
-    assert seen >= 20, f"only {seen} figures found in the chapters"
     assert not problems, "\n".join(problems)
