@@ -411,7 +411,9 @@ def legend_overlaps(fig: Figure) -> list[Axes]:
 def _legends_clear_of_data(fig: Figure, beside: bool = False) -> Iterator[None]:
     """While the block runs, a legend that covers data (:func:`legend_overlaps`), and with ``beside`` one placed
     beside its axes (no room for it on a narrow figure), hangs below its axes' tick labels and axis label instead
-    (a fixed distance in points below the axes, measured by a draw), then is put back."""
+    (a fixed distance in points below the axes, measured by a draw), and the figure grows by the height that the
+    legends below each row of panels take (a layout engine would otherwise shrink the panels to make room); then
+    all is put back."""
     from matplotlib.transforms import ScaledTranslation
 
     chosen = legend_overlaps(fig)  # draws the figure
@@ -424,6 +426,7 @@ def _legends_clear_of_data(fig: Figure, beside: bool = False) -> Iterator[None]:
             if box.x0 < ax.bbox.x0 - 1 or box.x1 > ax.bbox.x1 + 1:
                 chosen.append(ax)
     moved = [(ax.get_legend(), ax.get_legend()._loc, ax.get_legend()._bbox_to_anchor) for ax in chosen]
+    size = fig.get_size_inches().copy()
     try:
         for legend, _loc, _anchor in moved:
             ax = legend.axes
@@ -434,27 +437,39 @@ def _legends_clear_of_data(fig: Figure, beside: bool = False) -> Iterator[None]:
             legend._loc = 9  # upper center
             legend.set_bbox_to_anchor((0.5, 0.0), transform=ax.transAxes + ScaledTranslation(0, -drop,
                                                                                               fig.dpi_scale_trans))
+        if moved:
+            fig.draw_without_rendering()
+            below: dict[float, float] = {}  # per row of panels (bottom edge), the tallest legend hung below it
+            for legend, _loc, _anchor in moved:
+                row = round(float(legend.axes.bbox.y0), 1)
+                below[row] = max(below.get(row, 0.0), legend.get_window_extent().height / fig.dpi + 4 / 72)
+            fig.set_size_inches(size[0], size[1] + sum(below.values()))
         yield
     finally:
+        fig.set_size_inches(*size)
         for legend, loc, anchor in moved:
             legend._loc = loc
             legend._bbox_to_anchor = anchor  # as it was (set_bbox_to_anchor would transform it again)
 
 
-def figure_renderings(fig: Figure) -> dict[tuple[str, str], bytes]:
+def figure_renderings(fig: Figure, dpi: float | None = None, *, tight: bool = True) -> dict[tuple[str, str], bytes]:
     """The PNGs of ``fig`` the site shows, keyed ``(theme, "wide" | "narrow")`` for each of :data:`THEMES`; the narrow
     ones only if the figure is wider than :data:`NARROW_WIDTH` or has text that would fall below
-    :data:`PHONE_TEXT_PX` in a :data:`PHONE_COLUMN` column (see :func:`narrowed`)."""
-    # the PNG is at most NARROW_WIDTH wide plus savefig's padding (0.1 in a side), shown in the phone's column
-    min_pt = PHONE_TEXT_PX * 72 * (NARROW_WIDTH + 2 * mpl.rcParams["savefig.pad_inches"]) / PHONE_COLUMN
+    :data:`PHONE_TEXT_PX` in a :data:`PHONE_COLUMN` column (see :func:`narrowed`). ``dpi`` and ``tight`` are
+    :func:`figure_png`'s (explorer frames keep their full canvas, so that every frame of the wide or the narrow
+    rendering has one size)."""
+    # the PNG is at most NARROW_WIDTH wide plus savefig's padding (0.1 in a side, none without tight), shown in the
+    # phone's column
+    pad = 2 * mpl.rcParams["savefig.pad_inches"] if tight else 0.0
+    min_pt = PHONE_TEXT_PX * 72 * (NARROW_WIDTH + pad) / PHONE_COLUMN
     out = {}
     font_px = {}  # the smallest text of each rendering, in CSS px at its natural size (figure_html records it)
     with _legends_clear_of_data(fig):
-        out.update({(theme, "wide"): figure_png(fig, theme=theme) for theme in THEMES})
+        out.update({(theme, "wide"): figure_png(fig, dpi, tight=tight, theme=theme) for theme in THEMES})
         font_px["wide"] = smallest_text_pt(fig, drawn=True) * fig.dpi / 72
     with narrowed(fig, NARROW_WIDTH, min_pt) as changed, _legends_clear_of_data(fig, beside=True):
         if changed:
-            out.update({(theme, "narrow"): figure_png(fig, theme=theme) for theme in THEMES})
+            out.update({(theme, "narrow"): figure_png(fig, dpi, tight=tight, theme=theme) for theme in THEMES})
             font_px["narrow"] = smallest_text_pt(fig, drawn=True) * fig.dpi / 72
     fig._pnc_font_px = font_px
     return out

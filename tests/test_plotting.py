@@ -249,3 +249,28 @@ def test_figure_html_records_the_smallest_text_of_each_rendering():
     assert wide == pytest.approx(7 * fig.dpi / 72, abs=0.01)
     shown = plotting.PHONE_COLUMN / int(re.search(r'<source [^>]*width="(\d+)"', html).group(1))
     assert narrow * shown >= 9 > wide * shown
+
+
+def test_a_legend_moved_below_its_panel_grows_the_figure_instead_of_shrinking_the_panel():
+    """On a narrow figure a legend beside its axes hangs below them; the figure grows by the legend's height, so
+    that the panel keeps its size and the legend stays on a full canvas (explorer frames are not cropped)."""
+    from pnc import plotting
+
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for k in range(10):
+        ax.plot([0, 1], [k, k + 1], "o", label=f"class {k}")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.draw_without_rendering()
+    with plotting.narrowed(fig) as changed:
+        assert changed
+        fig.draw_without_rendering()
+        panel_alone = ax.bbox.height
+        with plotting._legends_clear_of_data(fig, beside=True):
+            fig.draw_without_rendering()
+            legend = ax.get_legend().get_window_extent()
+            assert legend.y1 < ax.bbox.y0, "below the panel"
+            assert legend.y0 >= 0 and legend.x0 >= 0 and legend.x1 <= fig.bbox.x1, "inside the canvas"
+            assert ax.bbox.height >= 0.9 * panel_alone, "the panel keeps its size"
+        assert fig.get_size_inches()[1] < 4.0  # put back
+    assert tuple(fig.get_size_inches()) == (6.4, 3.6)
