@@ -628,16 +628,25 @@ def forward_features(
     model: nn.Module,
     data: Any,
     layers: Sequence[str | nn.Module | tuple[str, nn.Module]] | str | nn.Module | None = None,
-    **options: Any,
+    *,
+    batch_size: int = 512,
+    device: str | torch.device | None = None,
+    include_input: bool = True,
+    layer_types: type[nn.Module] | tuple[type[nn.Module], ...] | None = None,
+    pool: Pool = "auto",
+    batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
+    reused: str = "each",
+    token_labels: str | None = None,
 ) -> Iterator[tuple[np.ndarray, Any, dict[str, torch.Tensor]]]:
     """Iterate over ``data`` once, yielding ``(labels, model output, {row: (batch, d) features})`` per batch.
 
-    The rows are those of :func:`collect_features`, which consumes this iterator; ``options`` are the other fields of
-    :class:`ForwardOptions` (``batch_size``, ``device``, ``include_input``, ``layer_types``, ``pool``, ``batch_fn``,
-    ``reused``, ``token_labels``; keywords, with its defaults), as :func:`collect_features` takes them. Use it for a
+    The rows and every option are those of :func:`collect_features`, which consumes this iterator; use it for a
     statistic that ``ClassStats`` does not hold (e.g. a second pass once the class means are known).
     """
-    plan, passes = _setup(model, data, ForwardOptions(layers=layers, **options))
+    options = ForwardOptions(layers=layers, batch_size=batch_size, device=device, include_input=include_input,
+                             layer_types=layer_types, pool=pool, batch_fn=batch_fn, reused=reused,
+                             token_labels=token_labels)
+    plan, passes = _setup(model, data, options)
     yield from passes
 
 

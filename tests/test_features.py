@@ -197,28 +197,20 @@ def test_wide_layer_skips_covariance():
 
 
 def test_one_options_object_names_every_forward_pass_option():
-    """ForwardOptions holds exactly the options that collect_features and measure share, with the same defaults;
-    forward_features takes them through ForwardOptions itself (so an unknown one is refused); and its kwargs() keep
-    the values themselves (a module stays the same module)."""
+    """ForwardOptions holds exactly the options that forward_features, collect_features and measure share, with the
+    same defaults, and its kwargs() keep the values themselves (a module stays the same module)."""
     import inspect
 
     from pnc.features import ForwardOptions, collect_features, forward_features
     from pnc.report import measure
 
     fields = ForwardOptions().kwargs()
-    for fn in (collect_features, measure):
+    for fn in (forward_features, collect_features, measure):
         params = inspect.signature(fn).parameters
         assert set(fields) <= set(params), fn.__name__
         assert {name: params[name].default for name in fields} == fields, fn.__name__
-    params = inspect.signature(forward_features).parameters
-    assert params["layers"].default is None and params["options"].kind is inspect.Parameter.VAR_KEYWORD
     layer = torch.nn.Linear(2, 2)
     assert ForwardOptions(layers=[layer]).kwargs()["layers"][0] is layer
-    data = (torch.ones(4, 2), torch.arange(4) % 2)
     with pytest.raises(ValueError, match="reused must be one of"):
-        next(iter(forward_features(torch.nn.Sequential(layer), data, reused="twice")))
-    with pytest.raises(TypeError, match="batchsize"):
-        next(iter(forward_features(torch.nn.Sequential(layer), data, batchsize=2)))
-    rows = [rows for _, _, rows in forward_features(torch.nn.Sequential(layer), data, batch_size=2,
-                                                     include_input=False)]
-    assert len(rows) == 2 and list(rows[0]) == ["0"]
+        next(iter(forward_features(torch.nn.Sequential(layer), (torch.ones(4, 2), torch.arange(4) % 2),
+                                   reused="twice")))
