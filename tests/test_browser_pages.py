@@ -115,7 +115,9 @@ def test_every_figure_is_a_sharp_loaded_image(built_book: Path, site: str, chrom
     for relative in _chapters(built_book):
         page, log = open_page(chromium, site + relative, viewport=DESKTOP)
         try:
-            page.wait_for_load_state("networkidle")
+            # the load event, not network idle (which a page of lazy images can miss): FIGURES_JS scrolls each
+            # figure's image into view and waits for it
+            page.wait_for_load_state("load")
             for info in page.evaluate(FIGURES_JS):
                 seen += 1
                 where = f"{relative}#{info['id']}"

@@ -337,7 +337,7 @@ def test_footer_is_visible_and_fits(built_book: Path, site: str, chromium: Any, 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page, log = open_page(chromium, site + "chapters/04_progressive_compression.html", viewport=viewport)
     try:
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("load")  # not network idle, which a page of lazy images can miss
         info = page.evaluate(FOOTER_JS)
         assert info is not None, "no footer line on the page"
         page.wait_for_timeout(200)
