@@ -106,13 +106,14 @@ IMAGES_JS = """
 
 def test_every_figure_and_frame_image_has_alt_text_and_data(built_book: Path, site: str, chromium: Any) -> None:
     problems: list[str] = []
-    figures = frames = 0
+    figures = frames = explorers = 0
     for path in content_pages(built_book):
         relative = path.relative_to(built_book).as_posix()
         page, log = open_page(chromium, site + relative, viewport=DESKTOP)
         try:
             page.wait_for_load_state("load")
             _wait_for_widgets(page, relative, built_book)
+            explorers += page.evaluate("() => document.querySelectorAll('.pnc-explorer').length")
             for info in page.evaluate(IMAGES_JS):
                 where = f"{relative} ({info['where']})"
                 problem = alt_problem(info["alt"])
@@ -134,7 +135,9 @@ def test_every_figure_and_frame_image_has_alt_text_and_data(built_book: Path, si
             page.context.close()
     assert not problems, "\n".join(problems)
     assert figures >= 20, f"only {figures} figure images found"
-    assert frames >= 8, f"only {frames} explorer frames on screen"
+    # every frame explorer (chapters 1 and 2 at least: the explorers of per-layer curves are drawn from their data,
+    # test_browser_data.py) shows frames, each with its alt text and data
+    assert explorers >= 2 and frames >= explorers, f"only {frames} explorer frames on screen for {explorers}"
 
 
 def test_every_precomputed_frame_has_alt_text(built_book: Path) -> None:
