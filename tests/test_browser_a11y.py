@@ -155,7 +155,9 @@ def test_every_precomputed_frame_has_alt_text(built_book: Path) -> None:
                 problems.append(f"{path.name} frame {model}: {problem}")
             if isinstance(value, str) and "pnc-figure-data" not in value:
                 problems.append(f"{path.name} frame {model}: no data block")
-    assert n >= 50, f"only {n} frames in the widget state of the site"
+    # chapter 1's 8 layers and chapter 2's 5 × 4 mixtures (sample scatters); the explorers of per-layer curves are
+    # drawn from their data (test_browser_data.py), with no frames
+    assert n >= 28, f"only {n} frames in the widget state of the site"
     assert not problems, "\n".join(problems[:40])
 
 
@@ -237,7 +239,9 @@ def test_explorer_sliders_have_names_values_focus_and_announcements(built_book: 
             checked += len(sliders)
         finally:
             page.context.close()
-    assert checked >= 6, f"only {checked} sliders checked"
+    # the sliders of the frame explorers (chapters 1 and 2); those of the explorers drawn from their data are checked
+    # the same way in test_browser_data.py
+    assert checked >= 3, f"only {checked} sliders checked"
     assert not problems, "\n".join(problems)
 
 

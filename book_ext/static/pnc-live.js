@@ -366,14 +366,16 @@
   // the text size (CSS px) of the plots' axes: at least 11 px, at most 12 (the body text of a phone's figure)
   function axisFontPx(width) { return width < COMPACT ? 11 : 12; }
 
-  function makePanelPlot(box, panel, colors, api) {
+  function makePanelPlot(box, panel, colors, api, drawn) {
     var holder = box.querySelector('.pnc-data-plot');
     var dark = isDark();
     var aligned = alignPanel(panel);
     var width0 = Math.max(200, Math.floor(holder.clientWidth || box.clientWidth || 320));
     var px = axisFontPx(width0);
     var font = px + 'px ' + (getComputedStyle(box).fontFamily || 'sans-serif');
-    var series = [{ label: panel.x.label || 'x', value: function (u, v) { return v === null || v === undefined ? '–' : fmt(v); } }];
+    var xNames = tickValues(panel.x.ticks);  // a categorical x (layer names) hovers as its tick label
+    var series = [{ label: panel.x.label || 'x',
+                    value: function (u, v) { return v === null || v === undefined ? '–' : xNames(u, [v])[0]; } }];
     var unnamed = 0;
     aligned.series.forEach(function (s) {
       var color = dark ? s.dark : s.color;
@@ -442,7 +444,7 @@
       series: series,
       legend: { show: true, live: true },
       cursor: { drag: { x: false, y: false } },
-      hooks: { drawClear: [bands], draw: [rules] },
+      hooks: { drawClear: [bands], draw: [rules, function () { if (drawn) { drawn(); drawn = null; } }] },
     });
     var plot = new window.uPlot(opts, aligned.data, holder);
     // the legend lists the named series (matplotlib's legend); the others' values are in the data table
@@ -538,14 +540,16 @@
       }).join('');
       var colors = palette(el, { curves: [] });
       var boxes = holder.querySelectorAll('.pnc-data-panel');
-      view.panels.forEach(function (p, i) { api.plots.push(makePanelPlot(boxes[i], p, colors, api)); });
+      var pending = view.panels.length;
+      // 'pnc-live-drawn' once every panel's canvas is drawn (uPlot's draw hook; benchmarks/page_weight.py times it)
+      function drawn() { if (--pending === 0) { el.dispatchEvent(new CustomEvent('pnc-live-drawn')); } }
+      view.panels.forEach(function (p, i) { api.plots.push(makePanelPlot(boxes[i], p, colors, api, drawn)); });
       tables.innerHTML = dataTables(cfg, view, 'View at ' + settings());
       clearTimeout(announceTimer);
       announceTimer = setTimeout(function () {
         var head = view.panels.length && view.panels[0].title.length ? ': ' + view.panels[0].title.join(' ') : '';
         status.textContent = settings() + head;
       }, 250);
-      el.dispatchEvent(new CustomEvent('pnc-live-drawn'));
     }
 
     api.set = function (k, i) {
