@@ -293,3 +293,19 @@ def test_the_other_book_explorers_are_data() -> None:
     left = ex.view(layers="weights", batch_size=16)["panels"][0]
     assert left["notes"][0].startswith("last: C = ")
     assert [t[1] for t in left["x"]["ticks"]][:2] == ["in", "0"]  # the layer names, as the frame's tick labels
+
+
+def test_a_live_kernel_gets_the_frame_explorer(monkeypatch: pytest.MonkeyPatch) -> None:
+    def render(k: int) -> Figure:
+        fig = Figure(figsize=(4.0, 2.5))
+        ax = fig.subplots()
+        ax.plot([0, 1, 2], [k, k + 1, k + 2])
+        ax.set_ylim(0, 5)
+        return fig
+
+    ex = widgets.explorer(render, [widgets.Param("k", [0, 1])], in_page=True)
+    monkeypatch.setenv("PNC_LIVE", "1")
+    bundle = ex._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data and "text/html" not in data
+    assert isinstance(ex.frames(), widgets.Explorer) and len(ex.frames().frames) == 2
