@@ -344,6 +344,11 @@
     return function () { return kept.map(function (t) { return t[0]; }); };
   }
 
+  // the longest tick label (characters), so that as many ticks are kept as fit side by side
+  function longestTick(ticks) {
+    return (ticks || []).reduce(function (m, t) { return Math.max(m, String(t[1]).length); }, 2);
+  }
+
   function tickValues(ticks) {
     if (!ticks || !ticks.length) { return function (u, splits) { return splits.map(tick); }; }
     return function (u, splits) {
@@ -436,7 +441,8 @@
       axes: [
         { label: panel.x.label, font: font, labelFont: font, labelSize: px + 10, stroke: colors.fg,
           grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.tick },
-          splits: tickSplits(panel.x.ticks, Math.floor(sz.width / (px * 4.5))), values: tickValues(panel.x.ticks) },
+          splits: tickSplits(panel.x.ticks, Math.floor((sz.width - 60) / (longestTick(panel.x.ticks) * px * 0.62 + 14))),
+          values: tickValues(panel.x.ticks) },
         { label: panel.y.label, font: font, labelFont: font, labelSize: px + 10, stroke: colors.fg, size: ySize,
           grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.tick },
           splits: tickSplits(panel.y.ticks, Math.floor(sz.height / (px * 2.4))), values: tickValues(panel.y.ticks) },
@@ -534,10 +540,18 @@
       var cols = view.panels.reduce(function (m, p) { return Math.max(m, p.cols); }, 1);
       holder.style.setProperty('--pnc-data-cols', String(cols));
       holder.innerHTML = view.panels.map(function (p) {
-        return '<div class="pnc-data-panel">' + p.title.map(function (t) { return '<p class="pnc-data-title">' + esc(t) + '</p>'; }).join('') +
+        return '<div class="pnc-data-panel"><div class="pnc-data-head">' +
+          p.title.map(function (t) { return '<p class="pnc-data-title">' + esc(t) + '</p>'; }).join('') +
           p.notes.map(function (t) { return '<p class="pnc-data-note">' + esc(t) + '</p>'; }).join('') +
-          '<div class="pnc-data-plot"></div></div>';
+          '</div><div class="pnc-data-plot"></div></div>';
       }).join('');
+      // panels side by side start their plots at the same height whatever text sits above each
+      var heads = holder.querySelectorAll('.pnc-data-head');
+      if (getComputedStyle(holder).gridTemplateColumns.trim().split(/\s+/).length > 1) {
+        var tallest = 0;
+        Array.prototype.forEach.call(heads, function (h) { tallest = Math.max(tallest, h.offsetHeight); });
+        Array.prototype.forEach.call(heads, function (h) { h.style.minHeight = tallest + 'px'; });
+      }
       var colors = palette(el, { curves: [] });
       var boxes = holder.querySelectorAll('.pnc-data-panel');
       var pending = view.panels.length;
