@@ -244,6 +244,7 @@ def test_named_group_readout_and_data_table(pages: dict) -> None:
         # the folded table is the current view's data: every value of its lines
         details = box.locator("details.pnc-figure-data")
         details.locator("summary").click()
+        details.locator("table").first.wait_for()
         table = details.inner_text()
         index = box.evaluate("el => el.pncLive.index.slice()")
         view = config["views"][_flat(config, index)]
@@ -253,6 +254,13 @@ def test_named_group_readout_and_data_table(pages: dict) -> None:
                     for y in s["y"]:
                         assert y is None or str(y) in table or repr(y) in table, f"{where}: {y} not in the table"
         assert details.locator("a.pnc-figure-csv").count() == 1, where
+        # while it is open it follows the controls
+        last = len(config["params"][0]["values"]) - 1
+        other = 0 if index[0] == last else last
+        box.evaluate(f"el => el.pncLive.set(0, {other})")
+        setting = details.locator(".pnc-data-setting").text_content()
+        assert f"{config['params'][0]['label']} = {config['params'][0]['values'][other]}" in setting, where
+        box.evaluate(f"el => el.pncLive.set(0, {config['params'][0]['default']})")
         details.locator("summary").click()
 
 

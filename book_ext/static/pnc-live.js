@@ -519,7 +519,13 @@
     var holder = el.querySelector('.pnc-data-panels');
     var texts = el.querySelector('.pnc-data-texts');
     var tables = el.querySelector('.pnc-data-tables');
+    var details = el.querySelector('details.pnc-figure-data');
     var api = { config: cfg, index: index, plots: [] };
+    function writeTables() {
+      tables.innerHTML = dataTables(cfg, api.view(), 'View at ' + settings());
+      api.stale = false;
+    }
+    details.addEventListener('toggle', function () { if (details.open && api.stale) { writeTables(); } });
     var announceTimer = null;
 
     function flat() {
@@ -558,7 +564,9 @@
       // 'pnc-live-drawn' once every panel's canvas is drawn (uPlot's draw hook; benchmarks/page_weight.py times it)
       function drawn() { if (--pending === 0) { el.dispatchEvent(new CustomEvent('pnc-live-drawn')); } }
       view.panels.forEach(function (p, i) { api.plots.push(makePanelPlot(boxes[i], p, colors, api, drawn)); });
-      tables.innerHTML = dataTables(cfg, view, 'View at ' + settings());
+      // the data table of the view, written when it is open (or opened): a closed one costs a redraw nothing
+      api.stale = true;
+      if (details.open) { writeTables(); }
       clearTimeout(announceTimer);
       announceTimer = setTimeout(function () {
         var head = view.panels.length && view.panels[0].title.length ? ': ' + view.panels[0].title.join(' ') : '';
