@@ -1,6 +1,6 @@
 """House plotting style (a light and a dark theme), notebook figure display with each figure's light, dark, wide and
-narrow renderings, the figures' alternative text and data, and the two-panel layerwise compression/discrimination
-plot.
+narrow renderings (every one with the panel letters "(a)", "(b)", ... of a figure of several panels), the figures'
+alternative text and data, and the two-panel layerwise compression/discrimination plot.
 
 Library code never calls ``plt.show()``; it returns figures. The fits drawn here live in :mod:`pnc.fits` (no
 matplotlib needed); they are re-exported for convenience.
@@ -44,6 +44,8 @@ __all__ = [
     "layerwise_plot",
     "legend_overlaps",
     "narrowed",
+    "panel_letters",
+    "panels_lettered",
     "plain_text",
     "smallest_text_pt",
     "themed",
@@ -116,13 +118,119 @@ def figure_png(fig: Figure, dpi: float | None = None, *, tight: bool = True, the
     in the light style and re-coloured for the dark one, see :func:`themed`).
 
     ``dpi`` defaults to ``FIGURE_SCALE`` times the figure's own dpi; ``tight`` crops to the drawn content (explorer
-    frames keep the full canvas so that every frame has the same size).
+    frames keep the full canvas so that every frame has the same size). A figure of two or more panels is drawn with
+    its panel letters (:func:`panels_lettered`): every rendering the book shows passes through here.
     """
-    with themed(fig, theme):
+    with panels_lettered(fig), themed(fig, theme):
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=dpi or FIGURE_SCALE * fig.dpi, bbox_inches="tight" if tight else None,
                     facecolor=STYLES[theme]["figure.facecolor"])
     return buffer.getvalue()
+
+
+def panel_letters(fig: Figure) -> dict[Axes, str]:
+    """The letter of each panel of ``fig``, ``"a"``, ``"b"``, ... in reading order; empty for fewer than two panels.
+
+    A panel is a visible axes placed by a subplot spec (``fig.subplots``, ``add_subplot``, a grid) that is not a
+    colour bar; insets and other axes placed by hand are not panels. Axes in the same grid cell (a ``twinx`` or
+    ``twiny``) are one panel and share the letter, which the first of them in ``fig.axes`` (the host) shows.
+    Reading order is row-major over the subplot grid (on nested or several grids: by the cell's top edge, then its
+    left edge), so the letters keep their order when :func:`narrowed` stacks the panels.
+    """
+    cells: dict[tuple, list[Axes]] = {}
+    for ax in fig.axes:
+        spec = ax.get_subplotspec()
+        if spec is None or not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        key = (id(spec.get_gridspec()), spec.rowspan.start, spec.rowspan.stop, spec.colspan.start, spec.colspan.stop)
+        cells.setdefault(key, []).append(ax)
+    if len(cells) < 2:
+        return {}
+    if len({key[0] for key in cells}) == 1:
+        order = sorted(cells, key=lambda key: (key[1], key[3]))
+    else:
+        def place(key: tuple) -> tuple[float, float]:
+            box = cells[key][0].get_subplotspec().get_position(fig)
+            return (-round(box.y1, 6), round(box.x0, 6))
+
+        order = sorted(cells, key=place)
+    letters = {}
+    for i, key in enumerate(order):
+        for ax in cells[key]:
+            letters[ax] = _letter(i)
+    return letters
+
+
+def _letter(i: int) -> str:
+    """``a`` ... ``z``, then ``aa``, ``ab``, ..."""
+    return _letter(i // 26 - 1) + chr(ord("a") + i % 26) if i >= 26 else chr(ord("a") + i)
+
+
+@contextmanager
+def panels_lettered(fig: Figure) -> Iterator[dict[Axes, str]]:
+    """While the block runs, each panel of ``fig`` (:func:`panel_letters`) shows its letter in bold, "(a)", "(b)",
+    ...; yields the letters. The figure is put back afterwards, so what a caller reads from it (titles, texts) is
+    never changed, and a nested use adds nothing: the letters are drawn once.
+
+    With a layout engine the letter opens the panel's left title (which the layout makes room for); a centred title
+    joins it there, so that the two cannot overlap on a narrow panel. A figure with fixed margins (no layout engine,
+    e.g. an explorer frame) has no room above its panels, so the letter goes inside the panel's top left corner on
+    a box of the background colour.
+    """
+    letters = panel_letters(fig)
+    if getattr(fig, "_pnc_lettered", False) or not letters:
+        yield letters
+        return
+    fig._pnc_lettered = True
+    engine = fig.get_layout_engine()
+    undo = []
+    shown = set()
+    try:
+        for ax, letter in letters.items():
+            if letter in shown:
+                continue  # a twin: its host, first in fig.axes, shows the letter
+            shown.add(letter)
+            mark = rf"$\mathbf{{({letter})}}$"
+            if engine is None:
+                label = ax.text(0.015, 0.985, mark, transform=ax.transAxes, ha="left", va="top",
+                                fontsize=mpl.rcParams["axes.titlesize"], zorder=10,
+                                bbox={"boxstyle": "square,pad=0.15", "facecolor": ax.get_facecolor(),
+                                      "linewidth": 0, "alpha": 0.85})
+                undo.append(label.remove)
+                continue
+            left, centre = _title_texts(ax)
+            saved = [(t, t.get_text(), t.get_fontsize(), t.get_fontweight(), t.get_color()) for t in (left, centre)]
+            undo.append(lambda saved=saved: _put_back(saved))
+            if centre.get_text() and not left.get_text():  # the centred title joins the letter, in its own font
+                left.set_text(f"{mark} {centre.get_text()}")
+                left.set_fontsize(centre.get_fontsize())
+                left.set_fontweight(centre.get_fontweight())
+                left.set_color(centre.get_color())
+                centre.set_text("")
+            else:
+                left.set_text(f"{mark} {left.get_text()}".rstrip())
+        yield letters
+    finally:
+        for restore in reversed(undo):
+            restore()
+        del fig._pnc_lettered
+
+
+def _title_texts(ax: Axes) -> tuple:
+    """The :class:`~matplotlib.text.Text` of ``ax``'s left title and of its centred title (an axes' Text children
+    besides its texts are its three titles, aligned left, centre and right)."""
+    from matplotlib.text import Text
+
+    titles = {t.get_horizontalalignment(): t for t in ax.get_children() if isinstance(t, Text) and t not in ax.texts}
+    return titles["left"], titles["center"]
+
+
+def _put_back(saved: list) -> None:
+    for text, label, size, weight, color in saved:
+        text.set_text(label)
+        text.set_fontsize(size)
+        text.set_fontweight(weight)
+        text.set_color(color)
 
 
 def _png_with_width(fig: Figure) -> tuple[str, dict[str, int | str]]:
@@ -411,7 +519,9 @@ def legend_overlaps(fig: Figure) -> list[Axes]:
 def _legends_clear_of_data(fig: Figure, beside: bool = False) -> Iterator[None]:
     """While the block runs, a legend that covers data (:func:`legend_overlaps`), and with ``beside`` one placed
     beside its axes (no room for it on a narrow figure), hangs below its axes' tick labels and axis label instead
-    (a fixed distance in points below the axes, measured by a draw), then is put back."""
+    (a fixed distance in points below the axes, measured by a draw), and the figure grows by the height that the
+    legends below each row of panels take (a layout engine would otherwise shrink the panels to make room); then
+    all is put back."""
     from matplotlib.transforms import ScaledTranslation
 
     chosen = legend_overlaps(fig)  # draws the figure
@@ -424,6 +534,7 @@ def _legends_clear_of_data(fig: Figure, beside: bool = False) -> Iterator[None]:
             if box.x0 < ax.bbox.x0 - 1 or box.x1 > ax.bbox.x1 + 1:
                 chosen.append(ax)
     moved = [(ax.get_legend(), ax.get_legend()._loc, ax.get_legend()._bbox_to_anchor) for ax in chosen]
+    size = fig.get_size_inches().copy()
     try:
         for legend, _loc, _anchor in moved:
             ax = legend.axes
@@ -434,27 +545,39 @@ def _legends_clear_of_data(fig: Figure, beside: bool = False) -> Iterator[None]:
             legend._loc = 9  # upper center
             legend.set_bbox_to_anchor((0.5, 0.0), transform=ax.transAxes + ScaledTranslation(0, -drop,
                                                                                               fig.dpi_scale_trans))
+        if moved:
+            fig.draw_without_rendering()
+            below: dict[float, float] = {}  # per row of panels (bottom edge), the tallest legend hung below it
+            for legend, _loc, _anchor in moved:
+                row = round(float(legend.axes.bbox.y0), 1)
+                below[row] = max(below.get(row, 0.0), legend.get_window_extent().height / fig.dpi + 4 / 72)
+            fig.set_size_inches(size[0], size[1] + sum(below.values()))
         yield
     finally:
+        fig.set_size_inches(*size)
         for legend, loc, anchor in moved:
             legend._loc = loc
             legend._bbox_to_anchor = anchor  # as it was (set_bbox_to_anchor would transform it again)
 
 
-def figure_renderings(fig: Figure) -> dict[tuple[str, str], bytes]:
+def figure_renderings(fig: Figure, dpi: float | None = None, *, tight: bool = True) -> dict[tuple[str, str], bytes]:
     """The PNGs of ``fig`` the site shows, keyed ``(theme, "wide" | "narrow")`` for each of :data:`THEMES`; the narrow
     ones only if the figure is wider than :data:`NARROW_WIDTH` or has text that would fall below
-    :data:`PHONE_TEXT_PX` in a :data:`PHONE_COLUMN` column (see :func:`narrowed`)."""
-    # the PNG is at most NARROW_WIDTH wide plus savefig's padding (0.1 in a side), shown in the phone's column
-    min_pt = PHONE_TEXT_PX * 72 * (NARROW_WIDTH + 2 * mpl.rcParams["savefig.pad_inches"]) / PHONE_COLUMN
+    :data:`PHONE_TEXT_PX` in a :data:`PHONE_COLUMN` column (see :func:`narrowed`). ``dpi`` and ``tight`` are
+    :func:`figure_png`'s (explorer frames keep their full canvas, so that every frame of the wide or the narrow
+    rendering has one size)."""
+    # the PNG is at most NARROW_WIDTH wide plus savefig's padding (0.1 in a side, none without tight), shown in the
+    # phone's column
+    pad = 2 * mpl.rcParams["savefig.pad_inches"] if tight else 0.0
+    min_pt = PHONE_TEXT_PX * 72 * (NARROW_WIDTH + pad) / PHONE_COLUMN
     out = {}
     font_px = {}  # the smallest text of each rendering, in CSS px at its natural size (figure_html records it)
     with _legends_clear_of_data(fig):
-        out.update({(theme, "wide"): figure_png(fig, theme=theme) for theme in THEMES})
+        out.update({(theme, "wide"): figure_png(fig, dpi, tight=tight, theme=theme) for theme in THEMES})
         font_px["wide"] = smallest_text_pt(fig, drawn=True) * fig.dpi / 72
     with narrowed(fig, NARROW_WIDTH, min_pt) as changed, _legends_clear_of_data(fig, beside=True):
         if changed:
-            out.update({(theme, "narrow"): figure_png(fig, theme=theme) for theme in THEMES})
+            out.update({(theme, "narrow"): figure_png(fig, dpi, tight=tight, theme=theme) for theme in THEMES})
             font_px["narrow"] = smallest_text_pt(fig, drawn=True) * fig.dpi / 72
     fig._pnc_font_px = font_px
     return out
@@ -594,6 +717,8 @@ class Panel:
     """Shaded regions (``fill_between``, ``axvspan``) drawn in it."""
     images: list[np.ndarray] = field(default_factory=list)
     """Heat maps (``imshow``) drawn in it."""
+    letter: str = ""
+    """Its panel letter (:func:`panel_letters`, shown in the figure as "(a)"), or "" in a one-panel figure."""
 
     @property
     def name(self) -> str:
@@ -612,12 +737,14 @@ def figure_series(fig: Figure) -> list[Panel]:
     from matplotlib.image import AxesImage
 
     panels = []
+    letters = panel_letters(fig)
     for ax in fig.axes:
         if not ax.get_visible() or ax.get_label() == "<colorbar>":
             continue
         title = " ".join(t for t in (ax.get_title("left"), ax.get_title(), ax.get_title("right")) if t)
         panel = Panel(title=plain_text(title), xlabel=plain_text(ax.get_xlabel()), ylabel=plain_text(ax.get_ylabel()),
-                      xlog=ax.get_xscale() in ("log", "symlog"), ylog=ax.get_yscale() in ("log", "symlog"))
+                      xlog=ax.get_xscale() in ("log", "symlog"), ylog=ax.get_yscale() in ("log", "symlog"),
+                      letter=letters.get(ax, ""))
         panel.notes = [plain_text(t.get_text()) for t in ax.texts if t.get_visible() and t.get_text().strip()]
         unnamed = 0
 
@@ -785,7 +912,8 @@ def _panel_numbers(panel: Panel) -> list[str]:
 
 
 def alt_text(fig: Figure, prefix: str = "") -> str:
-    """Alternative text of ``fig``: ``prefix``, the kind of plot and its axes (per panel, read from the artists),
+    """Alternative text of ``fig``: ``prefix``, the kind of plot and its axes (per panel, read from the artists, and
+    named by the letter the panel shows, :func:`panel_letters`),
     then the one thing it shows, the sentence given to :func:`describe` with its key numbers. A figure without that
     sentence is described by its panels' titles and first and last values instead. Every value plotted is in the
     data table (:func:`data_html`), not here."""
@@ -794,16 +922,17 @@ def alt_text(fig: Figure, prefix: str = "") -> str:
     panels = figure_series(fig)
     summary = getattr(fig, "_pnc_summary", "")
     texts = [prefix.rstrip(".") + "."] if prefix else []
-    heads: dict[str, int] = {}
+    heads: dict[str, list[str]] = {}
     for panel in panels:
-        head = _panel_head(panel)
-        heads[head] = heads.get(head, 0) + 1
+        heads.setdefault(_panel_head(panel), []).append(panel.letter)
     described = []
-    for head, count in heads.items():
-        if count > 1:
+    for head, letters in heads.items():
+        if len(letters) > 1:
             kind, rest = head.split(" of ", 1)
             first, last = kind.rsplit(" ", 1)
-            head = f"{count} {first} {_PLURAL.get(last, last)} of {rest}"
+            head = f"{len(letters)} {first} {_PLURAL.get(last, last)} of {rest}"
+        if len(panels) > 1 and all(letters):
+            head = f"{_letter_list(letters)} {head}"
         described.append(head)
     if not panels:
         texts.append("A figure without plotted data.")
@@ -819,7 +948,7 @@ def alt_text(fig: Figure, prefix: str = "") -> str:
     for i, panel in enumerate(panels[:MAX_PANELS_IN_ALT], start=1):
         numbers = "; ".join(_panel_numbers(panel))
         if numbers and len(panels) > 1:
-            texts.append(f"Panel {i}: {numbers}.")
+            texts.append(f"Panel {f'({panel.letter})' if panel.letter else i}: {numbers}.")
         elif numbers:
             texts[-1] = f"{texts[-1].rstrip('.')}; {numbers}."
     if len(panels) > MAX_PANELS_IN_ALT:
@@ -827,12 +956,23 @@ def alt_text(fig: Figure, prefix: str = "") -> str:
     return " ".join(texts)
 
 
+def _letter_list(letters: list[str]) -> str:
+    """Panel letters as a reader names them: ``"(a)"``, ``"(a, c)"``, ``"(a)–(c)"`` for three or more in a row."""
+    codes = [ord(x) if len(x) == 1 else -1 for x in letters]
+    if len(letters) > 2 and min(codes) > 0 and codes == list(range(codes[0], codes[0] + len(codes))):
+        return f"({letters[0]})–({letters[-1]})"
+    return f"({', '.join(letters)})"
+
+
 def data_tables(fig: Figure) -> list[tuple[str, list[str], list[list[float | str]]]]:
     """The numbers behind ``fig``: per panel and per shared x grid, ``(title, header, rows)``; series drawn over the
     same x values share one table (x first, one column per series), others get a table each."""
     tables = []
     for i, panel in enumerate(figure_series(fig), start=1):
-        where = f"Panel {i}: {panel.name}" if len(fig.axes) > 1 else panel.name
+        if panel.letter:
+            where = f"Panel ({panel.letter}): {panel.name}"
+        else:
+            where = f"Panel {i}: {panel.name}" if len(fig.axes) > 1 else panel.name
         xname = panel.xlabel or "x"
         groups: list[tuple[np.ndarray, list[Series]]] = []
         for s in panel.series:

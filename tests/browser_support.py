@@ -356,6 +356,19 @@ MARK_VIEWS_JS = """
 }
 """.replace("VIEW_MIME", VIEW_MIME)
 
+
+
+def wait_for_widgets(page: Any, timeout_ms: int = 60_000) -> int:
+    """Wait until every widget view of the page has rendered (:data:`MARK_VIEWS_JS`, which also marks each view's
+    element with ``data-pnc-view``) and pnc-site.js has wired the controls; return the number of views (0: the page
+    has no widget and nothing is waited for)."""
+    views = page.evaluate(f"() => ({MARK_VIEWS_JS})().length")
+    if views:
+        page.wait_for_function(f"() => ({MARK_VIEWS_JS})().every(([id, rendered]) => rendered)", timeout=timeout_ms)
+        page.wait_for_timeout(300)  # pnc-site.js names the controls once they render
+    return views
+
+
 FRAME_HASHES_JS = """
 async (root) => {
   const out = [];
@@ -465,16 +478,18 @@ FIGURE_TEXT_JS = """
 async () => {
   const shown = """ + SHOWN_IMAGE_JS + """;
   const out = [];
-  // figures; explorer frames (.pnc-frame) have no narrow rendering yet
+  // figures, and the explorer frame each explorer shows (the other frames are hidden pages of its widget stack)
   for (const holder of document.querySelectorAll('.pnc-figure:has(> picture)')) {
-    if (holder.closest('.pnc-frame')) { continue; }
+    const frame = !!holder.closest('.pnc-frame');
+    if (frame && !Array.from(holder.querySelectorAll('img')).some(i => i.checkVisibility())) { continue; }
     const img = await shown(holder);
     // the narrow rendering is the <source> of the image's <picture>; its text has its own size
     const source = img ? img.parentElement.querySelector('source') : null;
     const narrow = !!source && img.currentSrc === new URL(source.getAttribute('srcset'), document.baseURI).href;
     const font = parseFloat(narrow ? holder.dataset.pncNarrowFontPx : holder.dataset.pncFontPx);
     const scale = parseFloat(holder.dataset.pncScale);
-    out.push({where: holder.closest('figure, section').id, font: font, narrow: narrow, has_narrow: !!source,
+    out.push({where: holder.closest('figure, section').id, frame: frame, font: font, narrow: narrow,
+              has_narrow: !!source,
               natural: img ? img.naturalWidth : 0,
               shown: img ? img.getBoundingClientRect().width : 0,
               px: img ? font * img.getBoundingClientRect().width / (img.naturalWidth / scale) : 0,

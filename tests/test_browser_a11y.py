@@ -33,6 +33,7 @@ from browser_support import (
     open_page,
     set_colour_mode,
     site_pages,
+    wait_for_widgets,
     widget_pages,
 )
 from conftest import ARTIFACTS, ensure_vendor_test
@@ -73,16 +74,9 @@ def test_alt_problem_catches_what_the_issue_reported() -> None:
     assert alt_problem("Line chart of compression C_l against layer l, log scale; the hybrid falls") is None
 
 
-RENDERED_JS = """
-() => document.querySelectorAll('.pnc-explorer img').length > 0 &&
-      document.querySelectorAll('.pnc-explorer .noUi-handle, .pnc-explorer button').length > 0
-"""
-
-
 def _wait_for_widgets(page: Any, relative: str, built_book: Path) -> None:
     if STATE_MIME in (built_book / relative).read_text(errors="replace"):
-        page.wait_for_function(RENDERED_JS, timeout=60_000)
-        page.wait_for_timeout(300)  # pnc-site.js wires the controls after they render
+        assert wait_for_widgets(page), f"{relative} has a widget state but no widget view"
 
 
 # Every image in the article: where it is, its alt, and whether a data block follows it in its figure or frame.

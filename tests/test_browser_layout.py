@@ -18,8 +18,8 @@ On failure a screenshot of each offending page goes to ``test-artifacts/layout/`
 At 390 px the same page load also checks that every figure's text is readable on a phone: its smallest text is at
 least :data:`PHONE_MIN_TEXT_PX` CSS px tall, the smallest font size of the rendering shown in CSS px at the image's
 natural size (``data-pnc-font-px``, or ``data-pnc-narrow-font-px`` for the narrow rendering a phone must be served)
-times the displayed width over the natural width (pnc.plotting.figure_html). Explorer frames have no narrow
-rendering yet and are not measured here.
+times the displayed width over the natural width (pnc.plotting.figure_html). The frame each explorer shows is
+measured the same way, once the page's widgets have rendered.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import FIGURE_TEXT_JS, open_page, site_pages
+from browser_support import FIGURE_TEXT_JS, open_page, site_pages, wait_for_widgets
 from conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
@@ -80,7 +80,7 @@ OVERFLOW_JS = """
 def test_nothing_is_wider_than_the_column(built_book: Path, site: str, chromium: Any, width: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
-    figures = 0
+    figures = frames = 0
     pages = site_pages(built_book)
     assert len(pages) >= 10, f"only {len(pages)} pages in the build"
     for path in pages:
@@ -102,19 +102,24 @@ def test_nothing_is_wider_than_the_column(built_book: Path, site: str, chromium:
                             f"{item['scroll']} px in {item['client']} px: {item['text']!r}")
                 page.screenshot(path=str(SHOTS / f"{relative.replace('/', '_')}-{width}.png"), full_page=False)
             if width == "390px" and path.parent.name == "chapters":
-                figures += _phone_text_problems(page, relative, problems)
+                wait_for_widgets(page)
+                measured = _phone_text_problems(page, relative, problems)
+                figures += measured["figures"]
+                frames += measured["frames"]
         finally:
             page.context.close()
     assert width != "390px" or figures >= 20, f"only {figures} figures found in the chapters"
+    assert width != "390px" or frames >= 2, f"only {frames} explorer frames found in the chapters"
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
 
 
-def _phone_text_problems(page: Any, relative: str, problems: list[str]) -> int:
-    """Append to ``problems`` every figure of the page whose smallest text is below :data:`PHONE_MIN_TEXT_PX` as
-    shown (each image scrolled into view and loaded); return the number of figures measured."""
+def _phone_text_problems(page: Any, relative: str, problems: list[str]) -> dict[str, int]:
+    """Append to ``problems`` every figure and shown explorer frame of the page whose smallest text is below
+    :data:`PHONE_MIN_TEXT_PX` as shown (each image scrolled into view and loaded); return how many figures and frames
+    were measured."""
     infos = page.evaluate(FIGURE_TEXT_JS)
     for info in infos:
-        where = f"{relative}#{info['where']} at 390px"
+        where = f"{relative}#{info['where']}{' (explorer frame)' if info['frame'] else ''} at 390px"
         if not info["natural"] or not info["font"]:
             problems.append(f"{where}: no image shown or no font size recorded")
         elif info["has_narrow"] and not info["narrow"]:
@@ -127,4 +132,5 @@ def _phone_text_problems(page: Any, relative: str, problems: list[str]) -> int:
         image.scroll_into_view_if_needed()  # a lazy image: loads now
         page.wait_for_function("(i) => i.complete && i.naturalWidth > 0", arg=image.element_handle())
         page.screenshot(path=str(ARTIFACTS / "phone-figure.png"))
-    return len(infos)
+    frames = sum(info["frame"] for info in infos)
+    return {"figures": len(infos) - frames, "frames": frames}

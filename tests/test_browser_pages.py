@@ -28,6 +28,7 @@ from browser_support import (
     open_page,
     set_colour_mode,
     site_pages,
+    wait_for_widgets,
     widget_pages,
 )
 from conftest import ARTIFACTS
@@ -264,6 +265,22 @@ async () => {
 """
 
 
+# Per explorer: the background of its widget area and the colour of its control labels (CSS colour strings).
+EXPLORER_COLOURS_JS = """
+() => Array.from(document.querySelectorAll('.widget-subarea:has(.pnc-explorer)')).map(area => ({
+  background: getComputedStyle(area).backgroundColor,
+  labels: Array.from(area.querySelectorAll('.widget-label, .widget-readout, .widget-toggle-button'))
+               .filter(el => el.textContent.trim()).map(el => getComputedStyle(el).color),
+}))
+"""
+
+
+def _luminance(css: str) -> float:
+    """Relative luminance (WCAG) of a CSS ``rgb()``/``rgba()`` colour."""
+    r, g, b = (float(v) / 255 for v in re.findall(r"[\d.]+", css)[:3])
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
 
 def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromium: Any) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -274,7 +291,7 @@ def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromi
         try:
             page.wait_for_load_state("load")
             # the explorers' frames are checked too: wait until every widget is rendered
-            page.wait_for_function(f"() => ({MARK_VIEWS_JS})().every(([id, rendered]) => rendered)", timeout=60_000)
+            wait_for_widgets(page)
             page.evaluate("() => { window.pncNoReload = true; }")  # gone if the page reloads
             # the explorers that switch frames (those drawn from their data follow the mode in test_browser_data.py)
             explorers += page.evaluate("() => document.querySelectorAll('.pnc-explorer').length")
@@ -294,6 +311,13 @@ def test_figures_follow_the_colour_mode_live(built_book: Path, site: str, chromi
                     dark = mode == "dark"
                     if (dark and info["luminance"] >= 0.35) or (not dark and info["luminance"] <= 0.65):
                         problems.append(f"{where}: mean luminance {info['luminance']:.3f}")
+                if mode == "dark":  # an explorer's area and controls follow the page, not light grey panels
+                    for k, box in enumerate(page.evaluate(EXPLORER_COLOURS_JS)):
+                        if _luminance(box["background"]) > 0.05:
+                            problems.append(f"{relative}: explorer {k} has a light area ({box['background']})")
+                        dim = [c for c in box["labels"] if _luminance(c) < 0.4]
+                        if not box["labels"] or dim:
+                            problems.append(f"{relative}: explorer {k} control text {dim or 'missing'} in dark mode")
                 if mode == "dark" and re.search(r"/04_", relative):
                     image = page.locator(".pnc-figure picture.pnc-theme-dark img").first
                     image.scroll_into_view_if_needed()

@@ -27,16 +27,17 @@ def test_alt_text_says_kind_axes_scale_and_key_numbers() -> None:
     fig = _two_panels()
     text = plotting.alt_text(fig)
     # the kind of plot and the axes, read from the artists, then what it shows (layerwise_plot's describe sentence)
-    assert text.startswith("2 panels: line chart of compression C_l (log scale) against layer l; line chart of "
+    # each panel named by the letter the figure shows on it (pnc.plotting.panel_letters)
+    assert text.startswith("2 panels: (a) line chart of compression C_l (log scale) against layer l; (b) line chart of "
                            "discrimination D_l against layer l. Compression C_l falls from 12 to 1e-5 over layers 0 "
                            "to 5, a geometric rate of 0.0618")
     assert "measured: falls" not in text  # per-series values are in the data table
     assert "$" not in text and "\\" not in text  # mathtext made plain
     # without the sentence, the panels' first and last values say it
     plain = plotting.alt_text(plotting.describe(fig, ""))
-    assert "Panel 1: titled 'within / between class variation'; measured: falls from 12 at layer l = 0 to 1e-5 at 5" \
+    assert "Panel (a): titled 'within / between class variation'; measured: falls from 12 at layer l = 0 to 1e-5 at 5" \
         in plain
-    assert "Panel 2:" in plain and "rises from 0.1 at layer l = 0 to 0.972 at 5" in plain
+    assert "Panel (b):" in plain and "rises from 0.1 at layer l = 0 to 0.972 at 5" in plain
 
 
 def test_alt_text_is_short_where_the_figure_says_what_it_shows() -> None:
@@ -50,15 +51,15 @@ def test_alt_text_is_short_where_the_figure_says_what_it_shows() -> None:
     for a in panels.flat:
         a.scatter([1, 2], [3, 4])
     text = plotting.alt_text(panels.flat[0].figure)
-    assert text.startswith("8 panels: 8 scatter plots of values. Panel 1: ")
-    assert "Panel 2: " in text and "Panel 3" not in text
+    assert text.startswith("8 panels: (a)–(h) 8 scatter plots of values. Panel (a): ")
+    assert "Panel (b): " in text and "Panel (c)" not in text
     assert text.endswith("The values of the other 6 panels are in the data table.")
 
 
 def test_describe_opens_the_alt_text_and_alt_replaces_it() -> None:
     fig = plotting.describe(_two_panels(), "The compression falls by six decades over five layers")  # replaces it
     assert plotting.alt_text(fig).endswith("against layer l. The compression falls by six decades over five layers.")
-    assert plotting.alt_text(fig, prefix="View at ξ = 0.3").startswith("View at ξ = 0.3. 2 panels: line chart")
+    assert plotting.alt_text(fig, prefix="View at ξ = 0.3").startswith("View at ξ = 0.3. 2 panels: (a) line chart")
     plotting.describe(fig, alt="Only this.")
     assert plotting.alt_text(fig) == "Only this."
 
@@ -93,7 +94,7 @@ def test_figure_html_has_the_image_alt_and_folded_data() -> None:
     assert base64.b64decode(src) == png
     assert f'width="{int.from_bytes(png[16:20], "big") // plotting.FIGURE_SCALE}"' in html
     assert "<details" in html and "<summary>Data behind the figure</summary>" in html
-    assert html.count("<table>") == 2 and "<caption>Panel 1: within / between class variation</caption>" in html
+    assert html.count("<table>") == 2 and "<caption>Panel (a): within / between class variation</caption>" in html
     csv_b64 = re.search(r'href="data:text/csv;charset=utf-8;base64,([^"]+)"', html).group(1)
     assert base64.b64decode(csv_b64).decode() == plotting.data_csv(fig)
 

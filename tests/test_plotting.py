@@ -249,3 +249,109 @@ def test_figure_html_records_the_smallest_text_of_each_rendering():
     assert wide == pytest.approx(7 * fig.dpi / 72, abs=0.01)
     shown = plotting.PHONE_COLUMN / int(re.search(r'<source [^>]*width="(\d+)"', html).group(1))
     assert narrow * shown >= 9 > wide * shown
+
+
+def test_a_legend_moved_below_its_panel_grows_the_figure_instead_of_shrinking_the_panel():
+    """On a narrow figure a legend beside its axes hangs below them; the figure grows by the legend's height, so
+    that the panel keeps its size and the legend stays on a full canvas (explorer frames are not cropped)."""
+    from pnc import plotting
+
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for k in range(10):
+        ax.plot([0, 1], [k, k + 1], "o", label=f"class {k}")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.draw_without_rendering()
+    with plotting.narrowed(fig) as changed:
+        assert changed
+        fig.draw_without_rendering()
+        panel_alone = ax.bbox.height
+        with plotting._legends_clear_of_data(fig, beside=True):
+            fig.draw_without_rendering()
+            legend = ax.get_legend().get_window_extent()
+            assert legend.y1 < ax.bbox.y0, "below the panel"
+            assert legend.y0 >= 0 and legend.x0 >= 0 and legend.x1 <= fig.bbox.x1, "inside the canvas"
+            assert ax.bbox.height >= 0.9 * panel_alone, "the panel keeps its size"
+        assert fig.get_size_inches()[1] < 4.0  # put back
+    assert tuple(fig.get_size_inches()) == (6.4, 3.6)
+
+
+# ------------------------------------------------------------------------------------------------------ panel letters
+
+def _drawn_letters(fig: Figure, render) -> list[tuple[str, float, float]]:
+    """``(left title, axes x0, axes y1)`` of every axes of ``fig`` with a left title, as drawn while ``render`` runs
+    (read in a draw event, so the state of each PNG, not of the figure before or after)."""
+    seen: list[list[tuple[str, float, float]]] = []
+
+    def record(event) -> None:
+        seen.append([(ax.get_title("left"), ax.get_position().x0, ax.get_position().y1) for ax in fig.axes
+                     if ax.get_title("left")])
+
+    cid = fig.canvas.mpl_connect("draw_event", record)
+    try:
+        render()
+    finally:
+        fig.canvas.mpl_disconnect(cid)
+    return seen[-1]
+
+
+def test_every_rendering_of_a_two_panel_figure_carries_its_letters_in_reading_order():
+    from pnc import plotting
+
+    fig = _two_panel_figure()
+    titles = [(ax.get_title(), ax.get_title("left")) for ax in fig.axes]
+    assert list(plotting.panel_letters(fig).values()) == ["a", "b"]
+    wide = _drawn_letters(fig, lambda: plotting.figure_png(fig, theme="dark"))
+    assert [t for t, _, _ in wide] == [r"$\mathbf{(a)}$ within / between class variation",
+                                       r"$\mathbf{(b)}$ 1 - max cosine of class means"]  # the centred title joins
+    assert wide[0][1] < wide[1][1]  # (a) left of (b)
+    with plotting.narrowed(fig):
+        narrow = _drawn_letters(fig, lambda: plotting.figure_png(fig))
+    assert [t.split()[0] for t, _, _ in narrow] == [r"$\mathbf{(a)}$", r"$\mathbf{(b)}$"]
+    assert narrow[0][2] > narrow[1][2]  # stacked: (a) above (b)
+    assert set(plotting.figure_renderings(fig)) == {(t, w) for t in plotting.THEMES for w in ("wide", "narrow")}
+    assert [(ax.get_title(), ax.get_title("left")) for ax in fig.axes] == titles  # the figure is put back
+
+
+def test_panel_letters_are_drawn_once_and_one_panel_gets_none():
+    from pnc import plotting
+
+    fig = Figure(figsize=(8, 3), layout="constrained")
+    a, b = fig.subplots(1, 2)
+    a.plot([0, 1])
+    b.set_title("mode", loc="left")
+    with plotting.panels_lettered(fig), plotting.panels_lettered(fig):  # nested: still one letter each
+        assert [a.get_title("left"), b.get_title("left")] == [r"$\mathbf{(a)}$", r"$\mathbf{(b)}$ mode"]
+        drawn = _drawn_letters(fig, lambda: plotting.figure_png(fig))  # rendering inside adds nothing either
+    assert [t for t, _, _ in drawn] == [r"$\mathbf{(a)}$", r"$\mathbf{(b)}$ mode"]
+    plotting.figure_png(fig)
+    twice = _drawn_letters(fig, lambda: plotting.figure_png(fig))  # a second rendering: the same letters
+    assert [t for t, _, _ in twice] == [r"$\mathbf{(a)}$", r"$\mathbf{(b)}$ mode"]
+    assert [a.get_title("left"), b.get_title("left")] == ["", "mode"]
+    single = Figure()
+    ax = single.subplots()
+    ax.plot([0, 1])
+    single.colorbar(ax.imshow(np.eye(2)), ax=ax)  # a colour bar is no panel
+    assert plotting.panel_letters(single) == {}
+    assert _drawn_letters(single, lambda: plotting.figure_png(single)) == []
+
+
+def test_panel_letters_follow_the_grid_and_twins_share_their_hosts():
+    from pnc import plotting
+
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    axes = fig.subplots(2, 3)
+    twin = axes[0, 1].twinx()
+    inset = axes[1, 0].inset_axes([0.6, 0.6, 0.3, 0.3])
+    axes[1, 2].set_visible(False)
+    letters = plotting.panel_letters(fig)
+    assert [letters[ax] for ax in axes.flat[:5]] == ["a", "b", "c", "d", "e"]
+    assert letters[twin] == "b" and inset not in letters and axes[1, 2] not in letters
+    drawn = _drawn_letters(fig, lambda: plotting.figure_png(fig))
+    assert [t for t, _, _ in drawn] == [rf"$\mathbf{{({c})}}$" for c in "abcde"]  # the twin draws no second (b)
+    # a figure with fixed margins (an explorer frame): the letter sits in the panel's corner, then is removed
+    frame = Figure(figsize=(6.4, 3.2), layout="none")
+    left, right = frame.subplots(1, 2)
+    with plotting.panels_lettered(frame):
+        assert [t.get_text() for t in left.texts + right.texts] == [r"$\mathbf{(a)}$", r"$\mathbf{(b)}$"]
+    assert len(left.texts) == len(right.texts) == 0

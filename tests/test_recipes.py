@@ -120,3 +120,20 @@ def test_theory_and_practice_pair_linear_follows_the_law_and_the_mlp_does_not():
     assert c[0] == pytest.approx(pair.linear.compression[0], rel=1e-12)  # the same data
     ratios = pair.nonlinear_ratios()
     assert 0.05 < c[-1] / c[0] < 0.5 and ratios.max() > 1.2 * ratios.min() and d[-1] > d[1] + 0.2
+
+
+def test_recipe_setup_is_run_recipes_defaults_and_its_data() -> None:
+    """RecipeSetup's knobs default to run_recipe's, feed it as keywords, and its dataset() is the recipe's data; the
+    sweeps of pnc.book.perturbation take their knobs through it, so an unknown one is refused."""
+    import inspect
+
+    from pnc.book import perturbation
+
+    setup = recipes.RecipeSetup()
+    params = inspect.signature(recipes.run_recipe).parameters
+    assert {name: params[name].default for name in setup.kwargs()} == setup.kwargs()
+    X, y = recipes.RecipeSetup(n=4, K=2, dim=12).dataset(0.5, seed=3)
+    X0, y0 = data.orthogonal_dataset(n_per_class=4, n_classes=2, dim=12, perturbation=0.5, seed=3)
+    assert torch.equal(X, X0) and torch.equal(y, y0)
+    with pytest.raises(TypeError, match="width"):
+        perturbation.perturbation_sweep((0.0,), width=10)

@@ -213,3 +213,37 @@ def test_categorical_choices_are_toggle_buttons_numbers_are_sliders() -> None:
     ex = explorer(tiny, [Param("metric", ["C", "D", "rank"], fmt="{}"), Param("n", [1, 2, 3])], dpi=30)
     assert isinstance(ex.sliders[0], widgets.ToggleButtons)
     assert isinstance(ex.sliders[1], widgets.SelectionSlider)
+
+
+def two_panels(k: int) -> plt.Figure:
+    """A 6.4 in wide two-panel frame with body-size text (so that a phone needs its narrow rendering)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 3.0), layout="constrained")
+    left.plot([0, 1, 2], [k, k + 1, k + 2], label="rising")
+    right.plot([0, 1, 2], [2, 1, 0], label="falling")
+    for ax in (left, right):
+        ax.set_xlim(-0.5, 2.5)
+        ax.set_ylim(-1, 5)
+        ax.legend(loc="upper left")
+    return fig
+
+
+def test_frames_offer_phones_a_narrow_rendering_with_readable_text() -> None:
+    """Every frame, in both colour modes, has a narrow rendering (panels stacked) that a phone's browser picks, and
+    its recorded smallest text shows at 9 CSS px or more in a phone's column; the wide frames are unchanged."""
+    import re
+
+    from pnc import plotting
+
+    ex = explorer(two_panels, [Param("k", [0, 1])], dpi=72)
+    for page in ex.pages.values():
+        sources = re.findall(r'<source media="\(max-width: (\d+)px\)" srcset="data:image/png;base64,[^"]+" '
+                             r'width="(\d+)" height="(\d+)"', page)
+        assert len(sources) == 2, "a narrow rendering per colour mode"
+        width, height = int(sources[0][1]), int(sources[0][2])
+        assert int(sources[0][0]) == plotting.NARROW_SCREEN
+        assert abs(width - plotting.NARROW_WIDTH * 100) <= 1 and height > width, "the two panels stacked"
+        narrow_px = float(re.search(r'data-pnc-narrow-font-px="([0-9.]+)"', page).group(1))
+        assert narrow_px * plotting.PHONE_COLUMN / width >= 9
+        wide_px = float(re.search(r'data-pnc-font-px="([0-9.]+)"', page).group(1))
+        assert wide_px * plotting.PHONE_COLUMN / 640 < 9, "the wide frame alone would be unreadable on a phone"
+    assert all(frame.startswith(PNG_MAGIC) for frame in ex.frames.values())

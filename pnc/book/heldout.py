@@ -12,14 +12,13 @@ the result cache. :func:`recipe_heldout` does the same for chapter 4's deep line
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from pnc._checks import check_int
-from pnc.book.experiments import LAYER_METRICS, check_split, split_table
+from pnc.book.experiments import check_split, split_table
 from pnc.data import orthogonal_dataset
 from pnc.models import DeepLinearNetwork
 from pnc.report import LayerReport
@@ -28,19 +27,12 @@ __all__ = ["generalisation_gap", "last_compressing_layer", "recipe_heldout", "re
            "train_test_tables"]
 
 
-def train_test_tables(
-    model: torch.nn.Module,
-    train: Any,
-    test: Any,
-    metrics: Sequence[str] = LAYER_METRICS,
-    kinds: Sequence[str] | None = None,
-    device: Any = None,
-    batch_size: int = 2048,
-) -> tuple[LayerReport, LayerReport]:
+def train_test_tables(model: torch.nn.Module, train: Any, test: Any, **options: Any) -> tuple[LayerReport, LayerReport]:
     """The layerwise tables of a trained ``model`` on its training split and on a held-out split.
 
     ``train`` and ``test`` are ``(X, y)`` pairs with inputs of the same shape; both tables come from
-    :func:`split_table` (the same layers, the same metrics). Raises ``ValueError`` for a model that is not a
+    :func:`split_table` with the same ``options`` (``metrics``, ``kinds``, ``device``, ``batch_size``; its
+    defaults), so the same layers and the same metrics. Raises ``ValueError`` for a model that is not a
     ``torch.nn.Module`` or splits that do not fit it.
     """
     if not isinstance(model, torch.nn.Module):
@@ -53,8 +45,7 @@ def train_test_tables(
     unseen = sorted(set(torch.unique(yte).tolist()) - set(torch.unique(ytr).tolist()))
     if unseen:
         raise ValueError(f"test holds classes the training split does not: {unseen}")
-    return (split_table(model, Xtr, ytr, metrics, kinds, device, batch_size),
-            split_table(model, Xte, yte, metrics, kinds, device, batch_size))
+    return split_table(model, Xtr, ytr, **options), split_table(model, Xte, yte, **options)
 
 
 def _as_table(table: Any, name: str) -> LayerReport:

@@ -34,7 +34,7 @@ from pnc._checks import check_seed as _check_seed
 
 from . import assumptions as _assumptions
 from .assumptions import FailureRun
-from .recipes import RecipeResult, run_recipe, train_dln
+from .recipes import RecipeResult, RecipeSetup, run_recipe, train_dln
 
 __all__ = ["SPREAD_MODES", "ImbalanceRun", "PerturbationRun", "SpreadRun", "SymbolicRatio", "agreement_limit",
            "agreement_range", "aligned_spread_weights", "failure_eps", "failure_law", "imbalance_series",
@@ -154,24 +154,20 @@ class PerturbationRun(_LawRun):
 def perturbation_sweep(
     perturbations: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0),
     seed: int = 1,
-    *,
-    xi: float = 0.3,
-    n: int = 10,
-    K: int = 3,
-    dim: int = 50,
-    L: int = 6,
-    alpha: float = 100.0,
+    **setup: float,
 ) -> list[PerturbationRun]:
     """Train the recipe's network once per perturbation (same seed, so the same orthonormal base and noise
-    direction, scaled) and compute :func:`pnc.theory.perturbation_law` of its data with ``eps = xi``."""
+    direction, scaled) and compute :func:`pnc.theory.perturbation_law` of its data with ``eps = xi``. ``setup`` are
+    the knobs of :class:`pnc.book.recipes.RecipeSetup` (``xi, n, K, dim, L, alpha``; the recipe's by default)."""
     values = [float(p) for p in perturbations]
     if not values or any(not np.isfinite(p) or p < 0 for p in values):
         raise ValueError(f"perturbations must be a non-empty list of finite numbers >= 0, got {perturbations}")
+    recipe = RecipeSetup(**setup)
     runs = []
     for p in values:
-        X, y = _data.orthogonal_dataset(n_per_class=n, n_classes=K, dim=dim, perturbation=p, seed=seed)
-        law = _theory.perturbation_law(X.double(), y, L, xi, alpha)
-        trained = run_recipe(xi=xi, n=n, L=L, alpha=alpha, seed=seed, K=K, dim=dim, perturbation=p)
+        X, y = recipe.dataset(p, seed)
+        law = _theory.perturbation_law(X.double(), y, recipe.L, recipe.xi, recipe.alpha)
+        trained = run_recipe(seed=seed, perturbation=p, **recipe.kwargs())
         runs.append(PerturbationRun(perturbation=p, law=law, trained=trained))
     return runs
 
@@ -253,25 +249,21 @@ def imbalance_sweep(
     tilts: Sequence[float] = (-0.8, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.8),
     seed: int = 1,
     *,
-    xi: float = 0.3,
-    n: int = 10,
-    K: int = 3,
-    dim: int = 50,
-    L: int = 6,
-    alpha: float = 100.0,
     perturbation: float = 0.0,
+    **setup: float,
 ) -> list[ImbalanceRun]:
     """Train the recipe's network once per tilt of its initial scales (same seed and data) and pair each run with
-    :func:`init_scale_law` of its scales."""
+    :func:`init_scale_law` of its scales. ``setup`` are the knobs of :class:`pnc.book.recipes.RecipeSetup`."""
     values = [float(t) for t in tilts]
     if not values:
         raise ValueError("tilts must be a non-empty list of numbers")
+    recipe = RecipeSetup(**setup)
     runs = []
     for tilt in values:
-        scales = tilted_scales(tilt, L)
-        trained = run_recipe(xi=xi, n=n, L=L, alpha=alpha, seed=seed, K=K, dim=dim, perturbation=perturbation,
-                             init_scales=scales.tolist())
-        runs.append(ImbalanceRun(tilt=tilt, scales=scales, law=init_scale_law(xi * scales, n, alpha), trained=trained))
+        scales = tilted_scales(tilt, recipe.L)
+        trained = run_recipe(seed=seed, perturbation=perturbation, init_scales=scales.tolist(), **recipe.kwargs())
+        law = init_scale_law(recipe.xi * scales, recipe.n, recipe.alpha)
+        runs.append(ImbalanceRun(tilt=tilt, scales=scales, law=law, trained=trained))
     return runs
 
 
@@ -453,23 +445,20 @@ def spread_sweep(
     rhos: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
     modes: Sequence[str] = SPREAD_MODES,
     seed: int = 1,
-    *,
-    xi: float = 0.3,
-    n: int = 10,
-    K: int = 3,
-    dim: int = 50,
-    L: int = 6,
-    alpha: float = 100.0,
+    **setup: float,
 ) -> list[SpreadRun]:
     """Train the recipe's network on orthonormal data once per spread ``rho`` and mode, from the initialisation of
     :func:`aligned_spread_weights` (``"independent"``, ``"coherent"``) or :func:`rotated_spread_weights`
     (``"rotated"``) with the factors of :func:`spread_factors` (same seed throughout), and pair each run with
-    :func:`pnc.theory.spread_law` of its initial factors."""
+    :func:`pnc.theory.spread_law` of its initial factors. ``setup`` are the knobs of
+    :class:`pnc.book.recipes.RecipeSetup`."""
     values = [float(r) for r in rhos]
     unknown = [m for m in modes if m not in SPREAD_MODES]
     if not values or not modes or unknown:
         raise ValueError(f"rhos and modes must be non-empty, modes from {list(SPREAD_MODES)}; got {list(modes)}")
-    X, y = _data.orthogonal_dataset(n_per_class=n, n_classes=K, dim=dim, perturbation=0.0, seed=seed)
+    recipe = RecipeSetup(**setup)
+    xi, n, K, dim, L, alpha = recipe.xi, recipe.n, recipe.K, recipe.dim, recipe.L, recipe.alpha
+    X, y = recipe.dataset(0.0, seed)
     x, labels = X.double().numpy(), y.numpy()
     N = n * K
     runs = []

@@ -13,7 +13,7 @@ arguments give the same numbers on a CPU.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,8 +28,31 @@ from pnc._checks import check_positive as _check_pos
 from pnc._checks import check_seed as _check_seed
 from pnc.report import LayerReport, report_from_features
 
-__all__ = ["PracticePair", "RecipeResult", "recipe_grid", "recipe_table", "run_recipe", "theory_and_practice",
-           "train_dln"]
+__all__ = ["PracticePair", "RecipeResult", "RecipeSetup", "recipe_grid", "recipe_table", "run_recipe",
+           "theory_and_practice", "train_dln"]
+
+
+@dataclass(frozen=True)
+class RecipeSetup:
+    """The recipe's data and network, as the studies built on it vary them: ``n`` samples per class of ``K`` classes
+    in ``dim`` dimensions, a deep linear network of depth ``L`` initialised at scale ``xi``, output scale ``alpha``.
+    The defaults are :func:`run_recipe`'s (``kappa = 0.2846``)."""
+
+    xi: float = 0.3
+    n: int = 10
+    K: int = 3
+    dim: int = 50
+    L: int = 6
+    alpha: float = 100.0
+
+    def kwargs(self) -> dict[str, Any]:
+        """The knobs as keyword arguments of :func:`run_recipe`."""
+        return asdict(self)
+
+    def dataset(self, perturbation: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The recipe's nearly orthonormal data (:func:`pnc.data.orthogonal_dataset`) of this setup."""
+        return _data.orthogonal_dataset(n_per_class=self.n, n_classes=self.K, dim=self.dim, perturbation=perturbation,
+                                        seed=seed)
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,8 @@ class Explorer:
     widget: widgets.VBox
     params: tuple[Param, ...]
     frames: dict[tuple[int, ...], bytes]
-    """PNG bytes per tuple of slider indices (the light frame; :attr:`pages` also carry the dark one)."""
+    """PNG bytes per tuple of slider indices (the light, wide frame; :attr:`pages` also carry the dark and the narrow
+    renderings)."""
     sliders: tuple[widgets.SelectionSlider | widgets.ToggleButtons, ...]
     """One control per parameter: a slider, or toggle buttons for a two-way choice."""
     pages: dict[tuple[int, ...], str] = field(default_factory=dict)
@@ -182,8 +183,8 @@ class Explorer:
 
     @property
     def page_bytes(self) -> int:
-        """Total size of the light PNG frames (before base64; the notebook's HTML carries each frame's dark one too,
-        the site serves both as files and a reader's browser fetches the frames shown)."""
+        """Total size of the light, wide PNG frames (before base64; the notebook's HTML carries each frame's other
+        renderings too, the site serves them as files and a reader's browser fetches the frames shown)."""
         return sum(len(frame) for frame in self.frames.values())
 
 
@@ -253,12 +254,12 @@ def explorer(
             if not isinstance(fig, Figure):
                 raise ValueError(f"render must return a matplotlib Figure, got {type(fig).__name__} for {values}")
             try:
-                # the light frame, and the same frame in the dark style for the site's dark mode (pnc-site.css)
-                frames[index] = plotting.figure_png(fig, dpi=dpi, tight=False)
-                dark = plotting.figure_png(fig, dpi=dpi, tight=False, theme="dark")
-                pages[index] = plotting.figure_html(
-                    fig, {("light", "wide"): frames[index], ("dark", "wide"): dark}, prefix=_settings(params, index),
-                    css_class="pnc-frame-image", fill=True, drawn=True, scale=dpi / fig.dpi)
+                # the frame in the light and the dark style (the site's colour modes, pnc-site.css), each also in a
+                # narrow rendering with its panels stacked for phones, as every figure of the book
+                renderings = plotting.figure_renderings(fig, dpi, tight=False)
+                frames[index] = renderings[("light", "wide")]
+                pages[index] = plotting.figure_html(fig, renderings, prefix=_settings(params, index),
+                                                    css_class="pnc-frame-image", fill=True, scale=dpi / fig.dpi)
                 sizes = _visible_font_sizes(fig)
                 limits = _axis_limits(fig)
                 width_in = float(fig.get_figwidth())
