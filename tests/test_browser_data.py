@@ -99,6 +99,10 @@ def _check_view(box: Any, config: dict, where: str) -> None:
     assert _drawn(box) == _expected(view), f"{where}: the plots are not the data of the view at {index}"
     titles = box.evaluate("el => Array.from(el.querySelectorAll('.pnc-data-title')).map(t => t.textContent)")
     assert titles == [t for p in view["panels"] for t in p["title"]], where
+    letters = box.evaluate("el => Array.from(el.querySelectorAll('.pnc-data-letter')).map(t => t.textContent)")
+    expected = [f"({p['letter']})" for p in view["panels"] if p["letter"]]
+    assert letters == expected and (len(view["panels"]) < 2 or len(letters) == len(view["panels"])), \
+        f"{where}: panel letters {letters}, the captions name {expected}"
 
 
 def _move_by_keyboard(page: Any, box: Any, k: int, param: dict) -> None:

@@ -309,3 +309,17 @@ def test_a_live_kernel_gets_the_frame_explorer(monkeypatch: pytest.MonkeyPatch) 
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert "application/vnd.jupyter.widget-view+json" in data and "text/html" not in data
     assert isinstance(ex.frames(), widgets.Explorer) and len(ex.frames().frames) == 2
+
+
+def test_panels_carry_the_letters_the_captions_name() -> None:
+    """A figure of two panels: each panel's data has the letter its renderings show ("a", "b" in reading order), as
+    the captions name them; a one-panel figure has none."""
+    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot([0, 1], [1, 2])
+    right.plot([0, 1], [2, 1])
+    assert [p["letter"] for p in figure_data(fig)["panels"]] == ["a", "b"]
+    fig = Figure(layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [1, 2])
+    assert [p["letter"] for p in figure_data(fig)["panels"]] == [""]

@@ -472,7 +472,7 @@
   function dataTables(cfg, view, settings) {
     var out = [], csv = [];
     view.panels.forEach(function (panel, p) {
-      var where = (view.panels.length > 1 ? 'Panel ' + (p + 1) + ': ' : '') +
+      var where = (view.panels.length > 1 ? 'Panel ' + (panel.letter ? '(' + panel.letter + ')' : p + 1) + ': ' : '') +
         (panel.title.join(' ') || ((panel.y.label || 'y') + ' against ' + (panel.x.label || 'x')));
       var aligned = alignPanel(panel);
       var lines = aligned.series.filter(function (s) { return s.kind === 'line'; });
@@ -547,6 +547,7 @@
       holder.style.setProperty('--pnc-data-cols', String(cols));
       holder.innerHTML = view.panels.map(function (p) {
         return '<div class="pnc-data-panel"><div class="pnc-data-head">' +
+          (p.letter ? '<p class="pnc-data-letter">(' + esc(p.letter) + ')</p>' : '') +
           p.title.map(function (t) { return '<p class="pnc-data-title">' + esc(t) + '</p>'; }).join('') +
           p.notes.map(function (t) { return '<p class="pnc-data-note">' + esc(t) + '</p>'; }).join('') +
           '</div><div class="pnc-data-plot"></div></div>';

@@ -559,11 +559,16 @@ def _read(fig: Figure) -> dict[str, Any]:
                              "on frames")
     # the figure's texts (its sup-title among them) in reading order, top to bottom
     texts = _texts(sorted(fig.texts, key=lambda t: -float(t.get_position()[1])))
-    return {"texts": texts, "panels": [_panel(ax, i) for i, ax in enumerate(axes, start=1)]}
+    panels = [_panel(ax, i) for i, ax in enumerate(axes, start=1)]
+    letters = plotting.panel_letters(fig)  # "(a)", "(b)", ... as every rendering of the figure shows them
+    for ax, panel in zip(axes, panels, strict=True):
+        panel["letter"] = letters.get(ax, "")
+    return {"texts": texts, "panels": panels}
 
 
 def figure_data(fig: Figure) -> dict[str, Any]:
-    """What the page draws for ``fig``: ``texts`` (lines above the plots) and ``panels``, each with ``title``,
+    """What the page draws for ``fig``: ``texts`` (lines above the plots) and ``panels``, each with ``letter`` (its
+    panel letter, :func:`pnc.plotting.panel_letters`, or ``""``), ``title``,
     ``notes`` (texts on the axes), its grid place (``row``, ``col`` of ``rows`` × ``cols``), ``x`` and ``y`` (``label``,
     ``scale`` ``"linear"``/``"log"``/``"symlog"`` with ``linthresh``, fixed ``range``, ``ticks`` as ``[value, text]``),
     ``series`` (``kind`` ``"line"`` with ``x``/``y``, ``"hline"`` with ``y``, ``"vline"`` with ``x``; ``label``,
