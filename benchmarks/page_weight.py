@@ -162,10 +162,13 @@ def measure_live(browser: object, url: str, result: PageResult, repeats: int) ->
             for i in range(ranges.count()):
                 slider = ranges.nth(i)
                 slider.scroll_into_view_if_needed()
+                # a slider at its right end (an explorer's default may be its last grid point) moves left first
+                keys = ("ArrowLeft", "ArrowRight") if slider.evaluate(
+                    "e => parseFloat(e.value) >= parseFloat(e.max)") else ("ArrowRight", "ArrowLeft")
                 for press in range(4 * repeats):
                     slider.focus()
                     box.evaluate(LIVE_LATENCY_JS)
-                    page.keyboard.press("ArrowRight" if press % 2 == 0 else "ArrowLeft")
+                    page.keyboard.press(keys[press % 2])
                     try:
                         page.wait_for_function("() => window.__pncLive !== null", timeout=5_000)
                     except Exception:

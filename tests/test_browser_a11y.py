@@ -100,13 +100,14 @@ IMAGES_JS = """
 
 def test_every_figure_and_frame_image_has_alt_text_and_data(built_book: Path, site: str, chromium: Any) -> None:
     problems: list[str] = []
-    figures = frames = 0
+    figures = frames = explorers = 0
     for path in content_pages(built_book):
         relative = path.relative_to(built_book).as_posix()
         page, log = open_page(chromium, site + relative, viewport=DESKTOP)
         try:
             page.wait_for_load_state("load")
             _wait_for_widgets(page, relative, built_book)
+            explorers += page.evaluate("() => document.querySelectorAll('.pnc-explorer').length")
             for info in page.evaluate(IMAGES_JS):
                 where = f"{relative} ({info['where']})"
                 problem = alt_problem(info["alt"])
@@ -128,7 +129,9 @@ def test_every_figure_and_frame_image_has_alt_text_and_data(built_book: Path, si
             page.context.close()
     assert not problems, "\n".join(problems)
     assert figures >= 20, f"only {figures} figure images found"
-    assert frames >= 8, f"only {frames} explorer frames on screen"
+    # every frame explorer (chapters 1 and 2 at least: the explorers of per-layer curves are drawn from their data,
+    # test_browser_data.py) shows frames, each with its alt text and data
+    assert explorers >= 2 and frames >= explorers, f"only {frames} explorer frames on screen for {explorers}"
 
 
 def test_every_precomputed_frame_has_alt_text(built_book: Path) -> None:
@@ -146,7 +149,9 @@ def test_every_precomputed_frame_has_alt_text(built_book: Path) -> None:
                 problems.append(f"{path.name} frame {model}: {problem}")
             if isinstance(value, str) and "pnc-figure-data" not in value:
                 problems.append(f"{path.name} frame {model}: no data block")
-    assert n >= 50, f"only {n} frames in the widget state of the site"
+    # chapter 1's 8 layers and chapter 2's 5 × 4 mixtures (sample scatters); the explorers of per-layer curves are
+    # drawn from their data (test_browser_data.py), with no frames
+    assert n >= 28, f"only {n} frames in the widget state of the site"
     assert not problems, "\n".join(problems[:40])
 
 
@@ -228,7 +233,9 @@ def test_explorer_sliders_have_names_values_focus_and_announcements(built_book: 
             checked += len(sliders)
         finally:
             page.context.close()
-    assert checked >= 6, f"only {checked} sliders checked"
+    # the sliders of the frame explorers (chapters 1 and 2); those of the explorers drawn from their data are checked
+    # the same way in test_browser_data.py
+    assert checked >= 3, f"only {checked} sliders checked"
     assert not problems, "\n".join(problems)
 
 

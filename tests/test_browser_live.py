@@ -27,6 +27,10 @@ from pnc.book import laws
 pytestmark = [pytest.mark.browser, pytest.mark.book]
 
 MARK = 'class="pnc-live '
+FORMULA_MARKS = ('class="pnc-live pnc-live-plot"', 'class="pnc-live pnc-live-panel"')
+"""The explorers that compute a formula; those of class pnc-live-data (trained networks drawn from their data) are
+tested in test_browser_data.py."""
+FORMULA = ".pnc-live:not(.pnc-live-data)"
 WIDTHS = {"desktop": (1400, 1000), "phone": (390, 844)}
 N_POINTS = 200
 RTOL = 1e-12
@@ -34,8 +38,9 @@ SHOTS = ARTIFACTS / "screenshots"
 
 
 def live_pages(html_dir: Path) -> list[str]:
-    """Pages (relative) that hold a continuous explorer."""
-    return [p.relative_to(html_dir).as_posix() for p in site_pages(html_dir) if MARK in p.read_text(errors="replace")]
+    """Pages (relative) that hold a continuous explorer of a formula."""
+    return [p.relative_to(html_dir).as_posix() for p in site_pages(html_dir)
+            if any(mark in p.read_text(errors="replace") for mark in FORMULA_MARKS)]
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +147,7 @@ def _desktop_explorers(pages: dict) -> Iterator[tuple[str, Any, int, Any, dict]]
     for (relative, width), (page, _) in pages.items():
         if width != "desktop":
             continue
-        boxes = page.locator(".pnc-live")
+        boxes = page.locator(FORMULA)
         for b in range(boxes.count()):
             box = boxes.nth(b)
             yield relative, page, b, box, box.evaluate("el => el.pncLive.config")
@@ -214,7 +219,7 @@ def test_offline_no_errors_and_fits_its_column(pages: dict, width: str) -> None:
         assert not log.external, f"{relative}: requests to other hosts: {log.external}"
         assert not log.console_errors, f"{relative}: console errors: {log.console_errors}"
         assert not log.failed, f"{relative}: failed requests: {log.failed}"
-        boxes = page.locator(".pnc-live")
+        boxes = page.locator(FORMULA)
         for b in range(boxes.count()):
             box = boxes.nth(b)
             box.scroll_into_view_if_needed()
@@ -229,7 +234,8 @@ def test_offline_no_errors_and_fits_its_column(pages: dict, width: str) -> None:
 
 
 def test_plotting_library_only_on_pages_with_an_explorer(built_book: Path) -> None:
-    """uPlot and pnc-live.js are added to the pages that hold a continuous explorer (book_ext/pnc_site.py), no other."""
+    """uPlot and pnc-live.js are added to the pages that hold a continuous explorer or one drawn from its data
+    (book_ext/pnc_site.py), no other."""
     for path in site_pages(built_book):
         text = path.read_text(errors="replace")
         loads = "_static/uplot/uPlot.iife.min.js" in text and "_static/pnc-live.js" in text

@@ -3,7 +3,8 @@
  * time by pnc.book.laws; nothing here knows a formula). This script wires the range sliders and number fields,
  * evaluates the formulas on every input event and draws them with uPlot (vendored; plots) or fills a table
  * (panels). Each block gets an API on its element, el.pncLive = {values, set(name, value), data(), plot}, used by
- * the browser tests and benchmarks/page_weight.py. */
+ * the browser tests and benchmarks/page_weight.py. Blocks of class pnc-live-data (pnc.book.widgets.DataExplorer) hold
+ * the data of a trained network's views instead, one per point of the explorer's grid (setupData below). */
 (function () {
   'use strict';
 
@@ -294,6 +295,341 @@
     el.classList.add('pnc-live-ready');
   }
 
+  // ------------------------------------------------------------------------------------------------------------
+  // Explorers of trained networks (pnc.book.widgets.DataExplorer): the page holds, per point of the explorer's grid, the
+  // data read back from the render function's figure (panels of lines, reference lines and shaded spans, with their
+  // light and dark colours) and draws the current one with uPlot, one plot per panel. API on the element:
+  // el.pncLive = {config, index, set(param, i), view(), series(), colors(), plots, rebuild()}.
+
+  function isDark() { return document.documentElement.getAttribute('data-theme') === 'dark'; }
+
+  function esc(text) {
+    return String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  }
+
+  // uPlot's columns for a panel: the union of the lines' x values (ascending), one column per line (undefined where
+  // the line has no point: uPlot joins across it; null where the value is not a number: a gap) and one per labelled
+  // horizontal reference line (its level at every x)
+  function alignPanel(panel) {
+    var lines = panel.series.filter(function (s) { return s.kind === 'line'; });
+    var seen = {}, xs = [];
+    lines.forEach(function (s) {
+      s.x.forEach(function (x) { if (x !== null && !seen.hasOwnProperty(x)) { seen[x] = true; xs.push(x); } });
+    });
+    xs.sort(function (a, b) { return a - b; });
+    var at = {};
+    xs.forEach(function (x, i) { at[x] = i; });
+    var logY = panel.y.scale === 'log';
+    var data = [xs], shown = [];
+    panel.series.forEach(function (s) {
+      if (s.kind === 'line') {
+        var col = xs.map(function () { return undefined; });
+        s.x.forEach(function (x, j) {
+          if (x === null) { return; }
+          var y = s.y[j];
+          col[at[x]] = (y === null || (logY && y <= 0)) ? null : y;
+        });
+        data.push(col); shown.push(s);
+      } else if (s.kind === 'hline' && s.legend) {
+        data.push(xs.map(function () { return s.y; })); shown.push(s);
+      }
+    });
+    return { data: data, series: shown };
+  }
+
+  function tickSplits(ticks, most) {
+    if (!ticks || !ticks.length) { return undefined; }
+    var step = Math.max(1, Math.ceil(ticks.length / Math.max(2, most)));
+    var kept = ticks.filter(function (t, i) { return i % step === 0; });
+    return function () { return kept.map(function (t) { return t[0]; }); };
+  }
+
+  // the longest tick label (characters), so that as many ticks are kept as fit side by side
+  function longestTick(ticks) {
+    return (ticks || []).reduce(function (m, t) { return Math.max(m, String(t[1]).length); }, 2);
+  }
+
+  function tickValues(ticks) {
+    if (!ticks || !ticks.length) { return function (u, splits) { return splits.map(tick); }; }
+    return function (u, splits) {
+      return splits.map(function (v) {
+        for (var i = 0; i < ticks.length; i++) { if (ticks[i][0] === v) { return ticks[i][1]; } }
+        return tick(v);
+      });
+    };
+  }
+
+  function scaleOpts(axis, isX) {
+    var r = axis.range.slice();
+    var o = { range: function () { return r.slice(); } };
+    if (isX) { o.time = false; }
+    if (axis.scale === 'log') { o.distr = 3; o.log = 10; }
+    if (axis.scale === 'symlog') { o.distr = 4; o.asinh = axis.linthresh; }
+    return o;
+  }
+
+  // the text size (CSS px) of the plots' axes: at least 11 px, at most 12 (the body text of a phone's figure)
+  function axisFontPx(width) { return width < COMPACT ? 11 : 12; }
+
+  function makePanelPlot(box, panel, colors, api, drawn) {
+    var holder = box.querySelector('.pnc-data-plot');
+    var dark = isDark();
+    var aligned = alignPanel(panel);
+    var width0 = Math.max(200, Math.floor(holder.clientWidth || box.clientWidth || 320));
+    var px = axisFontPx(width0);
+    var font = px + 'px ' + (getComputedStyle(box).fontFamily || 'sans-serif');
+    var xNames = tickValues(panel.x.ticks);  // a categorical x (layer names) hovers as its tick label
+    var series = [{ label: panel.x.label || 'x',
+                    value: function (u, v) { return v === null || v === undefined ? '–' : xNames(u, [v])[0]; } }];
+    var unnamed = 0;
+    aligned.series.forEach(function (s) {
+      var color = dark ? s.dark : s.color;
+      var label = s.legend ? s.label : 'series ' + (++unnamed);
+      var own = s.kind === 'line' && s.y.indexOf(null) < 0;
+      series.push({
+        label: label, stroke: color, width: Math.max(1, s.width), dash: s.dash || undefined, spanGaps: own,
+        paths: s.line ? undefined : function () { return null; },
+        points: s.marker ? { show: true, size: Math.max(4, Math.round(s.size * 1.1)), stroke: color, fill: color, width: 1 }
+                         : { show: false },
+        value: function (u, v) { return fmt(v); },
+      });
+    });
+    function size() {
+      var w = Math.max(200, Math.floor(holder.clientWidth || box.clientWidth || 320));
+      return { width: w, height: Math.round(Math.min(320, Math.max(220, w * (w < COMPACT ? 0.7 : 0.55)))) };
+    }
+    var sz = size();
+    function ySize(u, values) {
+      var longest = (values || []).reduce(function (m, v) { return Math.max(m, String(v || '').length); }, 0);
+      return Math.ceil(longest * px * 0.62) + 22;
+    }
+    var vlines = panel.series.filter(function (s) { return s.kind === 'vline'; });
+    var hlines = panel.series.filter(function (s) { return s.kind === 'hline'; });
+    function bands(u) {
+      var ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
+      ctx.save();
+      ctx.beginPath(); ctx.rect(u.bbox.left, top, u.bbox.width, h); ctx.clip();
+      panel.bands.forEach(function (b) {
+        var x0 = u.valToPos(b.x[0], 'x', true), x1 = u.valToPos(b.x[1], 'x', true);
+        ctx.fillStyle = dark ? b.dark : b.color;
+        ctx.fillRect(Math.min(x0, x1), top, Math.abs(x1 - x0), h);
+      });
+      ctx.restore();
+    }
+    function rules(u) {  // reference lines across the whole plot, as matplotlib draws axhline and axvline
+      var ctx = u.ctx, box_ = u.bbox, ratio = box_.width / u.width;
+      ctx.save();
+      ctx.beginPath(); ctx.rect(box_.left, box_.top, box_.width, box_.height); ctx.clip();
+      hlines.concat(vlines).forEach(function (s) {
+        ctx.strokeStyle = dark ? s.dark : s.color;
+        ctx.lineWidth = Math.max(1, s.width) * ratio;
+        ctx.setLineDash((s.dash || []).map(function (d) { return d * ratio; }));
+        ctx.beginPath();
+        if (s.kind === 'hline') {
+          var y = u.valToPos(s.y, 'y', true);
+          ctx.moveTo(box_.left, y); ctx.lineTo(box_.left + box_.width, y);
+        } else {
+          var x = u.valToPos(s.x, 'x', true);
+          ctx.moveTo(x, box_.top); ctx.lineTo(x, box_.top + box_.height);
+        }
+        ctx.stroke();
+      });
+      ctx.restore();
+    }
+    var opts = Object.assign(sz, {
+      scales: { x: scaleOpts(panel.x, true), y: scaleOpts(panel.y, false) },
+      axes: [
+        { label: panel.x.label, font: font, labelFont: font, labelSize: px + 10, stroke: colors.fg,
+          grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.tick },
+          splits: tickSplits(panel.x.ticks, Math.floor((sz.width - 60) / (longestTick(panel.x.ticks) * px * 0.62 + 14))),
+          values: tickValues(panel.x.ticks) },
+        { label: panel.y.label, font: font, labelFont: font, labelSize: px + 10, stroke: colors.fg, size: ySize,
+          grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.tick },
+          splits: tickSplits(panel.y.ticks, Math.floor(sz.height / (px * 2.4))), values: tickValues(panel.y.ticks) },
+      ],
+      series: series,
+      legend: { show: true, live: true },
+      cursor: { drag: { x: false, y: false } },
+      hooks: { drawClear: [bands], draw: [rules, function () { if (drawn) { drawn(); drawn = null; } }] },
+    });
+    var plot = new window.uPlot(opts, aligned.data, holder);
+    // the legend lists the named series (matplotlib's legend); the others' values are in the data table
+    var rows = plot.root.querySelectorAll('.u-legend .u-series');
+    aligned.series.forEach(function (s, i) { if (!s.legend && rows[i + 1]) { rows[i + 1].style.display = 'none'; } });
+    plot.pncFontPx = px;
+    plot.pncSeries = aligned.series;
+    if (typeof ResizeObserver === 'function') {
+      var last = holder.clientWidth;
+      new ResizeObserver(function () {
+        if (Math.abs(holder.clientWidth - last) >= 1 && api.plots.indexOf(plot) >= 0) {
+          last = holder.clientWidth; plot.setSize(size());
+        }
+      }).observe(holder);
+    }
+    return plot;
+  }
+
+  function dataTables(cfg, view, settings) {
+    var out = [], csv = [];
+    view.panels.forEach(function (panel, p) {
+      var where = (view.panels.length > 1 ? 'Panel ' + (panel.letter ? '(' + panel.letter + ')' : p + 1) + ': ' : '') +
+        (panel.title.join(' ') || ((panel.y.label || 'y') + ' against ' + (panel.x.label || 'x')));
+      var aligned = alignPanel(panel);
+      var lines = aligned.series.filter(function (s) { return s.kind === 'line'; });
+      var unnamed = 0;
+      var head = [panel.x.label || 'x'].concat(lines.map(function (s) { return s.legend ? s.label : 'series ' + (++unnamed); }));
+      var rows = aligned.data[0].map(function (x, i) {
+        return [x].concat(lines.map(function (s, k) { return aligned.data[1 + aligned.series.indexOf(s)][i]; }));
+      });
+      var html = '<div class="pnc-figure-table" tabindex="0" role="region" aria-label="' + esc(where) + '"><table><caption>' +
+        esc(where) + '</caption><thead><tr>' + head.map(function (h) { return '<th scope="col">' + esc(h) + '</th>'; }).join('') +
+        '</tr></thead><tbody>' + rows.map(function (r) {
+          return '<tr>' + r.map(function (v) { return '<td>' + (v === null || v === undefined ? '–' : esc(String(v))) + '</td>'; }).join('') + '</tr>';
+        }).join('') + '</tbody></table>';
+      csv.push(['table'].concat(head).map(csvCell).join(','));
+      rows.forEach(function (r) {
+        csv.push([where].concat(r.map(function (v) { return v === null || v === undefined ? '' : v; })).map(csvCell).join(','));
+      });
+      var refs = panel.series.filter(function (s) { return s.kind !== 'line'; });
+      if (refs.length || panel.bands.length) {
+        html += '<table><caption>' + esc(where) + ': reference lines and shading</caption><thead><tr><th scope="col">what</th>' +
+          '<th scope="col">at</th></tr></thead><tbody>' + refs.map(function (s) {
+            return '<tr><td>' + esc((s.legend ? s.label + ', ' : '') + (s.kind === 'hline' ? 'horizontal line' : 'vertical line')) +
+              '</td><td>' + esc(String(s.kind === 'hline' ? s.y : s.x)) + '</td></tr>';
+          }).join('') + panel.bands.map(function (b) {
+            return '<tr><td>shaded</td><td>' + esc(b.x[0] + ' to ' + b.x[1]) + '</td></tr>';
+          }).join('') + '</tbody></table>';
+      }
+      out.push(html + '</div>');
+    });
+    var href = 'data:text/csv;charset=utf-8,' + encodeURIComponent(csv.join('\n') + '\n');
+    return '<p class="pnc-data-setting">' + esc(settings) + '</p>' + out.join('') +
+      '<p><a class="pnc-figure-csv" download="explorer-data.csv" href="' + href + '">Download the data (CSV)</a></p>';
+  }
+
+  function csvCell(v) {
+    var t = String(v);
+    return /[",\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
+  }
+
+  function setupData(el) {
+    var cfg = JSON.parse(el.querySelector('script.pnc-live-config').textContent);
+    var index = cfg.params.map(function (p) { return p.default; });
+    var status = el.querySelector('.pnc-live-status');
+    var holder = el.querySelector('.pnc-data-panels');
+    var texts = el.querySelector('.pnc-data-texts');
+    var tables = el.querySelector('.pnc-data-tables');
+    var details = el.querySelector('details.pnc-figure-data');
+    var api = { config: cfg, index: index, plots: [] };
+    function writeTables() {
+      tables.innerHTML = dataTables(cfg, api.view(), 'View at ' + settings());
+      api.stale = false;
+    }
+    details.addEventListener('toggle', function () { if (details.open && api.stale) { writeTables(); } });
+    var announceTimer = null;
+
+    function flat() {
+      var k = 0;
+      cfg.params.forEach(function (p, i) { k = k * p.values.length + index[i]; });
+      return k;
+    }
+    function settings() {
+      return cfg.params.map(function (p, i) { return p.label + ' = ' + p.values[index[i]]; }).join(', ');
+    }
+    api.view = function () { return cfg.views[flat()]; };
+
+    function draw() {
+      var view = api.view();
+      api.plots.forEach(function (p) { p.destroy(); });
+      api.plots = [];
+      texts.innerHTML = view.texts.map(function (t) { return '<p>' + esc(t) + '</p>'; }).join('');
+      var cols = view.panels.reduce(function (m, p) { return Math.max(m, p.cols); }, 1);
+      holder.style.setProperty('--pnc-data-cols', String(cols));
+      holder.innerHTML = view.panels.map(function (p) {
+        return '<div class="pnc-data-panel"><div class="pnc-data-head">' +
+          (p.letter ? '<p class="pnc-data-letter">(' + esc(p.letter) + ')</p>' : '') +
+          p.title.map(function (t) { return '<p class="pnc-data-title">' + esc(t) + '</p>'; }).join('') +
+          p.notes.map(function (t) { return '<p class="pnc-data-note">' + esc(t) + '</p>'; }).join('') +
+          '</div><div class="pnc-data-plot"></div></div>';
+      }).join('');
+      // panels side by side start their plots at the same height whatever text sits above each
+      var heads = holder.querySelectorAll('.pnc-data-head');
+      if (getComputedStyle(holder).gridTemplateColumns.trim().split(/\s+/).length > 1) {
+        var tallest = 0;
+        Array.prototype.forEach.call(heads, function (h) { tallest = Math.max(tallest, h.offsetHeight); });
+        Array.prototype.forEach.call(heads, function (h) { h.style.minHeight = tallest + 'px'; });
+      }
+      var colors = palette(el, { curves: [] });
+      var boxes = holder.querySelectorAll('.pnc-data-panel');
+      var pending = view.panels.length;
+      // 'pnc-live-drawn' once every panel's canvas is drawn (uPlot's draw hook; benchmarks/page_weight.py times it)
+      function drawn() { if (--pending === 0) { el.dispatchEvent(new CustomEvent('pnc-live-drawn')); } }
+      view.panels.forEach(function (p, i) { api.plots.push(makePanelPlot(boxes[i], p, colors, api, drawn)); });
+      // the data table of the view, written when it is open (or opened): a closed one costs a redraw nothing
+      api.stale = true;
+      if (details.open) { writeTables(); }
+      clearTimeout(announceTimer);
+      announceTimer = setTimeout(function () {
+        var head = view.panels.length && view.panels[0].title.length ? ': ' + view.panels[0].title.join(' ') : '';
+        status.textContent = settings() + head;
+      }, 250);
+    }
+
+    api.set = function (k, i) {
+      var p = cfg.params[k];
+      i = Math.max(0, Math.min(p.values.length - 1, Math.round(i)));
+      if (p.choice) {
+        var radio = el.querySelector('input[type=radio][data-param="' + k + '"][value="' + i + '"]');
+        radio.checked = true;
+        radio.dispatchEvent(new Event('change', { bubbles: true }));
+      } else {
+        var range = el.querySelector('input[type=range][data-param="' + k + '"]');
+        range.value = String(i);
+        range.dispatchEvent(new Event('input', { bubbles: true }));
+      }
+    };
+    // what each plot draws: per panel, per series, its label and [x, y] points (read back from uPlot's columns)
+    api.series = function () {
+      return api.plots.map(function (plot) {
+        return plot.pncSeries.map(function (s, k) {
+          var ys = plot.data[k + 1], pts = [];
+          plot.data[0].forEach(function (x, i) { if (ys[i] !== undefined) { pts.push([x, ys[i]]); } });
+          return { label: s.label, kind: s.kind, points: pts };
+        });
+      });
+    };
+    api.colors = function () {
+      return api.plots.map(function (plot) {
+        return plot.series.slice(1).map(function (s) { return s._stroke || s.stroke; });
+      });
+    };
+    api.rebuild = draw;
+
+    cfg.params.forEach(function (p, k) {
+      if (p.choice) {
+        Array.prototype.forEach.call(el.querySelectorAll('input[type=radio][data-param="' + k + '"]'), function (radio) {
+          radio.addEventListener('change', function () {
+            if (!radio.checked) { return; }
+            index[k] = parseInt(radio.value, 10);
+            draw();
+          });
+        });
+      } else {
+        var range = el.querySelector('input[type=range][data-param="' + k + '"]');
+        var output = range.parentNode.querySelector('output');
+        range.addEventListener('input', function () {
+          index[k] = parseInt(range.value, 10);
+          output.textContent = p.values[index[k]];
+          range.setAttribute('aria-valuetext', p.values[index[k]]);
+          draw();
+        });
+      }
+    });
+    el.pncLive = api;
+    draw();
+    el.classList.add('pnc-live-ready');
+  }
+
   // a change of theme (<html data-theme>) redraws every plot in the new colours
   function watchTheme() {
     if (typeof MutationObserver !== 'function') { return; }
@@ -307,7 +643,9 @@
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll('.pnc-live'), function (el) {
       if (el.pncLive) { return; }
-      try { setup(el); } catch (err) { console.error(err); }
+      try {
+        if (el.classList.contains('pnc-live-data')) { setupData(el); } else { setup(el); }
+      } catch (err) { console.error(err); }
     });
   }
 

@@ -8,13 +8,29 @@ script, which the book serves itself.
 
 In a live kernel (Jupyter, Colab) the same widget works, and :func:`live_explorer` additionally computes views for any
 slider value off the grid.
+
+**Explorers drawn from their data** (issue #25; ``explorer(..., in_page=True)``, a :class:`DataExplorer`). Where a
+view is made of curves (per-layer measurements), :func:`figure_data` reads the numbers back from the render
+function's matplotlib figure instead of keeping a PNG: per axes its title, axis labels (plain text), scales, fixed
+limits and ticks, and every line (x, y, label, light and dark colour, dash, marker; ``axhline``/``axvline`` as
+reference lines), ``axvspan`` shading as a band, and the figure's and axes' texts as lines above the plot. The page
+(``book_ext/static/pnc-live.js``, added by book_ext/pnc_site.py like the formula explorers of :mod:`pnc.book.live`)
+draws each panel with uPlot: hover shows the values, the controls are the explorer's grid, and a folded "Data" table
+holds the numbers of the current view. Anything the page could not show faithfully (scatter collections, images,
+bars, other patches, twin axes) is a ``ValueError`` naming the artist, and that explorer stays on frames. The render
+function stays the single source of every view; the default view is a PNG for the PDF, and in a live kernel
+(:func:`pnc.book.live.live_kernel`) the explorer is the ipywidgets frame explorer.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import itertools
+import json
 import math
+import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +38,18 @@ from typing import Any
 import ipywidgets as widgets
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.spines import Spine
 from matplotlib.text import Text
 
 from pnc import plotting
 
-__all__ = ["Explorer", "Param", "explorer", "figure_png", "live_explorer"]
+__all__ = ["DataExplorer", "Explorer", "Param", "as_params", "explorer", "figure_data", "figure_png", "is_choice",
+           "label_text", "live_explorer", "round_sig", "tick_text"]
 
 MAX_FRAMES = 64
 """Upper bound on the number of precomputed frames of one explorer (page weight: frames are inlined)."""
@@ -166,7 +188,8 @@ class Explorer:
         return sum(len(frame) for frame in self.frames.values())
 
 
-def _as_params(params: Sequence[Param] | Mapping[str, Sequence[Any]]) -> tuple[Param, ...]:
+def as_params(params: Sequence[Param] | Mapping[str, Sequence[Any]]) -> tuple[Param, ...]:
+    """``params`` as a tuple of :class:`Param` (a mapping name -> values gives one each); checks the names."""
     if isinstance(params, Mapping):
         params = [Param(name, values) for name, values in params.items()]
     params = tuple(params)
@@ -189,7 +212,8 @@ def explorer(
     dpi: int = DEFAULT_DPI,
     fixed: Mapping[str, Any] | None = None,
     fixed_axes: bool = True,
-) -> Explorer:
+    in_page: bool = False,
+) -> Explorer | DataExplorer:
     """Precompute ``render(**values)`` over the grid of ``params`` and link the controls to the frames in the browser.
 
     ``render`` returns a matplotlib figure for one combination of values (plus the ``fixed`` keywords); it is called
@@ -201,8 +225,14 @@ def explorer(
     Frames must be readable and comparable: every text must be at least :func:`min_font_pt` points for the frame's
     width, and, unless ``fixed_axes=False``, every frame must have the same axis limits (set them in ``render``), so
     that moving a control moves the picture, not the axes. Otherwise a ``ValueError`` names the frame and the text.
+
+    With ``in_page=True`` the views are plot data drawn in the page instead of frames (a
+    :class:`DataExplorer`, same ``render``): for views made of lines, where hover then shows
+    the values; a figure with an artist the page cannot draw is a ``ValueError`` naming it.
     """
-    params = _as_params(params)
+    if in_page:
+        return DataExplorer.build(render, params, title=title, caption=caption, fixed=fixed, fixed_axes=fixed_axes)
+    params = as_params(params)
     n_frames = math.prod(len(p.values) for p in params)
     if n_frames > MAX_FRAMES:
         raise ValueError(f"{n_frames} frames exceed MAX_FRAMES={MAX_FRAMES}; use a coarser grid")
@@ -297,7 +327,8 @@ MAX_TOGGLES = 5
 """Categorical parameters with at most this many values are toggle buttons (a slider suggests an order)."""
 
 
-def _is_choice(p: Param) -> bool:
+def is_choice(p: Param) -> bool:
+    """Whether ``p`` is shown as a choice (toggle buttons, radio buttons) rather than a slider."""
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in p.values)
     return len(p.values) == 2 or (not numeric and len(p.values) <= MAX_TOGGLES)
 
@@ -308,7 +339,7 @@ def _control(p: Param) -> widgets.SelectionSlider | widgets.ToggleButtons:
     Both expose ``index`` for the links.
     """
     options = [(p.readout(v), i) for i, v in enumerate(p.values)]
-    if _is_choice(p):
+    if is_choice(p):
         return widgets.ToggleButtons(options=options, index=p.default_index, description=p.label or p.name,
                                      style={"description_width": "initial", "button_width": "auto"})
     return widgets.SelectionSlider(
@@ -332,7 +363,7 @@ def live_explorer(
 
     Numeric parameters get a continuous slider from the smallest to the largest grid value; others a dropdown.
     """
-    params = _as_params(params)
+    params = as_params(params)
     fixed = dict(fixed or {})
     controls: dict[str, widgets.ValueWidget] = {}
     for p in params:
@@ -354,3 +385,340 @@ def live_explorer(
 
     widgets.interactive_output(update, controls)
     return widgets.VBox([*controls.values(), image])
+
+
+# ------------------------------------------------------------------------------- explorers drawn from their data
+
+DIGITS = 6
+"""Significant digits of the numbers embedded in the page."""
+
+_DASHES = {"--": "lines.dashed_pattern", ":": "lines.dotted_pattern", "-.": "lines.dashdot_pattern"}
+_SUPERSCRIPT = str.maketrans("0123456789-+.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺·")
+
+
+def round_sig(value: Any, digits: int = DIGITS) -> float | None:
+    """``value`` rounded to ``digits`` significant digits; ``None`` for NaN or infinity (JSON has neither)."""
+    v = float(value)
+    if not math.isfinite(v):
+        return None
+    return float(f"{v:.{digits}g}")
+
+
+def _numbers(values: Any) -> list[float | None]:
+    array = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan).ravel()
+    return [round_sig(v) for v in array]
+
+
+def _hex(color: Any) -> str:
+    return mpl.colors.to_hex(color, keep_alpha=mpl.colors.to_rgba(color)[3] < 1)
+
+
+def _powers(text: str) -> str:
+    """Mathtext powers of digits as superscripts (``10^{-2}`` -> ``10⁻²``, ``R^2`` -> ``R²``); others unchanged."""
+    def sup(match: re.Match) -> str:
+        body = match.group(1) or match.group(2)
+        return body.replace("−", "-").translate(_SUPERSCRIPT) if re.fullmatch(r"[−+\-]?[0-9.]+", body) \
+            else match.group(0)
+
+    return re.sub(r"\^\{([^{}]*)\}|\^([0-9])", sup, text)
+
+
+def label_text(label: str) -> str:
+    """A matplotlib label as plain text (:func:`pnc.plotting.plain_text`) with powers of digits as superscripts."""
+    return plotting.plain_text(_powers(label)) if "$" in label else label
+
+
+def tick_text(label: str) -> str:
+    """A tick label as text: mathtext powers as superscripts (``$\\mathdefault{10^{-2}}$`` -> ``10⁻²``)."""
+    text = label.replace("\\mathdefault", "").replace("\\times", "×").replace("\\minus", "−")
+    return label_text(text).replace("-", "−")
+
+
+def _scale(ax: Axes, which: str) -> dict[str, Any]:
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    scale = axis.get_scale()
+    out: dict[str, Any] = {"scale": scale}
+    if scale == "log":
+        base = float(axis.get_transform().base)
+        if base != 10:
+            raise ValueError(f"{which} axis of panel {ax.get_label() or ax}: log base {base:g} (only base 10)")
+    elif scale == "symlog":
+        out["linthresh"] = round_sig(axis.get_transform().linthresh)
+    elif scale != "linear":
+        raise ValueError(f"{which} axis of panel {ax.get_label() or ax}: {scale!r} scale is not supported")
+    lo, hi = ax.get_xlim() if which == "x" else ax.get_ylim()
+    if lo > hi:
+        raise ValueError(f"{which} axis of panel {ax.get_label() or ax}: an inverted axis is not supported")
+    out["range"] = [round_sig(lo), round_sig(hi)]
+    label = ax.get_xlabel() if which == "x" else ax.get_ylabel()
+    out["label"] = label_text(label)
+    ticks = []
+    for tick_label in axis.get_majorticklabels() + axis.get_minorticklabels():
+        if not tick_label.get_text().strip():
+            continue
+        v = float(tick_label.get_position()[0 if which == "x" else 1])
+        if tick_label.get_visible() and lo - 1e-9 * abs(hi - lo) <= v <= hi + 1e-9 * abs(hi - lo):
+            ticks.append([round_sig(v), tick_text(tick_label.get_text())])
+    out["ticks"] = sorted({t[0]: t for t in ticks}.values())
+    return out
+
+
+def _line(ax: Axes, line: Line2D, panel: int) -> dict[str, Any]:
+    x, y = _numbers(line.get_xdata()), _numbers(line.get_ydata())
+    label = line.get_label()
+    named = bool(label) and not label.startswith("_")
+    style = line.get_linestyle()
+    width = float(line.get_linewidth())
+    marker = line.get_marker()
+    marker = None if marker in (None, "None", "none", "", " ") else str(marker)
+    out: dict[str, Any] = {"label": label_text(label) if named else "", "legend": named,
+                           "color": _hex(line.get_color()), "width": round(width, 2),
+                           "dash": [round(v * width, 2) for v in mpl.rcParams[_DASHES[style]]] if style in _DASHES
+                           else None,
+                           "line": style not in ("None", "none", "", " "),
+                           "marker": marker, "size": round(float(line.get_markersize()), 2) if marker else 0}
+    transform = line.get_transform()
+    if transform == ax.get_yaxis_transform() and len(x) == 2 and y[0] == y[1]:
+        return {**out, "kind": "hline", "y": y[0]}  # axhline: x in axes units
+    if transform == ax.get_xaxis_transform() and len(x) == 2 and x[0] == x[1]:
+        return {**out, "kind": "vline", "x": x[0]}  # axvline: y in axes units
+    if transform != ax.transData:
+        raise ValueError(f"line {label!r} of panel {panel}: drawn in other than data coordinates")
+    if not out["line"] and marker is None:
+        raise ValueError(f"line {label!r} of panel {panel}: neither a line nor markers")
+    steps = np.diff([v for v in x if v is not None])
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        raise ValueError(f"line {label!r} of panel {panel}: its x values are not strictly monotonic (a curve that "
+                         "turns back cannot be drawn over one x axis)")
+    return {**out, "kind": "line", "x": x, "y": y}
+
+
+def _band(ax: Axes, patch: Patch, panel: int) -> dict[str, Any]:
+    """An ``axvspan``: a patch that spans the axes' whole height; its x extent in data coordinates."""
+    box = patch.get_window_extent()
+    frame = ax.bbox
+    if abs(box.y0 - frame.y0) > 1 or abs(box.y1 - frame.y1) > 1:
+        raise ValueError(f"{type(patch).__name__} {patch.get_label()!r} of panel {panel}: a patch that is not a "
+                         "vertical span (axvspan) is not supported")
+    x0, x1 = ax.transData.inverted().transform([[box.x0, box.y0], [box.x1, box.y1]])[:, 0]
+    return {"x": [round_sig(x0), round_sig(x1)], "color": _hex(patch.get_facecolor())}
+
+
+def _texts(artists: Sequence[Text]) -> list[str]:
+    lines = []
+    for t in artists:
+        if t.get_visible() and t.get_text().strip():
+            lines += [label_text(part) for part in t.get_text().split("\n") if part.strip()]
+    return lines
+
+
+def _panel(ax: Axes, number: int) -> dict[str, Any]:
+    ignored = {id(ax.patch), id(ax.xaxis), id(ax.yaxis)}
+    legend = ax.get_legend()
+    if legend is not None:
+        ignored.add(id(legend))
+    series, bands, notes = [], [], []
+    for artist in ax.get_children():
+        if id(artist) in ignored or isinstance(artist, Spine) or not artist.get_visible():
+            continue
+        if isinstance(artist, Line2D):
+            series.append(_line(ax, artist, number))
+        elif isinstance(artist, Text):
+            if artist in ax.texts:  # the others are its three titles (get_title)
+                notes += _texts([artist])
+        elif isinstance(artist, Patch) and artist in ax.patches:
+            bands.append(_band(ax, artist, number))
+        else:
+            raise ValueError(f"{type(artist).__name__} {artist.get_label()!r} in panel {number} cannot be drawn as "
+                             "data in the page (lines, reference lines, vertical spans and texts only); keep this "
+                             "explorer on frames")
+    titles = [ax.get_title(loc) for loc in ("left", "center", "right")]
+    spec = ax.get_subplotspec()
+    rows, cols = spec.get_gridspec().get_geometry() if spec is not None else (1, 1)
+    return {"title": _texts([Text(text=t) for t in titles if t]), "notes": notes,
+            "row": spec.rowspan.start if spec is not None else 0, "col": spec.colspan.start if spec is not None else 0,
+            "rows": rows, "cols": cols,
+            "x": _scale(ax, "x"), "y": _scale(ax, "y"), "series": series, "bands": bands}
+
+
+def _read(fig: Figure) -> dict[str, Any]:
+    """The data of ``fig`` as drawn now (its colours those of its current theme)."""
+    for what, artists in (("line", fig.lines), ("patch", fig.patches), ("image", fig.images),
+                          ("artist", fig.artists), ("subfigure", fig.subfigs)):
+        if artists:
+            raise ValueError(f"figure-level {what} {artists[0]!r} cannot be drawn as data in the page; keep this "
+                             "explorer on frames")
+    fig.draw_without_rendering()  # tick labels and layout exist once drawn
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    places = [tuple(np.round(ax.get_position().bounds, 6)) for ax in axes]
+    for ax, place in zip(axes, places, strict=True):
+        if ax.get_label() == "<colorbar>":
+            raise ValueError("a colorbar cannot be drawn as data in the page; keep this explorer on frames")
+        if places.count(place) > 1:
+            raise ValueError(f"twin axes (panel at {place}) cannot be drawn as data in the page; keep this explorer "
+                             "on frames")
+    # the figure's texts (its sup-title among them) in reading order, top to bottom
+    texts = _texts(sorted(fig.texts, key=lambda t: -float(t.get_position()[1])))
+    panels = [_panel(ax, i) for i, ax in enumerate(axes, start=1)]
+    letters = plotting.panel_letters(fig)  # "(a)", "(b)", ... as every rendering of the figure shows them
+    for ax, panel in zip(axes, panels, strict=True):
+        panel["letter"] = letters.get(ax, "")
+    return {"texts": texts, "panels": panels}
+
+
+def figure_data(fig: Figure) -> dict[str, Any]:
+    """What the page draws for ``fig``: ``texts`` (lines above the plots) and ``panels``, each with ``letter`` (its
+    panel letter, :func:`pnc.plotting.panel_letters`, or ``""``), ``title``,
+    ``notes`` (texts on the axes), its grid place (``row``, ``col`` of ``rows`` × ``cols``), ``x`` and ``y`` (``label``,
+    ``scale`` ``"linear"``/``"log"``/``"symlog"`` with ``linthresh``, fixed ``range``, ``ticks`` as ``[value, text]``),
+    ``series`` (``kind`` ``"line"`` with ``x``/``y``, ``"hline"`` with ``y``, ``"vline"`` with ``x``; ``label``,
+    ``legend``, ``color`` and ``dark`` (the colour in :func:`pnc.plotting.themed`'s dark rendering), ``width``,
+    ``dash``, ``line``, ``marker``, ``size``) and ``bands`` (``x`` extent, ``color``, ``dark``). Numbers have
+    :data:`DIGITS` significant digits, NaN is ``None``.
+
+    Raises ``ValueError`` naming the first artist that cannot be shown faithfully this way.
+    """
+    if not isinstance(fig, Figure):
+        raise ValueError(f"figure_data needs a matplotlib Figure, got {type(fig).__name__}")
+    light = _read(fig)
+    with plotting.themed(fig, "dark"):
+        dark = _read(fig)
+    for panel, dark_panel in zip(light["panels"], dark["panels"], strict=True):
+        for s, d in zip(panel["series"], dark_panel["series"], strict=True):
+            s["dark"] = d["color"]
+        for b, d in zip(panel["bands"], dark_panel["bands"], strict=True):
+            b["dark"] = d["color"]
+    return light
+
+
+# ------------------------------------------------------------------------------------------------- the explorer
+@dataclass
+class DataExplorer:
+    """An explorer whose views are plot data (:func:`figure_data`), drawn in the page; display it as the last
+    expression of a cell. Build it with :meth:`build` (or ``explorer(..., in_page=True)``)."""
+
+    render: Callable[..., Figure]
+    params: tuple[Param, ...]
+    views: list[dict[str, Any]]
+    """:func:`figure_data` per grid point, in ``itertools.product`` order of the parameters' indices."""
+    title: str = ""
+    caption: str = ""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    default_png: bytes = b""
+    default_alt: str = ""
+
+    @classmethod
+    def build(cls, render: Callable[..., Figure], params: Sequence[Param] | Mapping[str, Sequence[Any]], *,
+              title: str = "", caption: str = "", fixed: Mapping[str, Any] | None = None,
+              fixed_axes: bool = True) -> DataExplorer:
+        """Call ``render(**values, **fixed)`` at every grid point of ``params`` and keep each figure's data.
+
+        Unless ``fixed_axes=False``, every view must have the same panels with the same axis ranges (the axes stay put
+        while a control moves); a ``ValueError`` names the first view that differs, or the artist
+        :func:`figure_data` cannot represent."""
+        params = as_params(params)
+        n_views = math.prod(len(p.values) for p in params)
+        if n_views > MAX_FRAMES:
+            raise ValueError(f"{n_views} views exceed MAX_FRAMES={MAX_FRAMES}; use a coarser grid")
+        fixed = dict(fixed or {})
+        clash = set(fixed) & {p.name for p in params}
+        if clash:
+            raise ValueError(f"keywords {sorted(clash)} are both fixed and controls")
+        views = []
+        default = tuple(p.default_index for p in params)
+        png, alt = b"", ""
+        for index in itertools.product(*(range(len(p.values)) for p in params)):
+            values = {p.name: p.values[i] for p, i in zip(params, index, strict=True)}
+            with mpl.rc_context(FRAME_STYLE):
+                fig = render(**values, **fixed)
+                if not isinstance(fig, Figure):
+                    raise ValueError(f"render must return a matplotlib Figure, got {type(fig).__name__} for {values}")
+                try:
+                    data = figure_data(fig)
+                except ValueError as err:
+                    raise ValueError(f"view {values}: {err}") from err
+                if index == default:
+                    png = plotting.figure_png(fig, dpi=DEFAULT_DPI, tight=False)
+                    alt = plotting.alt_text(fig, _settings(params, index))
+            if fixed_axes and views and _ranges(data) != _ranges(views[0]):
+                raise ValueError(f"view {values} has axes {_ranges(data)}, the first view {_ranges(views[0])}: set "
+                                 "fixed limits in render (ax.set_xlim/set_ylim) or pass fixed_axes=False")
+            views.append(data)
+        return cls(render=render, params=params, views=views, title=title, caption=caption, fixed=fixed,
+                   default_png=png, default_alt=alt)
+
+    # ------------------------------------------------------------------------------------------------ the page
+    def config(self) -> dict[str, Any]:
+        """The JSON the page script reads: the controls and one :func:`figure_data` per grid point."""
+        return {
+            "kind": "data",
+            "title": self.title,
+            "params": [{"name": p.name, "label": plotting.plain_text(p.label or p.name),
+                        "values": [p.readout(v) for v in p.values], "default": p.default_index,
+                        "choice": is_choice(p)} for p in self.params],
+            "views": self.views,
+        }
+
+    def view(self, **values: Any) -> dict[str, Any]:
+        """The data of the view at ``values`` (parameter name -> one of its grid values; defaults for the rest)."""
+        index = 0
+        for p in self.params:
+            value = values.get(p.name, p.values[p.default_index])
+            if value not in p.values:
+                raise ValueError(f"{value!r} is not a grid value of {p.name!r}: {p.values}")
+            index = index * len(p.values) + p.values.index(value)
+        return self.views[index]
+
+    def html(self) -> str:
+        """The explorer as the site shows it (``pnc-live.js`` draws the panels from :meth:`config`)."""
+        config = json.dumps(self.config(), separators=(",", ":"), allow_nan=False)
+        uid = "pnc-data-" + uuid.uuid5(uuid.NAMESPACE_URL, config).hex[:10]
+        controls = []
+        for k, p in enumerate(self.params):
+            cid = f"{uid}-{p.name}"
+            label = html.escape(plotting.plain_text(p.label or p.name))
+            if is_choice(p):
+                buttons = "".join(
+                    f'<label class="pnc-data-choice"><input type="radio" name="{cid}" value="{i}" data-param="{k}"'
+                    f'{" checked" if i == p.default_index else ""}><span>{html.escape(p.readout(v))}</span></label>'
+                    for i, v in enumerate(p.values))
+                controls.append(f'<fieldset class="pnc-data-control pnc-data-radios" role="radiogroup">'
+                                f'<legend>{label}</legend>{buttons}</fieldset>')
+            else:
+                shown = html.escape(p.readout(p.values[p.default_index]))
+                controls.append(
+                    f'<div class="pnc-data-control pnc-data-slider"><label for="{cid}">{label}</label>'
+                    f'<input type="range" id="{cid}" data-param="{k}" min="0" max="{len(p.values) - 1}" step="1" '
+                    f'value="{p.default_index}" aria-valuetext="{shown}">'
+                    f'<output for="{cid}" class="pnc-data-value">{shown}</output></div>')
+        caption = f'<p class="pnc-live-caption">{html.escape(self.caption)}</p>' if self.caption else ""
+        script = config.replace("</", "<\\/")
+        title = html.escape(self.title or "Explorer")
+        return (f'<div class="pnc-live pnc-live-data" id="{uid}" role="group" aria-label="{title}">'
+                + (f'<p class="pnc-live-title"><b>{html.escape(self.title)}</b></p>' if self.title else "")
+                + f'<div class="pnc-data-controls">{"".join(controls)}</div>'
+                '<div class="pnc-data-texts"></div><div class="pnc-data-panels"></div>'
+                '<p class="pnc-live-status pnc-visually-hidden" aria-live="polite"></p>'
+                '<details class="pnc-figure-data"><summary>Data behind the figure</summary>'
+                '<div class="pnc-data-tables"></div></details>'
+                f'{caption}<script type="application/json" class="pnc-live-config">'
+                f'{script}</script></div>')
+
+    # ------------------------------------------------------------------------------------ print and live kernel
+    def frames(self) -> Explorer:
+        """The ipywidgets frame explorer of the same render function (for a live kernel)."""
+        return explorer(self.render, self.params, title=self.title, caption=self.caption, fixed=self.fixed,
+                                fixed_axes=False)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        from pnc.book.live import live_kernel
+
+        if live_kernel():
+            return self.frames()._repr_mimebundle_(**kwargs)
+        settings = ", ".join(f"{p.label or p.name} = {p.readout(p.values[p.default_index])}" for p in self.params)
+        return {"text/html": self.html(), "image/png": base64.b64encode(self.default_png).decode("ascii"),
+                "text/plain": f"Interactive explorer (shown at {settings}; move the controls on the site)"}
+
+
+def _ranges(data: Mapping[str, Any]) -> list[tuple]:
+    return [(tuple(p["x"]["range"]), tuple(p["y"]["range"])) for p in data["panels"]]
