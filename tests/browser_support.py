@@ -339,6 +339,20 @@ def open_page(browser: Any, url: str, viewport: tuple[int, int] = (1200, 1600),
     return page, log
 
 
+def open_ready(browser: Any, site: str, relatives: list[str], widths: dict[str, tuple[int, int]], ready_js: str,
+               mode: str | None = None) -> dict[tuple[str, str], tuple[Any, PageLog]]:
+    """Open each page (relative to ``site``) at each width (name -> viewport), in colour ``mode`` as
+    :func:`open_page`, and wait until ``ready_js`` is true there; ``(relative, width name) -> (page, log)``. The
+    caller closes each page's context."""
+    opened = {}
+    for relative in relatives:
+        for width, viewport in widths.items():
+            page, log = open_page(browser, site + relative, viewport=viewport, mode=mode)
+            page.wait_for_function(ready_js, timeout=30_000)
+            opened[(relative, width)] = (page, log)
+    return opened
+
+
 # JavaScript run in the page ------------------------------------------------------------------------------------
 
 MARK_VIEWS_JS = """

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import open_page, set_colour_mode, site_pages
+from browser_support import open_ready, set_colour_mode, site_pages
 from conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
@@ -43,12 +43,7 @@ def pages(built_book: Path, site: str, chromium: Any) -> Iterator[dict[tuple[str
     """``(relative page, width name) -> (page, log)``, every data explorer drawn."""
     relatives = data_pages(built_book)
     assert relatives, "no page of the built book holds an explorer drawn from its data (pnc.book.widgets.DataExplorer)"
-    opened = {}
-    for relative in relatives:
-        for width, viewport in WIDTHS.items():
-            page, log = open_page(chromium, site + relative, viewport=viewport, mode="light")
-            page.wait_for_function(READY_JS, timeout=30_000)
-            opened[(relative, width)] = (page, log)
+    opened = open_ready(chromium, site, relatives, WIDTHS, READY_JS, mode="light")
     yield opened
     for page, _ in opened.values():
         page.context.close()
@@ -194,9 +189,7 @@ def test_offline_no_errors_and_fits_its_column(pages: dict, width: str) -> None:
     for (relative, w), (page, log) in pages.items():
         if w != width:
             continue
-        assert not log.external, f"{relative}: requests to other hosts: {log.external}"
-        assert not log.console_errors, f"{relative}: console errors: {log.console_errors}"
-        assert not log.failed, f"{relative}: failed requests: {log.failed}"
+        assert not log.problems(), f"{relative}: {log.problems()}"  # other hosts, failed requests, console errors
         boxes = page.locator(".pnc-live-data")
         for b in range(boxes.count()):
             box = boxes.nth(b)

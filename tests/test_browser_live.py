@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from browser_support import open_page, site_pages
+from browser_support import open_ready, site_pages
 from conftest import ARTIFACTS
 
 from pnc.book import laws
@@ -48,14 +48,9 @@ def pages(built_book: Path, site: str, chromium: Any) -> Iterator[dict[tuple[str
     """``(relative page, width name) -> (page, log)``, every explorer drawn."""
     relatives = live_pages(built_book)
     assert relatives, "no page of the built book holds a continuous explorer (pnc.book.live)"
-    opened = {}
-    for relative in relatives:
-        for width, viewport in WIDTHS.items():
-            page, log = open_page(chromium, site + relative, viewport=viewport)
-            page.wait_for_function("() => document.querySelectorAll('.pnc-live').length > 0 && "
-                                   "Array.from(document.querySelectorAll('.pnc-live'))"
-                                   ".every(el => el.classList.contains('pnc-live-ready'))", timeout=30_000)
-            opened[(relative, width)] = (page, log)
+    opened = open_ready(chromium, site, relatives, WIDTHS, "() => document.querySelectorAll('.pnc-live').length > 0 "
+                        "&& Array.from(document.querySelectorAll('.pnc-live')).every(el => "
+                        "el.classList.contains('pnc-live-ready'))")
     yield opened
     for page, _ in opened.values():
         page.context.close()
@@ -216,9 +211,7 @@ def test_offline_no_errors_and_fits_its_column(pages: dict, width: str) -> None:
     for (relative, w), (page, log) in pages.items():
         if w != width:
             continue
-        assert not log.external, f"{relative}: requests to other hosts: {log.external}"
-        assert not log.console_errors, f"{relative}: console errors: {log.console_errors}"
-        assert not log.failed, f"{relative}: failed requests: {log.failed}"
+        assert not log.problems(), f"{relative}: {log.problems()}"  # other hosts, failed requests, console errors
         boxes = page.locator(FORMULA)
         for b in range(boxes.count()):
             box = boxes.nth(b)

@@ -31,7 +31,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,24 +247,16 @@ def explorer(
     pages: dict[tuple[int, ...], str] = {}
     first_limits: list | None = None
     smallest = math.inf
-    for index in itertools.product(*(range(len(p.values)) for p in params)):
-        values = {p.name: p.values[i] for p, i in zip(params, index, strict=True)}
-        with mpl.rc_context(FRAME_STYLE):
-            fig = render(**values, **fixed)
-            if not isinstance(fig, Figure):
-                raise ValueError(f"render must return a matplotlib Figure, got {type(fig).__name__} for {values}")
-            try:
-                # the frame in the light and the dark style (the site's colour modes, pnc-site.css), each also in a
-                # narrow rendering with its panels stacked for phones, as every figure of the book
-                renderings = plotting.figure_renderings(fig, dpi, tight=False)
-                frames[index] = renderings[("light", "wide")]
-                pages[index] = plotting.figure_html(fig, renderings, prefix=_settings(params, index),
-                                                    css_class="pnc-frame-image", fill=True, scale=dpi / fig.dpi)
-                sizes = _visible_font_sizes(fig)
-                limits = _axis_limits(fig)
-                width_in = float(fig.get_figwidth())
-            finally:
-                plt.close(fig)
+    for index, values, fig in _grid_figures(render, params, fixed):
+        # the frame in the light and the dark style (the site's colour modes, pnc-site.css), each also in a narrow
+        # rendering with its panels stacked for phones, as every figure of the book
+        renderings = plotting.figure_renderings(fig, dpi, tight=False)
+        frames[index] = renderings[("light", "wide")]
+        pages[index] = plotting.figure_html(fig, renderings, prefix=_settings(params, index),
+                                            css_class="pnc-frame-image", fill=True, scale=dpi / fig.dpi)
+        sizes = _visible_font_sizes(fig)
+        limits = _axis_limits(fig)
+        width_in = float(fig.get_figwidth())
         floor = min_font_pt(width_in)
         small = [(size, text) for size, text in sizes if size < floor - 1e-9]
         if small:
@@ -308,6 +300,22 @@ def explorer(
     box = widgets.VBox(parts, layout=widgets.Layout(max_width=f"{DISPLAY_WIDTH_PX}px"))
     box.add_class("pnc-explorer")
     return Explorer(widget=box, params=params, frames=frames, pages=pages, sliders=sliders, stacks=stacks, links=links)
+
+
+def _grid_figures(render: Callable[..., Figure], params: Sequence[Param],
+                  fixed: Mapping[str, Any]) -> Iterator[tuple[tuple[int, ...], dict[str, Any], Figure]]:
+    """Each point of the grid of ``params``: its indices, its values and ``render(**values, **fixed)``, drawn under
+    :data:`FRAME_STYLE` (the caller's loop body runs inside it) and closed once the body is done."""
+    for index in itertools.product(*(range(len(p.values)) for p in params)):
+        values = {p.name: p.values[i] for p, i in zip(params, index, strict=True)}
+        with mpl.rc_context(FRAME_STYLE):
+            fig = render(**values, **fixed)
+            if not isinstance(fig, Figure):
+                raise ValueError(f"render must return a matplotlib Figure, got {type(fig).__name__} for {values}")
+            try:
+                yield index, values, fig
+            finally:
+                plt.close(fig)
 
 
 def _settings(params: Sequence[Param], index: Sequence[int]) -> str:
@@ -627,19 +635,14 @@ class DataExplorer:
         views = []
         default = tuple(p.default_index for p in params)
         png, alt = b"", ""
-        for index in itertools.product(*(range(len(p.values)) for p in params)):
-            values = {p.name: p.values[i] for p, i in zip(params, index, strict=True)}
-            with mpl.rc_context(FRAME_STYLE):
-                fig = render(**values, **fixed)
-                if not isinstance(fig, Figure):
-                    raise ValueError(f"render must return a matplotlib Figure, got {type(fig).__name__} for {values}")
-                try:
-                    data = figure_data(fig)
-                except ValueError as err:
-                    raise ValueError(f"view {values}: {err}") from err
-                if index == default:
-                    png = plotting.figure_png(fig, dpi=DEFAULT_DPI, tight=False)
-                    alt = plotting.alt_text(fig, _settings(params, index))
+        for index, values, fig in _grid_figures(render, params, fixed):
+            try:
+                data = figure_data(fig)
+            except ValueError as err:
+                raise ValueError(f"view {values}: {err}") from err
+            if index == default:
+                png = plotting.figure_png(fig, dpi=DEFAULT_DPI, tight=False)
+                alt = plotting.alt_text(fig, _settings(params, index))
             if fixed_axes and views and _ranges(data) != _ranges(views[0]):
                 raise ValueError(f"view {values} has axes {_ranges(data)}, the first view {_ranges(views[0])}: set "
                                  "fixed limits in render (ax.set_xlim/set_ylim) or pass fixed_axes=False")
